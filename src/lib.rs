@@ -1,9 +1,20 @@
 //! tether: structured concurrency for tokio, in the style of Trio and AnyIO.
 #![forbid(unsafe_code)]
 
+pub mod cancel;
 mod error;
 mod loom;
 mod task;
+pub mod task_group;
 
+pub use cancel::{
+    CancelReason, CancelScope, CancelSource, Cancelled, TimeoutError, checkpoint,
+    checkpoint_if_cancelled, current_effective_deadline, fail_after, fail_at, move_on_after,
+    move_on_at, shield,
+};
 pub use error::{BoxError, TaskContextError};
 pub use task::TaskId;
+pub use task_group::{
+    CloseError, GroupError, OwnedTaskGroup, SpawnError, StartError, TaskGroup, TaskGroupHandle,
+    TaskResult, TaskStatus, task_group,
+};

@@ -52,6 +52,10 @@ impl TaskId {
         }
     }
 
+    pub(crate) fn from_tokio(id: tokio::task::Id) -> TaskId {
+        TaskId(Repr::Tokio(id))
+    }
+
     /// Whether this names a tokio task (rather than a thread's `block_on` body).
     pub fn is_tokio_task(&self) -> bool {
         matches!(self.0, Repr::Tokio(_))
