@@ -174,7 +174,10 @@ async fn lock_cancelled_waiter_never_acquires() {
     lock.release().unwrap();
 
     bounded(b).await.unwrap();
-    assert!(!a_acquired.load(Ordering::SeqCst), "a cancelled waiter acquired the lock");
+    assert!(
+        !a_acquired.load(Ordering::SeqCst),
+        "a cancelled waiter acquired the lock"
+    );
     assert!(b_acquired.load(Ordering::SeqCst));
     assert!(!lock.is_locked());
 }
@@ -202,7 +205,10 @@ async fn lock_handed_to_a_cancelled_waiter_passes_to_the_next() {
     // Releasing hands the lock to A (it stays locked: no free permit), then A is cancelled
     // before it runs.
     drop(guard);
-    assert!(lock.is_locked(), "release should hand the lock straight to the first waiter");
+    assert!(
+        lock.is_locked(),
+        "release should hand the lock straight to the first waiter"
+    );
     a.abort();
     assert!(bounded(a).await.unwrap_err().is_cancelled());
 
@@ -222,7 +228,10 @@ async fn lock_timed_out_waiter_leaves_the_queue() {
         let lock = lock.clone();
         async move { tokio::time::timeout(Duration::from_millis(5), lock.acquire()).await }
     });
-    assert!(bounded(waiter).await.unwrap().is_err(), "the waiter should time out");
+    assert!(
+        bounded(waiter).await.unwrap().is_err(),
+        "the waiter should time out"
+    );
     assert_eq!(lock.statistics().tasks_waiting, 0);
     assert_eq!(lock.statistics().owner, Some(TaskId::current()));
     lock.release().unwrap();
@@ -284,12 +293,21 @@ async fn lock_reacquire_by_owner_is_an_error_not_a_deadlock() {
              release it first, or acquire it once and pass the guard down"
         )
     );
-    assert!(matches!(bounded(lock.lock()).await, Err(LockError::AlreadyOwned { .. })));
-    assert!(matches!(lock.try_acquire(), Err(LockError::AlreadyOwned { .. })));
+    assert!(matches!(
+        bounded(lock.lock()).await,
+        Err(LockError::AlreadyOwned { .. })
+    ));
+    assert!(matches!(
+        lock.try_acquire(),
+        Err(LockError::AlreadyOwned { .. })
+    ));
     lock.release().unwrap();
 
     let guard = lock.lock().await.unwrap();
-    assert!(matches!(bounded(lock.acquire()).await, Err(LockError::AlreadyOwned { .. })));
+    assert!(matches!(
+        bounded(lock.acquire()).await,
+        Err(LockError::AlreadyOwned { .. })
+    ));
     // Another task gets WouldBlock from the try_ forms.
     let err = bounded(tokio::spawn({
         let lock = lock.clone();
@@ -314,7 +332,10 @@ async fn lock_debug_shows_state() {
         format!("{lock:?}"),
         format!("Lock {{ locked: true, owner: Some({me:?}), tasks_waiting: 0 }}")
     );
-    assert_eq!(format!("{guard:?}"), format!("LockGuard {{ owner: {me:?} }}"));
+    assert_eq!(
+        format!("{guard:?}"),
+        format!("LockGuard {{ owner: {me:?} }}")
+    );
 }
 
 // ---------------------------------------------------------------- Semaphore
@@ -332,7 +353,11 @@ fn semaphore_wakeup_handed_to_a_cancelled_waiter_passes_on() {
     drop(held);
     assert!(first.is_woken(), "the token goes to the first waiter");
     assert!(!second.is_woken());
-    assert_eq!(sem.value(), 0, "the token is assigned to the first waiter, not free");
+    assert_eq!(
+        sem.value(),
+        0,
+        "the token is assigned to the first waiter, not free"
+    );
 
     drop(first); // cancelled after it was handed the token, before it ran
     assert!(second.is_woken(), "the token passes on to the next waiter");
@@ -376,7 +401,10 @@ fn semaphore_over_release_is_an_error() {
 
     // A token held by a guard will come back, so releasing "for" it is an over-release too.
     let permit = sem.try_permit().unwrap();
-    assert_eq!(sem.release(), Err(SemaphoreError::Overflow { max_value: 2 }));
+    assert_eq!(
+        sem.release(),
+        Err(SemaphoreError::Overflow { max_value: 2 })
+    );
     drop(permit);
     assert_eq!(sem.value(), 2);
 
@@ -434,7 +462,11 @@ async fn limiter_same_borrower_twice_is_an_error() {
         bounded(limiter.token()).await,
         Err(CapacityLimiterError::AlreadyBorrowing { .. })
     ));
-    assert_eq!(limiter.borrowed_tokens(), 1, "the failed acquires took nothing");
+    assert_eq!(
+        limiter.borrowed_tokens(),
+        1,
+        "the failed acquires took nothing"
+    );
 
     let key = Borrower::key(42);
     limiter.acquire_on_behalf_of(key).await.unwrap();
@@ -469,7 +501,10 @@ async fn limiter_same_borrower_twice_is_an_error() {
 #[tokio::test(start_paused = true)]
 async fn limiter_raising_total_wakes_waiters_at_once() {
     let limiter = Arc::new(CapacityLimiter::new(1));
-    limiter.acquire_on_behalf_of(Borrower::key(0)).await.unwrap();
+    limiter
+        .acquire_on_behalf_of(Borrower::key(0))
+        .await
+        .unwrap();
 
     let got = Arc::new(AtomicUsize::new(0));
     let release = Event::new();
@@ -488,7 +523,11 @@ async fn limiter_raising_total_wakes_waiters_at_once() {
 
     limiter.set_total_tokens(3).unwrap();
     settle().await;
-    assert_eq!(got.load(Ordering::SeqCst), 2, "raising the total should wake both waiters");
+    assert_eq!(
+        got.load(Ordering::SeqCst),
+        2,
+        "raising the total should wake both waiters"
+    );
     assert_eq!(limiter.borrowed_tokens(), 3);
     assert_eq!(limiter.available_tokens(), 0);
 
@@ -578,11 +617,18 @@ async fn condition_notify_one_wakes_exactly_one_in_fifo_order() {
         settle().await;
     }
     assert_eq!(condition.statistics().tasks_waiting, 3);
-    assert!(!condition.lock_handle().is_locked(), "waiters release the lock");
+    assert!(
+        !condition.lock_handle().is_locked(),
+        "waiters release the lock"
+    );
 
     assert_eq!(condition.notify(1), 1);
     settle().await;
-    assert_eq!(*woken.lock(), vec![0], "notify(1) wakes exactly the oldest waiter");
+    assert_eq!(
+        *woken.lock(),
+        vec![0],
+        "notify(1) wakes exactly the oldest waiter"
+    );
     assert_eq!(condition.statistics().tasks_waiting, 2);
 
     assert_eq!(condition.notify_all(), 2);
@@ -590,7 +636,11 @@ async fn condition_notify_one_wakes_exactly_one_in_fifo_order() {
         bounded(task).await.unwrap();
     }
     assert_eq!(*woken.lock(), vec![0, 1, 2]);
-    assert_eq!(condition.notify(1), 0, "a notification with nobody waiting is not stored");
+    assert_eq!(
+        condition.notify(1),
+        0,
+        "a notification with nobody waiting is not stored"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -658,7 +708,10 @@ async fn condition_cancelled_waiter_leaves_the_queue() {
     drop(waiter);
     assert_eq!(condition.statistics().tasks_waiting, 0);
     assert_eq!(condition.notify(1), 0);
-    assert!(!condition.lock_handle().is_locked(), "cancelled wait does not hold the lock");
+    assert!(
+        !condition.lock_handle().is_locked(),
+        "cancelled wait does not hold the lock"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -699,7 +752,10 @@ async fn condition_explicit_form() {
     settle().await;
     assert_eq!(condition.statistics().tasks_waiting, 1);
     assert_eq!(condition.notify(1), 1);
-    assert!(bounded(waiter).await.unwrap(), "wait_acquired returns holding the lock");
+    assert!(
+        bounded(waiter).await.unwrap(),
+        "wait_acquired returns holding the lock"
+    );
 }
 
 // ---------------------------------------------------------------- no lost wakeups, under load

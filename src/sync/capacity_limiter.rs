@@ -250,6 +250,16 @@ pub struct CapacityLimiterStatistics {
 
 impl CapacityLimiter {
     /// The largest supported total (tokio's `Semaphore::MAX_PERMITS`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tether::sync::CapacityLimiter;
+    ///
+    /// let limiter = CapacityLimiter::new(1);
+    /// assert!(limiter.set_total_tokens(CapacityLimiter::MAX_TOTAL_TOKENS).is_ok());
+    /// assert!(limiter.set_total_tokens(CapacityLimiter::MAX_TOTAL_TOKENS + 1).is_err());
+    /// ```
     pub const MAX_TOTAL_TOKENS: usize = tokio::sync::Semaphore::MAX_PERMITS;
 
     /// A limiter with `total_tokens` tokens.
@@ -398,7 +408,10 @@ impl CapacityLimiter {
     /// limiter.release_on_behalf_of(Borrower::key(42)).unwrap();
     /// # }
     /// ```
-    pub async fn acquire_on_behalf_of(&self, borrower: Borrower) -> Result<(), CapacityLimiterError> {
+    pub async fn acquire_on_behalf_of(
+        &self,
+        borrower: Borrower,
+    ) -> Result<(), CapacityLimiterError> {
         self.acquire_as(borrower, Holding::Explicit).await
     }
 
@@ -603,7 +616,11 @@ impl CapacityLimiter {
         }
     }
 
-    async fn acquire_as(&self, borrower: Borrower, holding: Holding) -> Result<(), CapacityLimiterError> {
+    async fn acquire_as(
+        &self,
+        borrower: Borrower,
+        holding: Holding,
+    ) -> Result<(), CapacityLimiterError> {
         self.check_not_borrowing(borrower)?;
         if self.try_permit().is_err() {
             let _waiting = self.waiters.enter();
@@ -616,7 +633,11 @@ impl CapacityLimiter {
 
     /// Record `borrower` as holding the permit just taken; if it raced with another acquire for
     /// the same borrower, give the permit back and fail.
-    fn insert_borrower(&self, borrower: Borrower, holding: Holding) -> Result<(), CapacityLimiterError> {
+    fn insert_borrower(
+        &self,
+        borrower: Borrower,
+        holding: Holding,
+    ) -> Result<(), CapacityLimiterError> {
         let mut state = self.state.lock();
         if state.borrowers.contains_key(&borrower) {
             self.return_permit(&mut state);

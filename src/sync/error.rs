@@ -65,7 +65,9 @@ pub enum LockError {
         owner: TaskId,
     },
     /// A `try_` form found the lock held by another task.
-    #[error("lock is held by another task; wait for it with acquire() or lock(), or try again later")]
+    #[error(
+        "lock is held by another task; wait for it with acquire() or lock(), or try again later"
+    )]
     WouldBlock,
 }
 
@@ -95,7 +97,9 @@ pub enum SemaphoreError {
         max_value: usize,
     },
     /// A `try_` form found no token left.
-    #[error("semaphore has no tokens left; wait for one with acquire() or permit(), or try again later")]
+    #[error(
+        "semaphore has no tokens left; wait for one with acquire() or permit(), or try again later"
+    )]
     WouldBlock,
 }
 

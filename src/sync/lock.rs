@@ -430,6 +430,15 @@ impl fmt::Debug for Lock {
 /// assert!(!lock.is_locked());
 /// # }
 /// ```
+///
+/// A guard cannot outlive its lock:
+///
+/// ```compile_fail,E0597
+/// let guard = {
+///     let lock = tether::sync::Lock::new();
+///     lock.try_lock().unwrap()
+/// };
+/// ```
 #[must_use = "the lock is released as soon as the guard is dropped"]
 pub struct LockGuard<'a> {
     /// The lock this guard holds.

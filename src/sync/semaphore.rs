@@ -94,6 +94,17 @@ pub struct SemaphoreStatistics {
 
 impl Semaphore {
     /// The largest value a semaphore can hold (tokio's `Semaphore::MAX_PERMITS`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tether::sync::Semaphore;
+    ///
+    /// let sem = Semaphore::new(Semaphore::MAX_VALUE);
+    /// assert_eq!(sem.release(), Err(tether::sync::SemaphoreError::Overflow {
+    ///     max_value: Semaphore::MAX_VALUE,
+    /// }));
+    /// ```
     pub const MAX_VALUE: usize = tokio::sync::Semaphore::MAX_PERMITS;
 
     /// A semaphore holding `initial` tokens, with no upper bound but [`MAX_VALUE`](Self::MAX_VALUE).
