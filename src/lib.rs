@@ -1,4 +1,7 @@
 //! tether: structured concurrency for tokio, in the style of Trio and AnyIO.
+//!
+//! [`sync`] holds AnyIO's synchronization primitives: `Event`, `Lock`, `Semaphore`,
+//! `CapacityLimiter`, `Condition`.
 #![forbid(unsafe_code)]
 
 pub mod cancel;
@@ -6,6 +9,8 @@ mod error;
 mod loom;
 mod task;
 pub mod task_group;
+
+pub mod sync;
 
 pub use cancel::{
     CancelReason, CancelScope, CancelSource, Cancelled, TimeoutError, checkpoint,
