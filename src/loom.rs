@@ -1,13 +1,15 @@
 //! A small shim over the synchronization types the crate's own state uses.
 //!
-//! Normal builds use `std` atomics, `std::sync::Arc` and `parking_lot::Mutex`. Under `cfg(loom)` the
-//! same names resolve to loom's model-checked types, so the cancel tree, the group accounting and
-//! the stream state can be checked for every interleaving (see `docs/reliability.md`). Code in the
-//! crate names these types through this module only.
+//! Normal builds use `std` atomics, `std::sync::Arc`, `std::sync::OnceLock`, `parking_lot::Mutex`
+//! and `futures`' `AtomicWaker`. Under `cfg(loom)` the same names resolve to loom's model-checked
+//! types, so the cancel tree, the group accounting and the `start()` handshake can be checked for
+//! every interleaving (see `docs/reliability.md`). Code in the crate names these types through
+//! this module only.
 
 #[cfg(not(loom))]
 pub(crate) mod sync {
     pub(crate) use std::sync::Arc;
+    pub(crate) use std::sync::OnceLock;
     pub(crate) use std::sync::atomic;
 
     /// A mutex whose `lock` returns the guard directly (no poisoning), as `parking_lot`'s does.
@@ -16,10 +18,18 @@ pub(crate) mod sync {
     pub(crate) type MutexGuard<'a, T> = parking_lot::MutexGuard<'a, T>;
 }
 
+#[cfg(not(loom))]
+pub(crate) mod future {
+    pub(crate) use futures::task::AtomicWaker;
+}
+
 #[cfg(loom)]
 pub(crate) mod sync {
-    pub(crate) use loom::sync::Arc;
+    // `std`'s `Arc` on purpose: the crate uses `self: &Arc<Self>` receivers and `Arc<str>`, which
+    // loom's `Arc` cannot express, and reference counts are not what the models check (the
+    // atomics, locks, once-cells and wakers below are).
     pub(crate) use loom::sync::atomic;
+    pub(crate) use std::sync::Arc;
 
     /// loom's mutex behind the `parking_lot` calling convention (`lock` returns the guard).
     #[derive(Debug, Default)]
@@ -32,6 +42,69 @@ pub(crate) mod sync {
         }
         pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
             self.0.lock().unwrap()
+        }
+    }
+
+    /// `std::sync::OnceLock` with its publication modelled by a loom atomic: `set` stores the
+    /// value, then releases a flag; `get` acquires the flag before it looks. loom explores both
+    /// orders of a racing `set` and `get` (the value itself lives in a std `OnceLock`, which only
+    /// gives `get` its `&T`).
+    #[derive(Debug)]
+    pub(crate) struct OnceLock<T> {
+        value: std::sync::OnceLock<T>,
+        published: loom::sync::atomic::AtomicBool,
+    }
+
+    impl<T> OnceLock<T> {
+        pub(crate) fn new() -> Self {
+            Self {
+                value: std::sync::OnceLock::new(),
+                published: loom::sync::atomic::AtomicBool::new(false),
+            }
+        }
+
+        pub(crate) fn set(&self, value: T) -> Result<(), T> {
+            self.value.set(value)?;
+            self.published
+                .store(true, loom::sync::atomic::Ordering::Release);
+            Ok(())
+        }
+
+        pub(crate) fn get(&self) -> Option<&T> {
+            if self.published.load(loom::sync::atomic::Ordering::Acquire) {
+                self.value.get()
+            } else {
+                None
+            }
+        }
+    }
+
+    impl<T> From<T> for OnceLock<T> {
+        fn from(value: T) -> Self {
+            let lock = Self::new();
+            let _ = lock.set(value);
+            lock
+        }
+    }
+}
+
+#[cfg(loom)]
+pub(crate) mod future {
+    use std::task::Waker;
+
+    /// loom's `AtomicWaker` behind the `futures` calling convention (`register(&Waker)`).
+    #[derive(Debug)]
+    pub(crate) struct AtomicWaker(loom::future::AtomicWaker);
+
+    impl AtomicWaker {
+        pub(crate) fn new() -> Self {
+            Self(loom::future::AtomicWaker::new())
+        }
+        pub(crate) fn register(&self, waker: &Waker) {
+            self.0.register_by_ref(waker);
+        }
+        pub(crate) fn wake(&self) {
+            self.0.wake();
         }
     }
 }

@@ -29,7 +29,10 @@ use std::time::Duration;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use proptest::prelude::*;
-use tether::{CancelScope, CancelSource, StartError, TaskGroup, TaskStatus, current_effective_deadline, task_group};
+use tether::{
+    CancelScope, CancelSource, StartError, TaskGroup, TaskStatus, current_effective_deadline,
+    task_group,
+};
 use tokio::time::{Instant, sleep, sleep_until};
 
 type T = u64;
@@ -82,9 +85,15 @@ enum N {
 
 #[derive(Clone, Debug)]
 enum C {
-    Spawn { id: u32, prog: N },
+    Spawn {
+        id: u32,
+        prog: N,
+    },
     /// Sleeps `d`, then cancels its own group's scope.
-    CancelGroup { id: u32, d: T },
+    CancelGroup {
+        id: u32,
+        d: T,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -197,7 +206,9 @@ fn count_events(n: &N) -> usize {
                     .iter()
                     .map(|s| match s {
                         S::Do(n) => count_events(n),
-                        S::Start { before, after, .. } => count_events(before) + count_events(after),
+                        S::Start { before, after, .. } => {
+                            count_events(before) + count_events(after)
+                        }
                     })
                     .sum::<usize>()
         }
@@ -430,10 +441,7 @@ fn exec(n: N, ctx: Ctx) -> BoxFuture<'static, Result<(), TErr>> {
                 Ok(())
             }
             N::Scope {
-                id,
-                deadline,
-                body,
-                ..
+                id, deadline, body, ..
             } => {
                 let g = ctx.guard(id);
                 let scope = ctx.scopes[&id].clone();
@@ -666,7 +674,10 @@ fn eval(n: &N, s: T, k: T, eff: Option<T>, m: &mut Model) -> Res {
                 }
                 t = r.end;
             }
-            Res { out: Out::Ok, end: t }
+            Res {
+                out: Out::Ok,
+                end: t,
+            }
         }
         N::Scope {
             id,
@@ -1047,10 +1058,14 @@ fn run_case(root: &N) -> Result<(), TestCaseError> {
         for id in expected.keys().chain(actual.keys()) {
             let (a, e) = (actual.get(id), expected.get(id));
             if a != e {
-                diff.push_str(&format!("node {id}: actual {a:?}\n          expected {e:?}\n"));
+                diff.push_str(&format!(
+                    "node {id}: actual {a:?}\n          expected {e:?}\n"
+                ));
             }
         }
-        return Err(TestCaseError::fail(format!("log differs from the model:\n{diff}")));
+        return Err(TestCaseError::fail(format!(
+            "log differs from the model:\n{diff}"
+        )));
     }
     Ok(())
 }
@@ -1178,7 +1193,11 @@ fn random_programs_match_the_model() {
 // ----- hand-written programs: the model itself is checked on known answers ------------------------
 
 fn leaf_n(kind: LeafKind, rank: T) -> N {
-    N::Leaf { id: 0, kind, d: rank }
+    N::Leaf {
+        id: 0,
+        kind,
+        d: rank,
+    }
 }
 
 #[test]
@@ -1323,7 +1342,10 @@ fn the_generator_covers_every_behaviour() {
         "top:Err",
         "top:Panic",
     ] {
-        assert!(seen.contains_key(key), "the generator never produced {key}: {seen:?}");
+        assert!(
+            seen.contains_key(key),
+            "the generator never produced {key}: {seen:?}"
+        );
     }
     assert!(!seen.contains_key("top:Killed"));
 }

@@ -406,3 +406,5 @@ impl Cancelled {
         self.reason.source == CancelSource::Deadline
     }
 }
+#[cfg(all(test, loom))]
+mod loom_tests;

@@ -26,16 +26,15 @@
 //! At most one node's `state` lock is held at a time. Walks (cancel, wake) snapshot a node's
 //! children under its lock, release it, then visit the children.
 
-use std::sync::OnceLock;
 use std::task::Waker;
 
-use futures::task::AtomicWaker;
+use crate::loom::future::AtomicWaker;
 use slab::Slab;
 use tokio::time::Instant;
 
 use super::{CancelReason, CancelSource};
 use crate::loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use crate::loom::sync::{Arc, Mutex};
+use crate::loom::sync::{Arc, Mutex, OnceLock};
 
 /// One entered cancel scope, task group scope, or child task root.
 pub(crate) struct Node {

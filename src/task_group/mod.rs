@@ -26,6 +26,8 @@
 mod child;
 mod error;
 mod handle;
+#[cfg(all(test, loom))]
+mod loom_tests;
 mod owned;
 mod scoped;
 mod shared;

@@ -9,16 +9,16 @@ use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
-use std::sync::OnceLock;
+
 use std::task::{Context, Poll};
 
-use futures::task::AtomicWaker;
+use crate::loom::future::AtomicWaker;
 
 use super::child::ChildOutcome;
 use super::error::{FailureOrigin, StartError, TaskFailure};
 use super::shared::GroupShared;
 use crate::cancel::{CancelReason, CancelSource, Node};
-use crate::loom::sync::{Arc, Mutex};
+use crate::loom::sync::{Arc, Mutex, OnceLock};
 use crate::task::TaskId;
 
 /// The other end of a child that is starting: receives its exit before `started`.
