@@ -5,7 +5,7 @@
 //! - [`memory_stream(0)`](memory_stream): rendezvous; a send completes only when a receiver
 //!   takes the item;
 //! - [`memory_stream(n)`](memory_stream): bounded; up to `n` items wait in the buffer;
-//! - [`unbounded_memory_stream()`](unbounded_memory_stream): sends never wait.
+//! - [`unbounded_memory_stream()`](unbounded_memory_stream): sends never wait for room.
 //!
 //! Both ends clone ([`MemorySender`], [`MemoryReceiver`]); each item goes to exactly one
 //! receiver. Every handle has a synchronous, idempotent `close()`, and dropping a handle closes
@@ -126,8 +126,10 @@ pub fn memory_stream<T>(capacity: usize) -> (MemorySender<T>, MemoryReceiver<T>)
     )
 }
 
-/// Creates a memory stream without a bound: sends never wait (AnyIO's
-/// `create_memory_object_stream(math.inf)`).
+/// Creates a memory stream without a bound: sends never wait for room, and `try_send` fails
+/// only once the stream is closed (AnyIO's `create_memory_object_stream(math.inf)`). An awaited
+/// `send` may still yield once to the scheduler when the task used up tokio's cooperative
+/// budget.
 ///
 /// # Examples
 ///
