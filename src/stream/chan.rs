@@ -294,30 +294,34 @@ impl<T> State<T> {
         Err(item)
     }
 
-    /// Serves queued senders with the room there is: moves their items into the buffer, or
-    /// grants their reservations. Stops at the first one that cannot be served (FIFO).
+    /// Serves queued senders with the room there is: hands their items to waiting receivers
+    /// or moves them into the buffer, or grants their reservations. Stops at the first one that
+    /// cannot be served (FIFO). Keeps invariant 1: an item goes to a waiting receiver first.
     fn refill(&mut self, wakers: &mut WakeList) {
         if self.send_waiters.waiting == 0 || self.send_closed {
             return;
         }
         while let Some(key) = self.send_waiters.front() {
-            let serve_item = matches!(self.send_waiters.entries[key.index].slot, SendSlot::Item(_));
-            if serve_item {
-                if !self.has_room() {
-                    return;
-                }
-            } else if !self.can_grant() {
+            let is_item = matches!(self.send_waiters.entries[key.index].slot, SendSlot::Item(_));
+            let to_receiver = is_item && self.recv_waiters.waiting > 0;
+            if is_item && !to_receiver && !self.has_room() || !is_item && !self.can_grant() {
                 return;
             }
             let (_, entry) = self.send_waiters.pop_front().expect("front exists");
-            match std::mem::replace(&mut entry.slot, SendSlot::Sent) {
+            let slot = std::mem::replace(&mut entry.slot, SendSlot::Sent);
+            wakers.push(std::mem::replace(&mut entry.waker, Waker::noop().clone()));
+            match slot {
+                SendSlot::Item(item) if to_receiver => {
+                    let (_, rx) = self.recv_waiters.pop_front().expect("a receiver waits");
+                    rx.slot = RecvSlot::Item(item);
+                    wakers.push(std::mem::replace(&mut rx.waker, Waker::noop().clone()));
+                }
                 SendSlot::Item(item) => self.buffer.push_back(item),
                 _ => {
-                    entry.slot = SendSlot::Granted;
+                    self.send_waiters.entries[key.index].slot = SendSlot::Granted;
                     self.reserved += 1;
                 }
             }
-            wakers.push(std::mem::replace(&mut entry.waker, Waker::noop().clone()));
         }
     }
 
@@ -715,10 +719,19 @@ impl<T> Chan<T> {
                 Some(item) => Poll::Ready(Ok(item)),
                 None if s.recv_closed => Poll::Ready(Err(s.shut_reason())),
                 None => {
-                    *key = Some(s.recv_waiters.push(RecvSlot::Waiting, cx.waker().clone()));
-                    // On a rendezvous stream a waiting receiver is room for a reservation.
+                    let k = s.recv_waiters.push(RecvSlot::Waiting, cx.waker().clone());
+                    // On a rendezvous stream a waiting receiver is room for a reservation, and
+                    // granting one may bring a queued sender's item straight to this receiver.
                     s.refill(&mut wakers);
-                    Poll::Pending
+                    if let Some(RecvSlot::Item(_)) = s.recv_waiters.get_mut(k).map(|e| &e.slot) {
+                        let Some(RecvSlot::Item(item)) = s.recv_waiters.remove(k) else {
+                            unreachable!("matched above")
+                        };
+                        Poll::Ready(Ok(item))
+                    } else {
+                        *key = Some(k);
+                        Poll::Pending
+                    }
                 }
             }
         };
