@@ -15,7 +15,7 @@ pub mod sync;
 pub use cancel::{
     CancelReason, CancelScope, CancelSource, Cancelled, TimeoutError, checkpoint,
     checkpoint_if_cancelled, current_effective_deadline, fail_after, fail_at, move_on_after,
-    move_on_at, shield,
+    move_on_at, shield, with_cleanup,
 };
 pub use error::{BoxError, TaskContextError};
 pub use task::TaskId;

@@ -35,6 +35,7 @@
 //! know about deadlines or shields, and cannot tell who caught what. A scope is entered once and
 //! covers every await inside it, including those of nested groups' child tasks.
 
+mod cleanup;
 mod context;
 mod node;
 mod run;
@@ -49,6 +50,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+pub use cleanup::{WithCleanup, with_cleanup};
 #[allow(unused_imports)] // used by the stream and sync modules' cancellation points
 pub(crate) use context::current_is_cancelled;
 pub use context::{Checkpoint, checkpoint, checkpoint_if_cancelled, current_effective_deadline};
