@@ -15,7 +15,7 @@ use std::fmt;
 ///
 /// Two `TaskId`s are equal when they name the same tokio task, or the same thread outside any
 /// tokio task. `Display` gives a short human name, used in error messages: `task 12` or
-/// `block_on on ThreadId(1)`.
+/// `the block_on body on ThreadId(1)`.
 ///
 /// # Examples
 ///
@@ -52,6 +52,10 @@ impl TaskId {
         }
     }
 
+    pub(crate) fn from_tokio(id: tokio::task::Id) -> TaskId {
+        TaskId(Repr::Tokio(id))
+    }
+
     /// Whether this names a tokio task (rather than a thread's `block_on` body).
     pub fn is_tokio_task(&self) -> bool {
         matches!(self.0, Repr::Tokio(_))
@@ -70,7 +74,7 @@ impl fmt::Display for TaskId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.0 {
             Repr::Tokio(id) => write!(f, "task {id}"),
-            Repr::Thread(id) => write!(f, "block_on on {id:?}"),
+            Repr::Thread(id) => write!(f, "the block_on body on {id:?}"),
         }
     }
 }

@@ -1,0 +1,152 @@
+//! The wrapper every child task runs in.
+//!
+//! It makes the child's root node current while polling, drops the body when the group's scope
+//! is cancelled (and nothing in the child holds it back), catches a panic so it can reach the
+//! parent, and reports the outcome to the group — also when the task is dropped without
+//! finishing (runtime shutdown), so the group is never left waiting.
+
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use pin_project_lite::pin_project;
+
+use super::TaskResult;
+use super::shared::GroupShared;
+use super::start::StartLink;
+use crate::cancel::{CurrentGuard, Node};
+use crate::error::BoxError;
+use crate::loom::sync::Arc;
+use crate::task::TaskId;
+
+/// How a child ended.
+pub(crate) enum ChildOutcome {
+    Done,
+    Failed(BoxError),
+    Panicked(Box<dyn std::any::Any + Send + 'static>),
+    Cancelled,
+}
+
+pin_project! {
+    pub(crate) struct Child<F> {
+        root: Arc<Node>,
+        shared: Arc<GroupShared>,
+        #[pin]
+        body: Option<F>,
+        start: Option<Arc<dyn StartLink>>,
+        registered: bool,
+        finished: bool,
+    }
+
+    impl<F> PinnedDrop for Child<F> {
+        fn drop(this: Pin<&mut Self>) {
+            let mut this = this.project();
+            if !*this.finished {
+                // Dropped before finishing (runtime shutdown): body first, then report.
+                drop_body(this.body.as_mut());
+                report(this.root, this.shared, this.start, this.registered, this.finished, ChildOutcome::Cancelled);
+            }
+        }
+    }
+}
+
+impl<F> Child<F> {
+    pub(crate) fn new(
+        root: Arc<Node>,
+        shared: Arc<GroupShared>,
+        body: F,
+        start: Option<Arc<dyn StartLink>>,
+    ) -> Child<F> {
+        Child {
+            root,
+            shared,
+            body: Some(body),
+            start,
+            registered: false,
+            finished: false,
+        }
+    }
+}
+
+/// Drops the body; a panic while dropping is contained (the body already failed or was cancelled).
+fn drop_body<F>(mut body: Pin<&mut Option<F>>) {
+    let _ = catch_unwind(AssertUnwindSafe(|| body.set(None)));
+}
+
+fn report(
+    root: &Arc<Node>,
+    shared: &Arc<GroupShared>,
+    start: &mut Option<Arc<dyn StartLink>>,
+    registered: &mut bool,
+    finished: &mut bool,
+    outcome: ChildOutcome,
+) {
+    *finished = true;
+    if std::mem::take(registered) {
+        root.deregister_from_parent();
+    }
+    let outcome = match start.take() {
+        Some(link) => link.child_exited(outcome, root),
+        None => Some(outcome),
+    };
+    shared.child_exited(outcome, TaskId::current());
+}
+
+impl<F> Future for Child<F>
+where
+    F: Future,
+    F::Output: TaskResult,
+{
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut this = self.project();
+        if *this.finished {
+            return Poll::Ready(());
+        }
+        let root = this.root;
+        let outcome = 'outcome: {
+            if this.shared.is_aborted() || root.must_drop_body() {
+                break 'outcome ChildOutcome::Cancelled;
+            }
+            root.register_waker(cx.waker());
+            let polled = catch_unwind(AssertUnwindSafe(|| {
+                let _current = CurrentGuard::enter(root);
+                this.body
+                    .as_mut()
+                    .as_pin_mut()
+                    .expect("body present while running")
+                    .poll(cx)
+            }));
+            match polled {
+                Ok(Poll::Ready(output)) => match output.into_result() {
+                    Ok(_) => ChildOutcome::Done,
+                    Err(error) => ChildOutcome::Failed(error),
+                },
+                Ok(Poll::Pending) => {
+                    if !*this.registered {
+                        *this.registered = true;
+                        root.register_in_parent();
+                    }
+                    if this.shared.is_aborted() || root.must_drop_body() {
+                        ChildOutcome::Cancelled
+                    } else {
+                        return Poll::Pending;
+                    }
+                }
+                Err(payload) => ChildOutcome::Panicked(payload),
+            }
+        };
+        drop_body(this.body.as_mut());
+        report(
+            root,
+            this.shared,
+            this.start,
+            this.registered,
+            this.finished,
+            outcome,
+        );
+        Poll::Ready(())
+    }
+}

@@ -1,0 +1,129 @@
+//! `TaskGroupHandle`: a cloneable, `'static` way to spawn into a group from anywhere.
+
+use std::fmt;
+use std::future::Future;
+
+use super::TaskResult;
+use super::error::{SpawnError, StartError};
+use super::shared::{GroupEnded, GroupShared};
+use super::start::{Start, StartShared, TaskStatus};
+use crate::cancel::CancelScope;
+use crate::loom::sync::Arc;
+use crate::task::TaskId;
+
+/// A cloneable handle to a task group, for children that spawn siblings and for code elsewhere
+/// that feeds work into a group.
+///
+/// Unlike the `&TaskGroup` a group's body receives, a handle can outlive the group; spawning
+/// through it after the group exited is a [`SpawnError`] that hands the future back.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use std::sync::Arc;
+///
+/// let count = Arc::new(AtomicUsize::new(0));
+/// tether::task_group(async |tg| {
+///     let handle = tg.handle();
+///     let count = count.clone();
+///     tg.spawn(async move {
+///         // a child spawns a sibling
+///         handle.spawn(async move { count.fetch_add(1, Ordering::SeqCst); }).unwrap();
+///     });
+/// })
+/// .await
+/// .unwrap();
+/// assert_eq!(count.load(Ordering::SeqCst), 1);
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct TaskGroupHandle {
+    pub(crate) shared: Arc<GroupShared>,
+}
+
+impl TaskGroupHandle {
+    /// Spawns a child into the group.
+    ///
+    /// The child is a real tokio task running in parallel. Its output is `()` or
+    /// `Result<_, E>` with `E: Into<BoxError>`; an `Err` fails the group (cancelling the rest),
+    /// a panic is resumed in the group's host after the siblings are stopped.
+    ///
+    /// # Errors
+    ///
+    /// [`SpawnError`] (with the future handed back) if the group has exited.
+    pub fn spawn<F>(&self, future: F) -> Result<(), SpawnError<F>>
+    where
+        F: Future + Send + 'static,
+        F::Output: TaskResult,
+    {
+        self.shared.spawn(future, None).map(|_| ())
+    }
+
+    /// Spawns a child and waits until it calls [`TaskStatus::started`]; see
+    /// [`TaskGroup::start`](crate::TaskGroup::start).
+    ///
+    /// # Errors
+    ///
+    /// See [`StartError`]; [`StartError::GroupClosed`] if the group has exited.
+    pub fn start<V, F, Fut>(&self, child: F) -> Start<V>
+    where
+        V: Send + 'static,
+        F: FnOnce(TaskStatus<V>) -> Fut,
+        Fut: Future + Send + 'static,
+        Fut::Output: TaskResult,
+    {
+        start_in(&self.shared, child)
+    }
+
+    /// The group's cancel scope: `cancel()` on it stops the whole group.
+    pub fn cancel_scope(&self) -> CancelScope {
+        CancelScope::from_node(self.shared.node.clone())
+    }
+
+    /// Whether the group has exited (spawning would fail).
+    pub fn is_closed(&self) -> bool {
+        self.shared.is_closed()
+    }
+
+    /// The task that opened the group.
+    pub fn host(&self) -> TaskId {
+        self.shared.host
+    }
+
+    /// Runs `callback` exactly once when the group ends (its body is done and every child has
+    /// finished, or it was dropped); at once if it already has.
+    #[allow(dead_code)]
+    pub(crate) fn on_end(&self, callback: Box<dyn FnOnce(&GroupEnded) + Send + 'static>) {
+        self.shared.on_end(callback);
+    }
+}
+
+/// Shared by every form of group: spawn a starting child and hand back the `Start` future.
+pub(crate) fn start_in<V, F, Fut>(shared: &Arc<GroupShared>, child: F) -> Start<V>
+where
+    V: Send + 'static,
+    F: FnOnce(TaskStatus<V>) -> Fut,
+    Fut: Future + Send + 'static,
+    Fut::Output: TaskResult,
+{
+    let link = StartShared::<V>::new(shared.clone());
+    let body = child(TaskStatus::new(link.clone()));
+    match shared.spawn(body, Some(link.clone())) {
+        Ok((_, task)) => {
+            link.set_task(task);
+            Start::waiting(link)
+        }
+        Err(_) => Start::spawn_failed(StartError::GroupClosed(shared.host)),
+    }
+}
+
+impl fmt::Debug for TaskGroupHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TaskGroupHandle")
+            .field("group", &self.shared)
+            .finish()
+    }
+}

@@ -1,0 +1,344 @@
+//! The scoped form: `task_group(async |tg| { ... })`.
+
+use std::fmt;
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use pin_project_lite::pin_project;
+
+use super::TaskResult;
+use super::error::{FailureOrigin, GroupError, TaskFailure};
+use super::handle::{TaskGroupHandle, start_in};
+use super::shared::GroupShared;
+use super::start::{Start, TaskStatus};
+use crate::cancel::{CancelReason, CancelScope, CancelSource, CurrentGuard, current_node};
+use crate::error::TaskContextError;
+use crate::loom::sync::Arc;
+use crate::loom::sync::atomic::{AtomicBool, Ordering};
+use crate::task::TaskId;
+
+/// Runs `body` with a new task group and waits for every child before returning.
+///
+/// This is AnyIO's `async with create_task_group() as tg:` (Trio's nursery). The body receives
+/// `&TaskGroup`, which cannot escape the call; children that need to spawn siblings use
+/// [`TaskGroup::handle`].
+///
+/// - Exit waits for the body and for every child.
+/// - The first failure (an `Err` from the body or a child) cancels the group's scope: the body
+///   and every other child are dropped at their pending await. Every failure is collected into
+///   the returned [`GroupError`]; children that were merely cancelled are not failures.
+/// - A panic in a child (or the body) cancels the rest, waits for them, then resumes in the
+///   caller with the original payload.
+/// - Cancelling an enclosing scope cancels the body and the children (and their nested groups,
+///   all the way down); the group waits for them, then lets the enclosing scope finish the
+///   cancellation (the call does not return).
+///
+/// The body returns `()` or `Result<T, E>` (`E: Into<BoxError>`); the call returns
+/// `Ok(T)` when the body finished and nothing failed.
+///
+/// # Errors
+///
+/// [`GroupError`] with every failure; or, with no failure, a cancelled `GroupError`
+/// ([`GroupError::is_cancelled`]) when the group's own scope was cancelled (for example by
+/// `tg.cancel_scope().cancel()`) before the body produced its value.
+///
+/// # Panics
+///
+/// Resumes the first panic of the body or a child. Panics if called outside a tokio runtime, or if
+/// the returned future is polled from a task other than the one that first polled it (the message
+/// is a [`TaskContextError`]).
+///
+/// # Cancel safety
+///
+/// Dropping the future (other than by tether's own cancellation, which waits) cancels and
+/// aborts the children at once without waiting for them: they are dropped at their next poll,
+/// even inside shields. Nothing is detached.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use std::collections::BTreeSet;
+/// use std::sync::{Arc, Mutex};
+///
+/// let seen = Arc::new(Mutex::new(BTreeSet::new()));
+/// tether::task_group(async |tg| {
+///     for name in ["a", "b"] {
+///         let seen = seen.clone();
+///         tg.spawn(async move {
+///             seen.lock().unwrap().insert(name);
+///         });
+///     }
+/// })
+/// .await
+/// .unwrap();
+/// assert_eq!(*seen.lock().unwrap(), BTreeSet::from(["a", "b"]));
+/// # }
+/// ```
+pub async fn task_group<F, R>(body: F) -> Result<R::Ok, GroupError>
+where
+    F: AsyncFnOnce(&TaskGroup) -> R,
+    R: TaskResult,
+{
+    let tg = TaskGroup::enter();
+    let body = body(&tg);
+    GroupDriver {
+        tg: &tg,
+        body: Some(body),
+        value: None,
+        parked: false,
+    }
+    .await
+}
+
+/// The task group a [`task_group`] body receives: spawn children, `start` them, cancel them.
+///
+/// Only ever seen as `&TaskGroup`, so it cannot outlive the call. Spawning through it cannot
+/// fail: the group is open for as long as the body runs.
+pub struct TaskGroup {
+    shared: Arc<GroupShared>,
+    scope: CancelScope,
+    /// The group's exit has been handled (normally, or by `Drop`).
+    finished: AtomicBool,
+}
+
+impl TaskGroup {
+    #[track_caller]
+    fn enter() -> TaskGroup {
+        let shared = GroupShared::open(current_node());
+        let node = shared.node.clone();
+        node.register_in_parent();
+        node.hold_ancestors(true);
+        TaskGroup {
+            scope: CancelScope::from_node(node),
+            shared,
+            finished: AtomicBool::new(false),
+        }
+    }
+
+    /// Spawns a child: a real tokio task, running in parallel, that the group waits for.
+    ///
+    /// The child's output is `()` or `Result<_, E>` with `E: Into<BoxError>`; an `Err` fails the
+    /// group. A child spawned into a group that is already cancelled is dropped before its first
+    /// poll.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let err = tether::task_group(async |tg| {
+    ///     tg.spawn(async { Err::<(), _>("boom") });
+    ///     tg.spawn(async { tokio::time::sleep(std::time::Duration::from_secs(3600)).await });
+    /// })
+    /// .await
+    /// .unwrap_err();
+    /// assert_eq!(err.len(), 1); // the sleeper was cancelled, which is not a failure
+    /// # }
+    /// ```
+    pub fn spawn<F>(&self, future: F)
+    where
+        F: Future + Send + 'static,
+        F::Output: TaskResult,
+    {
+        if self.shared.spawn(future, None).is_err() {
+            unreachable!("a scoped task group is open while its body runs");
+        }
+    }
+
+    /// Spawns a child and waits until it reports ready, returning the value it reported.
+    ///
+    /// The child receives a [`TaskStatus`] and calls `status.started(value)` when ready (a
+    /// server, once it is listening). Until then the child belongs to this call: a failure or
+    /// panic comes out of `start()` and does not cancel the group; returning without `started`
+    /// is [`StartError::NotStarted`](super::StartError::NotStarted). Cancelling the `start()` call
+    /// cancels the child. After `started`, the child belongs to the group like any other.
+    ///
+    /// # Errors
+    ///
+    /// [`StartError`](super::StartError): the child failed, was cancelled, or ended before
+    /// calling `started`.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the returned future before `started` cancels the child.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// tether::task_group(async |tg| {
+    ///     let port = tg
+    ///         .start(|status| async move {
+    ///             status.started(8080u16); // e.g. after binding a listener
+    ///             // ... serve until the group is cancelled
+    ///         })
+    ///         .await
+    ///         .unwrap();
+    ///     assert_eq!(port, 8080);
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # }
+    /// ```
+    pub fn start<V, F, Fut>(&self, child: F) -> Start<V>
+    where
+        V: Send + 'static,
+        F: FnOnce(TaskStatus<V>) -> Fut,
+        Fut: Future + Send + 'static,
+        Fut::Output: TaskResult,
+    {
+        start_in(&self.shared, child)
+    }
+
+    /// A cloneable `'static` handle, for children that spawn siblings.
+    pub fn handle(&self) -> TaskGroupHandle {
+        TaskGroupHandle {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// The group's cancel scope: `tg.cancel_scope().cancel()` stops the body and every child.
+    pub fn cancel_scope(&self) -> &CancelScope {
+        &self.scope
+    }
+
+    /// The task hosting the group.
+    pub fn host(&self) -> TaskId {
+        self.shared.host
+    }
+
+    /// Leaves the tree: releases the hold on enclosing scopes and ends the group. Idempotent.
+    fn finish(&self) {
+        if self.finished.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let node = &self.shared.node;
+        node.hold_ancestors(false);
+        node.deregister_from_parent();
+        self.shared.end();
+    }
+}
+
+impl Drop for TaskGroup {
+    fn drop(&mut self) {
+        if !self.finished.load(Ordering::Acquire) {
+            self.shared.abandon();
+            self.finish();
+        }
+    }
+}
+
+impl fmt::Debug for TaskGroup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TaskGroup")
+            .field("group", &self.shared)
+            .field("scope", &self.scope)
+            .finish()
+    }
+}
+
+pin_project! {
+    struct GroupDriver<'a, B: Future<Output = R>, R: TaskResult> {
+        tg: &'a TaskGroup,
+        #[pin]
+        body: Option<B>,
+        value: Option<R::Ok>,
+        parked: bool,
+    }
+}
+
+#[track_caller]
+fn wrong_task(owner: TaskId, current: TaskId) -> ! {
+    let err = TaskContextError::new(
+        "task group",
+        "opened",
+        "polled",
+        owner,
+        current,
+        "await task_group(...) in the task that first polled it; to feed it from elsewhere, pass \
+         a TaskGroupHandle (tg.handle())",
+    );
+    panic!("{err}")
+}
+
+impl<B: Future<Output = R>, R: TaskResult> Future for GroupDriver<'_, B, R> {
+    type Output = Result<R::Ok, GroupError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        let tg = *this.tg;
+        let shared = &tg.shared;
+        let node = &shared.node;
+        let now = TaskId::current();
+        if now != shared.host {
+            wrong_task(shared.host, now);
+        }
+        if *this.parked {
+            return Poll::Pending;
+        }
+        node.register_waker(cx.waker());
+
+        if let Some(body) = this.body.as_mut().as_pin_mut() {
+            if node.must_drop_body() {
+                this.body.set(None);
+            } else {
+                let polled = catch_unwind(AssertUnwindSafe(|| {
+                    let _current = CurrentGuard::enter(node);
+                    body.poll(cx)
+                }));
+                match polled {
+                    Ok(Poll::Ready(output)) => {
+                        this.body.set(None);
+                        match output.into_result() {
+                            Ok(value) => *this.value = Some(value),
+                            Err(error) => shared.record_failure(TaskFailure::new(
+                                FailureOrigin::Body(shared.host),
+                                error,
+                            )),
+                        }
+                    }
+                    Ok(Poll::Pending) => {
+                        if !node.must_drop_body() {
+                            return Poll::Pending;
+                        }
+                        this.body.set(None);
+                    }
+                    Err(payload) => {
+                        let _ = catch_unwind(AssertUnwindSafe(|| this.body.set(None)));
+                        shared.record_panic(payload, shared.host);
+                    }
+                }
+            }
+        }
+
+        // The body is done: wait for the children.
+        if !shared.try_close() {
+            return Poll::Pending;
+        }
+        tg.finish();
+        if let Some(payload) = shared.take_panic() {
+            std::panic::resume_unwind(payload);
+        }
+        let failures = shared.take_failures();
+        if !failures.is_empty() {
+            return Poll::Ready(Err(GroupError::failed(failures)));
+        }
+        if node.is_cancel_inherited() {
+            // An enclosing scope originated the cancellation; it drops us next.
+            *this.parked = true;
+            return Poll::Pending;
+        }
+        match this.value.take() {
+            Some(value) => Poll::Ready(Ok(value)),
+            None => Poll::Ready(Err(GroupError::cancelled(
+                node.own_reason()
+                    .unwrap_or_else(|| CancelReason::new(CancelSource::Explicit, None)),
+            ))),
+        }
+    }
+}

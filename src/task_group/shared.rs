@@ -1,0 +1,223 @@
+//! The state every form of task group shares: child accounting, collected failures, the panic
+//! slot and end-of-group callbacks.
+//!
+//! # Invariants
+//!
+//! - `state` holds the number of live children in its low bits and `CLOSED` in its top bit.
+//!   `spawn` increments first and then checks `CLOSED` (undoing the increment if set); closing
+//!   is a compare-exchange from exactly `0` to `CLOSED`. So a spawn either happens before the
+//!   close (and the close waits for it) or fails; no child is ever started in an exited group.
+//! - A child decrements `state` only after its body has been dropped, so "the group exited"
+//!   implies "no child code runs any more".
+//! - Failures and the panic are recorded *before* the decrement that may wake the host, and the
+//!   host reads them only after it saw the count reach zero.
+
+use std::any::Any;
+use std::future::Future;
+
+use super::TaskResult;
+use super::child::{Child, ChildOutcome};
+use super::error::{FailureOrigin, SpawnError, TaskFailure};
+use super::start::StartLink;
+use crate::cancel::{CancelReason, CancelSource, Node};
+use crate::loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use crate::loom::sync::{Arc, Mutex};
+use crate::task::TaskId;
+
+const CLOSED: usize = 1 << (usize::BITS - 1);
+
+/// What a stream (or anything else bound to a group) learns when the group ends.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct GroupEnded {
+    /// The task that hosted the group.
+    #[allow(dead_code)] // read by streams bound to the group
+    pub(crate) host: TaskId,
+}
+
+type EndCallback = Box<dyn FnOnce(&GroupEnded) + Send + 'static>;
+
+pub(crate) struct GroupShared {
+    /// The group's cancel scope.
+    pub(crate) node: Arc<Node>,
+    /// The task that opened the group (and must close it).
+    pub(crate) host: TaskId,
+    runtime: tokio::runtime::Handle,
+    /// Live children | `CLOSED`.
+    state: AtomicUsize,
+    /// Set when the group was dropped before it ended: children drop their bodies even inside
+    /// shields.
+    aborted: AtomicBool,
+    outcome: Mutex<Outcome>,
+}
+
+#[derive(Default)]
+struct Outcome {
+    failures: Vec<TaskFailure>,
+    panic: Option<Box<dyn Any + Send + 'static>>,
+    on_end: Vec<EndCallback>,
+    ended: bool,
+}
+
+impl GroupShared {
+    /// A new group under `parent`, hosted by the current task.
+    #[track_caller]
+    pub(crate) fn open(parent: Option<Arc<Node>>) -> Arc<GroupShared> {
+        let runtime = match tokio::runtime::Handle::try_current() {
+            Ok(handle) => handle,
+            Err(_) => panic!(
+                "a tether task group must be opened inside a tokio runtime (its children are \
+                 tokio tasks); call it from async code running on a runtime"
+            ),
+        };
+        let node = Node::new(false, None);
+        node.enter(parent);
+        Arc::new(GroupShared {
+            node,
+            host: TaskId::current(),
+            runtime,
+            state: AtomicUsize::new(0),
+            aborted: AtomicBool::new(false),
+            outcome: Mutex::new(Outcome::default()),
+        })
+    }
+
+    /// Spawns a child. Fails (handing the future back) if the group has exited.
+    pub(crate) fn spawn<F>(
+        self: &Arc<Self>,
+        body: F,
+        start: Option<Arc<dyn StartLink>>,
+    ) -> Result<(Arc<Node>, TaskId), SpawnError<F>>
+    where
+        F: Future + Send + 'static,
+        F::Output: TaskResult,
+    {
+        let previous = self.state.fetch_add(1, Ordering::AcqRel);
+        if previous & CLOSED != 0 {
+            self.state.fetch_sub(1, Ordering::AcqRel);
+            return Err(SpawnError::new(body, self.host));
+        }
+        let root = Node::new_task_root(self.node.clone());
+        if let Some(link) = &start {
+            link.set_root(root.clone());
+        }
+        let child = Child::new(root.clone(), self.clone(), body, start);
+        // The group joins through `state`, not through the JoinHandle.
+        let task = TaskId::from_tokio(self.runtime.spawn(child).id());
+        Ok((root, task))
+    }
+
+    pub(crate) fn is_aborted(&self) -> bool {
+        self.aborted.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.state.load(Ordering::Acquire) & CLOSED != 0
+    }
+
+    /// A child finished (or was dropped). `outcome` is `None` when a `start()` call took it.
+    pub(crate) fn child_exited(&self, outcome: Option<ChildOutcome>, task: TaskId) {
+        match outcome {
+            Some(ChildOutcome::Failed(error)) => {
+                self.record_failure(TaskFailure::new(FailureOrigin::Child(task), error));
+            }
+            Some(ChildOutcome::Panicked(payload)) => self.record_panic(payload, task),
+            Some(ChildOutcome::Done | ChildOutcome::Cancelled) | None => {}
+        }
+        let previous = self.state.fetch_sub(1, Ordering::AcqRel);
+        if previous & !CLOSED == 1 {
+            self.node.wake();
+        }
+    }
+
+    /// Records a failure and cancels the group (the first failure's message is the reason).
+    pub(crate) fn record_failure(&self, failure: TaskFailure) {
+        let reason = CancelReason::with_message(CancelSource::GroupFailure, &failure);
+        self.outcome.lock().failures.push(failure);
+        self.node.cancel(reason);
+    }
+
+    /// Records a panic (the first is kept and resumed in the host) and cancels the group.
+    pub(crate) fn record_panic(&self, payload: Box<dyn Any + Send + 'static>, task: TaskId) {
+        {
+            let mut outcome = self.outcome.lock();
+            if outcome.panic.is_none() {
+                outcome.panic = Some(payload);
+            }
+        }
+        self.node.cancel(CancelReason::with_message(
+            CancelSource::GroupFailure,
+            format_args!("{task} panicked"),
+        ));
+    }
+
+    /// Closes the group if no child is alive. Returns whether it is closed.
+    pub(crate) fn try_close(&self) -> bool {
+        match self
+            .state
+            .compare_exchange(0, CLOSED, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => true,
+            Err(current) => current == CLOSED,
+        }
+    }
+
+    pub(crate) fn take_panic(&self) -> Option<Box<dyn Any + Send + 'static>> {
+        self.outcome.lock().panic.take()
+    }
+
+    pub(crate) fn take_failures(&self) -> Vec<TaskFailure> {
+        std::mem::take(&mut self.outcome.lock().failures)
+    }
+
+    /// Runs the end-of-group callbacks (once).
+    pub(crate) fn end(&self) {
+        let callbacks = {
+            let mut outcome = self.outcome.lock();
+            if outcome.ended {
+                return;
+            }
+            outcome.ended = true;
+            std::mem::take(&mut outcome.on_end)
+        };
+        let ended = GroupEnded { host: self.host };
+        for callback in callbacks {
+            callback(&ended);
+        }
+    }
+
+    /// Runs `callback` when the group ends; at once if it already has.
+    pub(crate) fn on_end(&self, callback: EndCallback) {
+        {
+            let mut outcome = self.outcome.lock();
+            if !outcome.ended {
+                outcome.on_end.push(callback);
+                return;
+            }
+        }
+        callback(&GroupEnded { host: self.host });
+    }
+
+    /// The group is dropped before it ended: refuse new children, cancel and abort the live
+    /// ones (they drop their bodies at their next poll, even inside shields), end the group.
+    /// Never blocks.
+    pub(crate) fn abandon(&self) {
+        self.state.fetch_or(CLOSED, Ordering::AcqRel);
+        self.aborted.store(true, Ordering::Release);
+        self.node
+            .cancel(CancelReason::new(CancelSource::GroupDropped, None));
+        // Also wake children that were already cancelled (e.g. sitting in a shield).
+        self.node.wake_subtree();
+        self.end();
+    }
+}
+
+impl std::fmt::Debug for GroupShared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = self.state.load(Ordering::Relaxed);
+        f.debug_struct("GroupShared")
+            .field("host", &self.host)
+            .field("live_children", &(state & !CLOSED))
+            .field("closed", &(state & CLOSED != 0))
+            .finish_non_exhaustive()
+    }
+}

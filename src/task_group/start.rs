@@ -1,0 +1,275 @@
+//! `start()` and `TaskStatus`: spawn a child and wait until it reports that it is ready.
+//!
+//! Until the child calls [`TaskStatus::started`], the child belongs to the `start()` call: its
+//! failure (or panic) comes out of `start()` and does not cancel the group; if it returns without
+//! calling `started`, or drops its status, `start()` says exactly that; if the `start()` call is
+//! cancelled, so is the child. After `started`, the child belongs to the group like any other.
+
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::OnceLock;
+use std::task::{Context, Poll};
+
+use futures::task::AtomicWaker;
+
+use super::child::ChildOutcome;
+use super::error::{FailureOrigin, StartError, TaskFailure};
+use super::shared::GroupShared;
+use crate::cancel::{CancelReason, CancelSource, Node};
+use crate::loom::sync::{Arc, Mutex};
+use crate::task::TaskId;
+
+/// The other end of a child that is starting: receives its exit before `started`.
+pub(crate) trait StartLink: Send + Sync + 'static {
+    /// The child exited. Returns the outcome back if the group should handle it (the child had
+    /// already started, or nobody waits in `start()` any more).
+    fn child_exited(&self, outcome: ChildOutcome, root: &Arc<Node>) -> Option<ChildOutcome>;
+
+    /// The child's root node, set before the child is spawned (so it can always be cancelled).
+    fn set_root(&self, root: Arc<Node>);
+}
+
+enum State<V> {
+    /// The child runs and has not called `started`; `start()` waits.
+    Waiting,
+    /// The child dropped its status without calling `started`; it has been cancelled and
+    /// `start()` waits for it to exit, which decides the error.
+    StatusDropped,
+    Started(V),
+    Failed(Failure),
+    /// `start()` has taken the result (or gave up): later outcomes go to the group.
+    Done,
+}
+
+enum Failure {
+    Error(StartError),
+    Panic(Box<dyn std::any::Any + Send + 'static>),
+}
+
+pub(crate) struct StartShared<V> {
+    state: Mutex<State<V>>,
+    waker: AtomicWaker,
+    /// The child's root node, set before it is spawned.
+    root: OnceLock<Arc<Node>>,
+    /// The child's task, set right after it is spawned.
+    task: OnceLock<TaskId>,
+    /// Where an outcome goes when nobody waits in `start()` any more.
+    group: Arc<GroupShared>,
+}
+
+impl<V: Send + 'static> StartShared<V> {
+    pub(crate) fn new(group: Arc<GroupShared>) -> Arc<StartShared<V>> {
+        Arc::new(StartShared {
+            state: Mutex::new(State::Waiting),
+            waker: AtomicWaker::new(),
+            root: OnceLock::new(),
+            task: OnceLock::new(),
+            group,
+        })
+    }
+
+    pub(crate) fn set_task(&self, task: TaskId) {
+        let _ = self.task.set(task);
+    }
+}
+
+impl<V> StartShared<V> {
+    fn cancel_child(&self, message: &'static str) {
+        if let Some(root) = self.root.get() {
+            root.cancel(CancelReason::with_message(
+                CancelSource::StartAbandoned,
+                message,
+            ));
+        }
+    }
+}
+
+impl<V: Send + 'static> StartLink for StartShared<V> {
+    fn child_exited(&self, outcome: ChildOutcome, root: &Arc<Node>) -> Option<ChildOutcome> {
+        let mut state = self.state.lock();
+        let status_dropped = match *state {
+            State::Waiting => false,
+            State::StatusDropped => true,
+            _ => return Some(outcome),
+        };
+        let failure = match outcome {
+            ChildOutcome::Done => Failure::Error(StartError::NotStarted),
+            ChildOutcome::Failed(error) => Failure::Error(StartError::Failed(error)),
+            ChildOutcome::Panicked(payload) => Failure::Panic(payload),
+            ChildOutcome::Cancelled if status_dropped => Failure::Error(StartError::StatusDropped),
+            ChildOutcome::Cancelled => Failure::Error(StartError::Cancelled(
+                root.effective_reason()
+                    .unwrap_or_else(|| CancelReason::new(CancelSource::GroupDropped, None)),
+            )),
+        };
+        *state = State::Failed(failure);
+        drop(state);
+        self.waker.wake();
+        None
+    }
+
+    fn set_root(&self, root: Arc<Node>) {
+        let _ = self.root.set(root);
+    }
+}
+
+/// The child's side of [`start`](crate::TaskGroup::start): call [`started`](Self::started) when
+/// ready.
+///
+/// `started` consumes the status, so it cannot be called twice:
+///
+/// ```compile_fail
+/// fn report(status: tether::TaskStatus<u16>) {
+///     status.started(8080);
+///     status.started(8081); // error: use of moved value `status`
+/// }
+/// ```
+///
+/// Dropping the status without calling `started` cancels the child, and the `start()` call fails:
+/// with [`StartError::NotStarted`] or [`StartError::Failed`] if the child was returning anyway,
+/// with [`StartError::StatusDropped`] if it was still running. Note that a closure
+/// `|_status| async move { ... }` that does not use the status inside the block drops it at once.
+#[must_use = "call started(value) when the child is ready, or start() fails"]
+pub struct TaskStatus<V = ()> {
+    shared: Option<Arc<StartShared<V>>>,
+    _value: PhantomData<fn(V)>,
+}
+
+impl<V: Send + 'static> TaskStatus<V> {
+    pub(crate) fn new(shared: Arc<StartShared<V>>) -> TaskStatus<V> {
+        TaskStatus {
+            shared: Some(shared),
+            _value: PhantomData,
+        }
+    }
+
+    /// Reports that the child is ready: the waiting `start()` returns `value`, and from now on
+    /// the child belongs to the group (its failure cancels the group).
+    ///
+    /// If the `start()` call was already cancelled, `value` is dropped (the child is being
+    /// cancelled too).
+    pub fn started(mut self, value: V) {
+        let shared = self.shared.take().expect("status used once");
+        let mut state = shared.state.lock();
+        if matches!(*state, State::Waiting) {
+            *state = State::Started(value);
+            drop(state);
+            shared.waker.wake();
+        }
+    }
+}
+
+impl<V> Drop for TaskStatus<V> {
+    fn drop(&mut self) {
+        if let Some(shared) = self.shared.take() {
+            let mut state = shared.state.lock();
+            if matches!(*state, State::Waiting) {
+                // Usually the child is returning right now (an async block drops what it
+                // captured just before it completes); its exit then says `NotStarted` or
+                // `Failed`. If it keeps running, it is cancelled, and `StatusDropped` it is.
+                *state = State::StatusDropped;
+                drop(state);
+                shared.cancel_child("the child dropped its TaskStatus without calling started()");
+            }
+        }
+    }
+}
+
+impl<V> fmt::Debug for TaskStatus<V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TaskStatus").finish_non_exhaustive()
+    }
+}
+
+/// Future returned by `start()`: resolves to the value the child passed to `started`.
+///
+/// # Cancel safety
+///
+/// Dropping it before the child called `started` cancels the child (its later outcome goes to
+/// the group, so nothing is lost). After `started`, dropping it only drops the value.
+#[must_use = "futures do nothing unless polled"]
+pub struct Start<V> {
+    inner: StartInner<V>,
+}
+
+enum StartInner<V> {
+    Waiting(Arc<StartShared<V>>),
+    SpawnFailed(Option<StartError>),
+}
+
+impl<V: Send + 'static> Start<V> {
+    pub(crate) fn waiting(shared: Arc<StartShared<V>>) -> Start<V> {
+        Start {
+            inner: StartInner::Waiting(shared),
+        }
+    }
+
+    pub(crate) fn spawn_failed(error: StartError) -> Start<V> {
+        Start {
+            inner: StartInner::SpawnFailed(Some(error)),
+        }
+    }
+}
+
+impl<V: Send + 'static> Future for Start<V> {
+    type Output = Result<V, StartError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let shared = match &mut self.get_mut().inner {
+            StartInner::SpawnFailed(error) => {
+                return Poll::Ready(Err(error.take().expect("Start polled after completion")));
+            }
+            StartInner::Waiting(shared) => shared,
+        };
+        shared.waker.register(cx.waker());
+        let mut state = shared.state.lock();
+        match std::mem::replace(&mut *state, State::Done) {
+            waiting @ (State::Waiting | State::StatusDropped) => {
+                *state = waiting;
+                Poll::Pending
+            }
+            State::Started(value) => Poll::Ready(Ok(value)),
+            State::Failed(Failure::Error(error)) => Poll::Ready(Err(error)),
+            State::Failed(Failure::Panic(payload)) => {
+                drop(state);
+                std::panic::resume_unwind(payload)
+            }
+            State::Done => panic!("Start polled after completion"),
+        }
+    }
+}
+
+impl<V> Drop for Start<V> {
+    fn drop(&mut self) {
+        let StartInner::Waiting(shared) = &self.inner else {
+            return;
+        };
+        let previous = std::mem::replace(&mut *shared.state.lock(), State::Done);
+        match previous {
+            // Cancelling the start() call cancels the child.
+            State::Waiting | State::StatusDropped => {
+                shared.cancel_child("the start() call was cancelled");
+            }
+            // An outcome nobody will read: the group gets it, so nothing is swallowed.
+            State::Failed(Failure::Panic(payload)) => {
+                let task = shared.task.get().copied().unwrap_or(shared.group.host);
+                shared.group.record_panic(payload, task);
+            }
+            State::Failed(Failure::Error(StartError::Failed(error))) => {
+                let task = shared.task.get().copied().unwrap_or(shared.group.host);
+                shared
+                    .group
+                    .record_failure(TaskFailure::new(FailureOrigin::Child(task), error));
+            }
+            _ => {}
+        }
+    }
+}
+
+impl<V> fmt::Debug for Start<V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Start").finish_non_exhaustive()
+    }
+}

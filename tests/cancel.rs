@@ -1,0 +1,477 @@
+//! Cancel scopes: level-triggered cancellation, deadlines, shields, reasons, binding.
+
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use support::{DropCounter, bounded};
+use tether::{
+    CancelScope, CancelSource, checkpoint, current_effective_deadline, fail_after, move_on_after,
+    shield,
+};
+use tokio::time::{Instant, sleep};
+
+const MS: Duration = Duration::from_millis(1);
+
+#[tokio::test(start_paused = true)]
+async fn move_on_after_cuts_a_long_sleep_short() {
+    let start = Instant::now();
+    let fut = move_on_after(100 * MS, sleep(1000 * MS));
+    let scope = fut.scope().clone();
+    assert_eq!(bounded(fut).await, None);
+    assert_eq!(start.elapsed(), 100 * MS);
+    assert!(scope.cancel_called());
+    assert!(scope.cancelled_caught());
+    assert_eq!(
+        scope.cancel_reason().unwrap().source(),
+        CancelSource::Deadline
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_body_that_finishes_in_time_is_returned() {
+    let fut = move_on_after(100 * MS, async {
+        sleep(10 * MS).await;
+        5
+    });
+    let scope = fut.scope().clone();
+    assert_eq!(bounded(fut).await, Some(5));
+    assert!(!scope.cancel_called());
+    assert!(!scope.cancelled_caught());
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_outer_scope_catches_and_the_inner_never_resumes() {
+    let inner = CancelScope::new().with_timeout(1000 * MS);
+    let outer = CancelScope::new().with_timeout(100 * MS);
+    let after_inner = Arc::new(AtomicBool::new(false));
+    let flag = after_inner.clone();
+    let inner2 = inner.clone();
+    let result = bounded(outer.run(async move {
+        let _ = inner2.run(sleep(2000 * MS)).await;
+        flag.store(true, Ordering::SeqCst); // must never run
+    }))
+    .await;
+    assert!(result.unwrap_err().is_deadline());
+    assert!(outer.cancelled_caught());
+    assert!(!inner.cancel_called());
+    assert!(!inner.cancelled_caught());
+    assert!(!after_inner.load(Ordering::SeqCst));
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_inner_scope_catches_its_own_earlier_deadline() {
+    let outer = CancelScope::new().with_timeout(1000 * MS);
+    let inner = CancelScope::new().with_timeout(100 * MS);
+    let inner2 = inner.clone();
+    let result = bounded(outer.run(async move {
+        let caught = inner2.run(sleep(2000 * MS)).await.is_err();
+        (caught, Instant::now())
+    }))
+    .await
+    .unwrap();
+    assert!(result.0);
+    assert!(inner.cancelled_caught());
+    assert!(!outer.cancel_called());
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancellation_drops_foreign_futures_and_runs_their_drop() {
+    let drops = DropCounter::default();
+    let scope = CancelScope::new();
+    let guard = drops.guard();
+    let handle = scope.clone();
+    let canceller = tokio::spawn(async move {
+        sleep(50 * MS).await;
+        handle.cancel();
+    });
+    let resumed = Arc::new(AtomicBool::new(false));
+    let r = resumed.clone();
+    let result = bounded(scope.run(async move {
+        let _guard = guard;
+        sleep(Duration::from_secs(3600)).await;
+        r.store(true, Ordering::SeqCst);
+    }))
+    .await;
+    canceller.await.unwrap();
+    assert!(result.is_err());
+    assert_eq!(drops.count(), 1);
+    assert!(!resumed.load(Ordering::SeqCst));
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancellation_is_level_triggered_every_later_await_is_cut_off() {
+    // Cancelled before entering: the body never even starts.
+    let scope = CancelScope::new();
+    scope.cancel();
+    let started = Arc::new(AtomicBool::new(false));
+    let s = started.clone();
+    assert!(
+        scope
+            .run(async move { s.store(true, Ordering::SeqCst) })
+            .await
+            .is_err()
+    );
+    assert!(!started.load(Ordering::SeqCst));
+    assert!(scope.cancelled_caught());
+
+    // Cancelled by its own body: the next await (even a ready-after-yield one) is cut off.
+    let scope = CancelScope::new();
+    let handle = scope.clone();
+    let steps = Arc::new(AtomicUsize::new(0));
+    let st = steps.clone();
+    let result = bounded(scope.run(async move {
+        st.fetch_add(1, Ordering::SeqCst);
+        handle.cancel();
+        tokio::task::yield_now().await;
+        st.fetch_add(1, Ordering::SeqCst);
+        tokio::task::yield_now().await;
+        st.fetch_add(1, Ordering::SeqCst);
+    }))
+    .await;
+    assert!(result.is_err());
+    assert_eq!(steps.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_scope_entered_inside_a_cancelled_scope_never_polls_its_body() {
+    let outer = CancelScope::new();
+    let handle = outer.clone();
+    let inner_ran = Arc::new(AtomicBool::new(false));
+    let flag = inner_ran.clone();
+    let result = bounded(outer.run(async move {
+        handle.cancel();
+        // No await in between: the inner scope is entered while the outer is cancelled.
+        let _ = CancelScope::new()
+            .run(async move { flag.store(true, Ordering::SeqCst) })
+            .await;
+        unreachable!("code after a scope never runs once an outer scope was cancelled");
+    }))
+    .await;
+    assert!(result.is_err());
+    assert!(!inner_ran.load(Ordering::SeqCst));
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancel_is_idempotent_and_the_first_reason_wins() {
+    let scope = CancelScope::new();
+    scope.cancel_with("first");
+    scope.cancel_with("second");
+    scope.cancel();
+    let reason = scope.cancel_reason().unwrap();
+    assert_eq!(reason.source(), CancelSource::Explicit);
+    assert_eq!(reason.message(), Some("first"));
+    let err = scope.run(async {}).await.unwrap_err();
+    assert_eq!(err.reason().message(), Some("first"));
+    assert!(err.to_string().contains("first"), "{err}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancel_from_another_task_with_a_reason() {
+    let scope = CancelScope::new();
+    let handle = scope.clone();
+    tokio::spawn(async move {
+        sleep(10 * MS).await;
+        handle.cancel_with("operator pressed stop");
+    });
+    let err = bounded(scope.run(sleep(Duration::from_secs(60))))
+        .await
+        .unwrap_err();
+    assert_eq!(err.reason().message(), Some("operator pressed stop"));
+    assert!(!err.is_deadline());
+}
+
+#[tokio::test(start_paused = true)]
+async fn deadlines_move_while_the_scope_runs() {
+    let start = Instant::now();
+    // Extend.
+    let scope = CancelScope::new().with_timeout(100 * MS);
+    let handle = scope.clone();
+    let result = bounded(scope.run(async move {
+        sleep(50 * MS).await;
+        handle.set_deadline(Some(start + 500 * MS));
+        sleep(300 * MS).await;
+        "finished"
+    }))
+    .await;
+    assert_eq!(result.unwrap(), "finished");
+
+    // Bring forward from another task.
+    let start = Instant::now();
+    let scope = CancelScope::new().with_timeout(Duration::from_secs(100));
+    let handle = scope.clone();
+    tokio::spawn(async move {
+        sleep(10 * MS).await;
+        handle.set_deadline(Some(Instant::now() + 20 * MS));
+    });
+    let result = bounded(scope.run(sleep(Duration::from_secs(60)))).await;
+    assert!(result.unwrap_err().is_deadline());
+    assert_eq!(start.elapsed(), 30 * MS);
+
+    // Remove.
+    let scope = CancelScope::new().with_timeout(10 * MS);
+    scope.set_deadline(None);
+    assert!(bounded(scope.run(sleep(100 * MS))).await.is_ok());
+}
+
+#[tokio::test(start_paused = true)]
+async fn fail_after_reports_a_timeout_only_when_the_deadline_fires() {
+    let err = bounded(fail_after(10 * MS, sleep(Duration::from_secs(1))))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "deadline exceeded before the operation completed"
+    );
+    assert_eq!(bounded(fail_after(10 * MS, async { 3 })).await.unwrap(), 3);
+
+    // An explicit cancel of a deadline scope is not a timeout.
+    let scope = CancelScope::new().with_timeout(Duration::from_secs(10));
+    scope.cancel();
+    let err = scope.run(sleep(MS)).await.unwrap_err();
+    assert!(!err.is_deadline());
+    assert_eq!(err.reason().source(), CancelSource::Explicit);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_shielded_section_finishes_and_the_next_await_is_cut_off() {
+    let start = Instant::now();
+    let outer = CancelScope::new();
+    let handle = outer.clone();
+    tokio::spawn(async move {
+        sleep(10 * MS).await;
+        handle.cancel();
+    });
+    let shielded_done = Arc::new(AtomicBool::new(false));
+    let after = Arc::new(AtomicBool::new(false));
+    let (s, a) = (shielded_done.clone(), after.clone());
+    let result = bounded(outer.run(async move {
+        shield(sleep(1000 * MS)).await;
+        s.store(true, Ordering::SeqCst);
+        sleep(1000 * MS).await; // cut off here
+        a.store(true, Ordering::SeqCst);
+    }))
+    .await;
+    assert!(result.is_err());
+    assert!(shielded_done.load(Ordering::SeqCst));
+    assert!(!after.load(Ordering::SeqCst));
+    assert_eq!(start.elapsed(), 1000 * MS);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_shield_can_be_lowered_and_delivers_the_pending_cancel() {
+    let outer = CancelScope::new();
+    let inner = CancelScope::new().with_shield(true);
+    let (o, i) = (outer.clone(), inner.clone());
+    tokio::spawn(async move {
+        sleep(10 * MS).await;
+        o.cancel();
+        sleep(10 * MS).await;
+        i.set_shield(false);
+    });
+    let start = Instant::now();
+    let inner2 = inner.clone();
+    let result =
+        bounded(outer.run(async move { inner2.run(sleep(Duration::from_secs(60))).await })).await;
+    assert!(result.is_err());
+    assert_eq!(start.elapsed(), 20 * MS);
+    assert!(!inner.cancelled_caught());
+    assert!(outer.cancelled_caught());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_shielded_scope_still_obeys_its_own_deadline() {
+    let outer = CancelScope::new();
+    outer.cancel();
+    let result = bounded(shield(async {
+        let inner = CancelScope::new().with_timeout(50 * MS);
+        inner.run(sleep(Duration::from_secs(10))).await.is_err()
+    }))
+    .await;
+    assert!(result);
+}
+
+#[tokio::test(start_paused = true)]
+async fn effective_deadline_is_the_earliest_up_to_the_nearest_shield() {
+    let start = Instant::now();
+    assert_eq!(current_effective_deadline(), None);
+    let seen = bounded(move_on_after(100 * MS, async move {
+        let a = current_effective_deadline();
+        let b = move_on_after(50 * MS, async { current_effective_deadline() })
+            .await
+            .unwrap();
+        let c = move_on_after(500 * MS, async { current_effective_deadline() })
+            .await
+            .unwrap();
+        let d = shield(async { current_effective_deadline() }).await;
+        let e = shield(move_on_after(500 * MS, async {
+            current_effective_deadline()
+        }))
+        .await
+        .unwrap();
+        (a, b, c, d, e)
+    }))
+    .await
+    .unwrap();
+    assert_eq!(seen.0, Some(start + 100 * MS));
+    assert_eq!(seen.1, Some(start + 50 * MS));
+    assert_eq!(seen.2, Some(start + 100 * MS));
+    assert_eq!(seen.3, None);
+    assert_eq!(seen.4, Some(start + 500 * MS));
+}
+
+#[tokio::test(start_paused = true)]
+async fn checkpoint_lets_a_cpu_loop_be_cancelled() {
+    let iterations = Arc::new(AtomicUsize::new(0));
+    let n = iterations.clone();
+    let scope = CancelScope::new();
+    let handle = scope.clone();
+    let result = bounded(scope.run(async move {
+        loop {
+            if n.fetch_add(1, Ordering::SeqCst) == 99 {
+                handle.cancel();
+            }
+            checkpoint().await;
+        }
+    }))
+    .await;
+    assert!(result.is_err());
+    assert_eq!(iterations.load(Ordering::SeqCst), 100);
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancelled_waits_for_the_scope_from_another_task() {
+    let outer = CancelScope::new();
+    let inner = CancelScope::new();
+    let watcher = tokio::spawn({
+        let inner = inner.clone();
+        async move {
+            inner.cancelled().await;
+            inner.cancel_reason().unwrap()
+        }
+    });
+    let o = outer.clone();
+    let inner2 = inner.clone();
+    let run = tokio::spawn(async move {
+        let _ = o
+            .run(async move { inner2.run(sleep(Duration::from_secs(60))).await })
+            .await;
+    });
+    sleep(10 * MS).await;
+    outer.cancel_with("stop");
+    let reason = bounded(watcher).await.unwrap();
+    assert_eq!(reason.source(), CancelSource::ParentScope);
+    assert!(reason.to_string().contains("stop"), "{reason}");
+    run.await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn polling_a_scope_from_another_task_panics_with_a_task_context_message() {
+    let scope = CancelScope::new();
+    let mut run = Box::pin(scope.run(sleep(Duration::from_secs(60))));
+    // Enter it in this task.
+    assert!(futures::poll!(run.as_mut()).is_pending());
+    let owner = tether::TaskId::current();
+    let err = tokio::spawn(async move {
+        let _ = futures::poll!(run.as_mut());
+    })
+    .await
+    .unwrap_err();
+    let message = err
+        .into_panic()
+        .downcast::<String>()
+        .map(|s| *s)
+        .unwrap_or_default();
+    assert!(
+        message.starts_with(&format!(
+            "cancel scope entered in {owner} was polled from task"
+        )),
+        "{message}"
+    );
+    assert!(
+        message.contains("clone the CancelScope handle"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+#[should_panic(expected = "cancel scope entered twice")]
+async fn a_scope_runs_one_body() {
+    let scope = CancelScope::new();
+    scope.run(async {}).await.unwrap();
+    let _ = scope.run(async {}).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_reaches_a_scope_running_on_another_worker() {
+    let scope = CancelScope::new();
+    let handle = scope.clone();
+    let (entered_tx, entered_rx) = tokio::sync::oneshot::channel();
+    let task = tokio::spawn(async move {
+        scope
+            .run(async move {
+                entered_tx.send(()).unwrap();
+                std::future::pending::<()>().await
+            })
+            .await
+    });
+    entered_rx.await.unwrap();
+    handle.cancel();
+    let result = bounded(task).await.unwrap();
+    assert!(result.is_err());
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_cleanup_runs_shielded_cleanup_when_an_outer_scope_cuts_the_body_off() {
+    let start = Instant::now();
+    let cleaned = Arc::new(AtomicBool::new(false));
+    let after = Arc::new(AtomicBool::new(false));
+    let (c, a) = (cleaned.clone(), after.clone());
+    let out = bounded(move_on_after(10 * MS, async move {
+        tether::with_cleanup(sleep(Duration::from_secs(60)), async move {
+            sleep(50 * MS).await; // the deadline has passed: only a shield lets this run
+            c.store(true, Ordering::SeqCst);
+        })
+        .await;
+        a.store(true, Ordering::SeqCst);
+    }))
+    .await;
+    assert_eq!(out, None);
+    assert!(cleaned.load(Ordering::SeqCst));
+    assert!(!after.load(Ordering::SeqCst));
+    assert_eq!(start.elapsed(), 60 * MS);
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_cleanup_runs_cleanup_after_a_finished_body_and_returns_its_value() {
+    let cleaned = Arc::new(AtomicBool::new(false));
+    let c = cleaned.clone();
+    let v = bounded(tether::with_cleanup(async { 9 }, async move {
+        c.store(true, Ordering::SeqCst)
+    }))
+    .await;
+    assert_eq!(v, 9);
+    assert!(cleaned.load(Ordering::SeqCst));
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_cleanup_in_a_child_runs_before_its_group_returns() {
+    let cleaned = Arc::new(AtomicBool::new(false));
+    let c = cleaned.clone();
+    let err = bounded(tether::task_group(async |tg| {
+        tg.spawn(tether::with_cleanup(sleep(Duration::from_secs(60)), async move {
+            sleep(100 * MS).await;
+            c.store(true, Ordering::SeqCst);
+        }));
+        tg.spawn(async {
+            sleep(10 * MS).await;
+            Err::<(), _>("sibling failed")
+        });
+    }))
+    .await
+    .unwrap_err();
+    assert_eq!(err.len(), 1);
+    assert!(cleaned.load(Ordering::SeqCst));
+}

@@ -1,0 +1,852 @@
+//! Integration tests for `tether::sync`, against the public API only.
+//!
+//! Deterministic: a current-thread runtime runs spawned tasks in spawn order when the test body
+//! yields, so `yield_now` queues waiters in a known order; futures polled by hand record whether
+//! they were woken. Every test that could hang runs under `tokio::time::timeout`.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use futures::FutureExt;
+use futures::task::ArcWake;
+use parking_lot::Mutex;
+use tether::TaskId;
+use tether::sync::{
+    Borrower, CapacityLimiter, CapacityLimiterError, Condition, ConditionError, Event, Lock,
+    LockError, Semaphore, SemaphoreError,
+};
+use tokio::task::yield_now;
+
+/// Bound for anything that could hang: virtual time under `start_paused`, so it costs nothing.
+const LIMIT: Duration = Duration::from_secs(10);
+
+async fn bounded<F: Future>(future: F) -> F::Output {
+    tokio::time::timeout(LIMIT, future)
+        .await
+        .expect("test hung: a waiter was never woken")
+}
+
+/// Let every ready task of the current-thread runtime run (a few rounds).
+async fn settle() {
+    for _ in 0..8 {
+        yield_now().await;
+    }
+}
+
+/// A future polled by hand that records whether it was woken since its last poll.
+struct Manual<F: Future> {
+    future: Pin<Box<F>>,
+    flag: Arc<WakeFlag>,
+    waker: Waker,
+}
+
+struct WakeFlag(AtomicBool);
+
+impl ArcWake for WakeFlag {
+    fn wake_by_ref(arc_self: &Arc<Self>) {
+        arc_self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+impl<F: Future> Manual<F> {
+    fn new(future: F) -> Self {
+        let flag = Arc::new(WakeFlag(AtomicBool::new(false)));
+        let waker = futures::task::waker(flag.clone());
+        Self {
+            future: Box::pin(future),
+            flag,
+            waker,
+        }
+    }
+
+    fn poll(&mut self) -> Poll<F::Output> {
+        self.flag.0.store(false, Ordering::SeqCst);
+        self.future
+            .as_mut()
+            .poll(&mut Context::from_waker(&self.waker))
+    }
+
+    fn is_woken(&self) -> bool {
+        self.flag.0.load(Ordering::SeqCst)
+    }
+}
+
+// ---------------------------------------------------------------- Event
+
+#[tokio::test(start_paused = true)]
+async fn event_wait_before_and_after_set() {
+    let event = Event::new();
+    assert_eq!(format!("{event:?}"), "Event { is_set: false }");
+
+    // Before set: the waiters block, then all wake on set.
+    let mut early = Vec::new();
+    for _ in 0..3 {
+        let event = event.clone();
+        early.push(tokio::spawn(async move { event.wait().await }));
+    }
+    settle().await;
+    assert!(early.iter().all(|task| !task.is_finished()));
+
+    event.set();
+    for task in early {
+        bounded(task).await.unwrap();
+    }
+    assert!(event.is_set());
+    assert_eq!(format!("{event:?}"), "Event { is_set: true }");
+
+    // After set: completes on the first poll; setting again changes nothing.
+    event.set();
+    assert_eq!(event.wait().now_or_never(), Some(()));
+    assert_eq!(event.clone().wait().now_or_never(), Some(()));
+}
+
+#[test]
+fn event_wait_is_woken_by_set_and_cancel_loses_nothing() {
+    let event = Event::new();
+    let mut first = Manual::new(event.wait());
+    let mut second = Manual::new(event.wait());
+    assert!(first.poll().is_pending());
+    assert!(second.poll().is_pending());
+    drop(first); // a cancelled waiter does not disturb the others
+    event.set();
+    assert!(second.is_woken());
+    assert!(second.poll().is_ready());
+}
+
+// ---------------------------------------------------------------- Lock
+
+#[tokio::test(start_paused = true)]
+async fn lock_waiters_acquire_in_fifo_order() {
+    let lock = Arc::new(Lock::new());
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let guard = lock.lock().await.unwrap();
+
+    let mut tasks = Vec::new();
+    for i in 0..5 {
+        let (lock, order) = (lock.clone(), order.clone());
+        tasks.push(tokio::spawn(async move {
+            let _guard = lock.lock().await.unwrap();
+            order.lock().push(i);
+            yield_now().await; // hold the lock across a yield
+        }));
+        settle().await; // queue them strictly one after the other
+    }
+    assert_eq!(lock.statistics().tasks_waiting, 5);
+
+    drop(guard);
+    for task in tasks {
+        bounded(task).await.unwrap();
+    }
+    assert_eq!(*order.lock(), vec![0, 1, 2, 3, 4]);
+    assert_eq!(lock.statistics().tasks_waiting, 0);
+    assert!(!lock.is_locked());
+}
+
+#[tokio::test(start_paused = true)]
+async fn lock_cancelled_waiter_never_acquires() {
+    let lock = Arc::new(Lock::new());
+    let a_acquired = Arc::new(AtomicBool::new(false));
+    let b_acquired = Arc::new(AtomicBool::new(false));
+    lock.acquire().await.unwrap();
+
+    let spawn_waiter = |flag: Arc<AtomicBool>| {
+        let lock = lock.clone();
+        tokio::spawn(async move {
+            lock.acquire().await.unwrap();
+            flag.store(true, Ordering::SeqCst);
+            lock.release().unwrap();
+        })
+    };
+    let a = spawn_waiter(a_acquired.clone());
+    settle().await;
+    let b = spawn_waiter(b_acquired.clone());
+    settle().await;
+    assert_eq!(lock.statistics().tasks_waiting, 2);
+
+    // Cancel A while it is queued (first in line), then release.
+    a.abort();
+    assert!(bounded(a).await.unwrap_err().is_cancelled());
+    assert_eq!(lock.statistics().tasks_waiting, 1);
+    lock.release().unwrap();
+
+    bounded(b).await.unwrap();
+    assert!(
+        !a_acquired.load(Ordering::SeqCst),
+        "a cancelled waiter acquired the lock"
+    );
+    assert!(b_acquired.load(Ordering::SeqCst));
+    assert!(!lock.is_locked());
+}
+
+#[tokio::test(start_paused = true)]
+async fn lock_handed_to_a_cancelled_waiter_passes_to_the_next() {
+    let lock = Arc::new(Lock::new());
+    let a_acquired = Arc::new(AtomicBool::new(false));
+    let guard = lock.lock().await.unwrap();
+
+    let a = tokio::spawn({
+        let (lock, flag) = (lock.clone(), a_acquired.clone());
+        async move {
+            let _guard = lock.lock().await.unwrap();
+            flag.store(true, Ordering::SeqCst);
+        }
+    });
+    settle().await;
+    let b = tokio::spawn({
+        let lock = lock.clone();
+        async move { lock.lock().await.unwrap().owner() }
+    });
+    settle().await;
+
+    // Releasing hands the lock to A (it stays locked: no free permit), then A is cancelled
+    // before it runs.
+    drop(guard);
+    assert!(
+        lock.is_locked(),
+        "release should hand the lock straight to the first waiter"
+    );
+    a.abort();
+    assert!(bounded(a).await.unwrap_err().is_cancelled());
+
+    let b_id = bounded(b).await.unwrap();
+    assert!(!a_acquired.load(Ordering::SeqCst));
+    assert!(b_id.is_tokio_task());
+    assert!(!lock.is_locked());
+}
+
+#[tokio::test(start_paused = true)]
+async fn lock_timed_out_waiter_leaves_the_queue() {
+    let lock = Lock::new();
+    lock.acquire().await.unwrap();
+    // A waiter from another task, cut off by a timeout.
+    let lock = Arc::new(lock);
+    let waiter = tokio::spawn({
+        let lock = lock.clone();
+        async move { tokio::time::timeout(Duration::from_millis(5), lock.acquire()).await }
+    });
+    assert!(
+        bounded(waiter).await.unwrap().is_err(),
+        "the waiter should time out"
+    );
+    assert_eq!(lock.statistics().tasks_waiting, 0);
+    assert_eq!(lock.statistics().owner, Some(TaskId::current()));
+    lock.release().unwrap();
+    assert!(!lock.is_locked());
+}
+
+#[tokio::test(start_paused = true)]
+async fn lock_release_errors_name_the_tasks() {
+    let lock = Arc::new(Lock::new());
+    let me = TaskId::current();
+
+    assert_eq!(lock.release(), Err(LockError::NotLocked { current: me }));
+
+    lock.acquire().await.unwrap();
+    let (child, err) = bounded(tokio::spawn({
+        let lock = lock.clone();
+        async move { (TaskId::current(), lock.release().unwrap_err()) }
+    }))
+    .await
+    .unwrap();
+    assert_eq!(
+        err,
+        LockError::NotOwner {
+            owner: me,
+            current: child
+        }
+    );
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "lock is held by {me}, not by {child}; only the task that acquired a lock may release it"
+        )
+    );
+    // The failed release changed nothing.
+    assert_eq!(lock.statistics().owner, Some(me));
+    lock.release().unwrap();
+
+    // A lock held through a guard is released by dropping the guard, not by release().
+    let guard = lock.lock().await.unwrap();
+    let err = lock.release().unwrap_err();
+    assert_eq!(err, LockError::HeldByGuard { owner: me });
+    assert!(err.to_string().contains("drop the guard instead"), "{err}");
+    drop(guard);
+    assert!(!lock.is_locked());
+}
+
+#[tokio::test(start_paused = true)]
+async fn lock_reacquire_by_owner_is_an_error_not_a_deadlock() {
+    let lock = Arc::new(Lock::new());
+    let me = TaskId::current();
+
+    lock.acquire().await.unwrap();
+    let err = bounded(lock.acquire()).await.unwrap_err();
+    assert_eq!(err, LockError::AlreadyOwned { task: me });
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{me} already holds this lock and tried to acquire it again; a lock is not reentrant: \
+             release it first, or acquire it once and pass the guard down"
+        )
+    );
+    assert!(matches!(
+        bounded(lock.lock()).await,
+        Err(LockError::AlreadyOwned { .. })
+    ));
+    assert!(matches!(
+        lock.try_acquire(),
+        Err(LockError::AlreadyOwned { .. })
+    ));
+    lock.release().unwrap();
+
+    let guard = lock.lock().await.unwrap();
+    assert!(matches!(
+        bounded(lock.acquire()).await,
+        Err(LockError::AlreadyOwned { .. })
+    ));
+    // Another task gets WouldBlock from the try_ forms.
+    let err = bounded(tokio::spawn({
+        let lock = lock.clone();
+        async move { lock.try_lock().map(drop).unwrap_err() }
+    }))
+    .await
+    .unwrap();
+    assert_eq!(err, LockError::WouldBlock);
+    drop(guard);
+}
+
+#[tokio::test(start_paused = true)]
+async fn lock_debug_shows_state() {
+    let lock = Lock::new();
+    assert_eq!(
+        format!("{lock:?}"),
+        "Lock { locked: false, owner: None, tasks_waiting: 0 }"
+    );
+    let guard = lock.lock().await.unwrap();
+    let me = TaskId::current();
+    assert_eq!(
+        format!("{lock:?}"),
+        format!("Lock {{ locked: true, owner: Some({me:?}), tasks_waiting: 0 }}")
+    );
+    assert_eq!(
+        format!("{guard:?}"),
+        format!("LockGuard {{ owner: {me:?} }}")
+    );
+}
+
+// ---------------------------------------------------------------- Semaphore
+
+#[test]
+fn semaphore_wakeup_handed_to_a_cancelled_waiter_passes_on() {
+    let sem = Semaphore::new(1);
+    let held = sem.try_permit().unwrap();
+    let mut first = Manual::new(sem.permit());
+    let mut second = Manual::new(sem.permit());
+    assert!(first.poll().is_pending());
+    assert!(second.poll().is_pending());
+    assert_eq!(sem.statistics().tasks_waiting, 2);
+
+    drop(held);
+    assert!(first.is_woken(), "the token goes to the first waiter");
+    assert!(!second.is_woken());
+    assert_eq!(
+        sem.value(),
+        0,
+        "the token is assigned to the first waiter, not free"
+    );
+
+    drop(first); // cancelled after it was handed the token, before it ran
+    assert!(second.is_woken(), "the token passes on to the next waiter");
+    let Poll::Ready(permit) = second.poll() else {
+        panic!("the second waiter should have the token");
+    };
+    assert_eq!(sem.statistics().tasks_waiting, 0);
+    drop(permit);
+    assert_eq!(sem.value(), 1, "no token lost or duplicated");
+}
+
+#[test]
+fn semaphore_waiters_are_served_in_fifo_order() {
+    let sem = Semaphore::new(0);
+    let mut waiters: Vec<_> = (0..4).map(|_| Manual::new(sem.acquire())).collect();
+    for waiter in &mut waiters {
+        assert!(waiter.poll().is_pending());
+    }
+    for i in 0..4 {
+        sem.release().unwrap();
+        for (j, waiter) in waiters.iter().enumerate() {
+            assert_eq!(waiter.is_woken(), j == i, "release {i} woke waiter {j}");
+        }
+        assert!(waiters[i].poll().is_ready());
+    }
+    assert_eq!(sem.value(), 0);
+}
+
+#[test]
+fn semaphore_over_release_is_an_error() {
+    let sem = Semaphore::with_max(1, 2);
+    sem.release().unwrap();
+    let err = sem.release().unwrap_err();
+    assert_eq!(err, SemaphoreError::Overflow { max_value: 2 });
+    assert_eq!(
+        err.to_string(),
+        "semaphore released past its max_value of 2; release only tokens that were acquired, \
+         or raise max_value with Semaphore::with_max"
+    );
+    assert_eq!(sem.value(), 2, "a failed release changes nothing");
+
+    // A token held by a guard will come back, so releasing "for" it is an over-release too.
+    let permit = sem.try_permit().unwrap();
+    assert_eq!(
+        sem.release(),
+        Err(SemaphoreError::Overflow { max_value: 2 })
+    );
+    drop(permit);
+    assert_eq!(sem.value(), 2);
+
+    // A forgotten permit is given back by release().
+    sem.try_permit().unwrap().forget();
+    sem.release().unwrap();
+    assert_eq!(sem.value(), 2);
+
+    sem.try_acquire().unwrap();
+    sem.try_acquire().unwrap();
+    assert_eq!(sem.try_acquire(), Err(SemaphoreError::WouldBlock));
+    assert_eq!(sem.statistics().value, 0);
+    assert_eq!(sem.max_value(), Some(2));
+    assert_eq!(
+        format!("{sem:?}"),
+        "Semaphore { value: 0, max_value: Some(2), tasks_waiting: 0 }"
+    );
+}
+
+#[test]
+fn semaphore_without_max_counts_up() {
+    let sem = Semaphore::new(0);
+    for _ in 0..3 {
+        sem.release().unwrap();
+    }
+    assert_eq!(sem.value(), 3);
+    assert_eq!(sem.max_value(), None);
+}
+
+#[test]
+#[should_panic(expected = "is more than its max_value")]
+fn semaphore_initial_above_max_panics() {
+    let _ = Semaphore::with_max(3, 2);
+}
+
+// ---------------------------------------------------------------- CapacityLimiter
+
+#[tokio::test(start_paused = true)]
+async fn limiter_same_borrower_twice_is_an_error() {
+    let limiter = CapacityLimiter::new(3);
+    let me = Borrower::current_task();
+
+    limiter.acquire().await.unwrap();
+    let err = bounded(limiter.acquire()).await.unwrap_err();
+    assert_eq!(err, CapacityLimiterError::AlreadyBorrowing { borrower: me });
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{} already holds a token of this capacity limiter; a borrower holds at most one: \
+             release it first, or acquire on behalf of a distinct borrower",
+            TaskId::current()
+        )
+    );
+    assert!(matches!(
+        bounded(limiter.token()).await,
+        Err(CapacityLimiterError::AlreadyBorrowing { .. })
+    ));
+    assert_eq!(
+        limiter.borrowed_tokens(),
+        1,
+        "the failed acquires took nothing"
+    );
+
+    let key = Borrower::key(42);
+    limiter.acquire_on_behalf_of(key).await.unwrap();
+    assert_eq!(
+        limiter.try_acquire_on_behalf_of(key),
+        Err(CapacityLimiterError::AlreadyBorrowing { borrower: key })
+    );
+    assert_eq!(limiter.borrowed_tokens(), 2);
+    assert_eq!(limiter.available_tokens(), 1);
+
+    limiter.release_on_behalf_of(key).unwrap();
+    let err = limiter.release_on_behalf_of(key).unwrap_err();
+    assert_eq!(err, CapacityLimiterError::NotBorrowing { borrower: key });
+    assert_eq!(
+        err.to_string(),
+        "borrower 42 does not hold a token of this capacity limiter; release only a token \
+         acquired by the same borrower"
+    );
+    limiter.release().unwrap();
+
+    // A guard's token is given back by dropping the guard.
+    let token = limiter.token_on_behalf_of(key).await.unwrap();
+    assert_eq!(
+        limiter.release_on_behalf_of(key),
+        Err(CapacityLimiterError::HeldByGuard { borrower: key })
+    );
+    drop(token);
+    assert_eq!(limiter.borrowed_tokens(), 0);
+    assert_eq!(limiter.available_tokens(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn limiter_raising_total_wakes_waiters_at_once() {
+    let limiter = Arc::new(CapacityLimiter::new(1));
+    limiter
+        .acquire_on_behalf_of(Borrower::key(0))
+        .await
+        .unwrap();
+
+    let got = Arc::new(AtomicUsize::new(0));
+    let release = Event::new();
+    let mut tasks = Vec::new();
+    for _ in 0..2 {
+        let (limiter, got, release) = (limiter.clone(), got.clone(), release.clone());
+        tasks.push(tokio::spawn(async move {
+            let _token = limiter.token().await.unwrap();
+            got.fetch_add(1, Ordering::SeqCst);
+            release.wait().await;
+        }));
+    }
+    settle().await;
+    assert_eq!(limiter.statistics().tasks_waiting, 2);
+    assert_eq!(got.load(Ordering::SeqCst), 0);
+
+    limiter.set_total_tokens(3).unwrap();
+    settle().await;
+    assert_eq!(
+        got.load(Ordering::SeqCst),
+        2,
+        "raising the total should wake both waiters"
+    );
+    assert_eq!(limiter.borrowed_tokens(), 3);
+    assert_eq!(limiter.available_tokens(), 0);
+
+    release.set();
+    for task in tasks {
+        bounded(task).await.unwrap();
+    }
+    assert_eq!(limiter.borrowed_tokens(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn limiter_lowering_total_takes_effect_as_tokens_return() {
+    let limiter = CapacityLimiter::new(3);
+    limiter.try_acquire_on_behalf_of(Borrower::key(1)).unwrap();
+    limiter.try_acquire_on_behalf_of(Borrower::key(2)).unwrap();
+
+    limiter.set_total_tokens(1).unwrap();
+    assert_eq!(limiter.borrowed_tokens(), 2, "no borrower loses its token");
+    assert_eq!(limiter.available_tokens(), 0);
+    assert_eq!(
+        limiter.try_acquire_on_behalf_of(Borrower::key(3)),
+        Err(CapacityLimiterError::WouldBlock)
+    );
+
+    limiter.release_on_behalf_of(Borrower::key(1)).unwrap();
+    assert_eq!(
+        limiter.try_acquire_on_behalf_of(Borrower::key(3)),
+        Err(CapacityLimiterError::WouldBlock),
+        "the returned token paid the debt instead of becoming free"
+    );
+    limiter.release_on_behalf_of(Borrower::key(2)).unwrap();
+    assert_eq!(limiter.available_tokens(), 1);
+    limiter.try_acquire_on_behalf_of(Borrower::key(3)).unwrap();
+    assert_eq!(
+        limiter.try_acquire_on_behalf_of(Borrower::key(4)),
+        Err(CapacityLimiterError::WouldBlock)
+    );
+
+    // Raising again first cancels the remaining debt, then frees tokens.
+    limiter.set_total_tokens(0).unwrap();
+    limiter.set_total_tokens(2).unwrap();
+    assert_eq!(limiter.available_tokens(), 1);
+    limiter.try_acquire_on_behalf_of(Borrower::key(4)).unwrap();
+    assert_eq!(
+        limiter.try_acquire_on_behalf_of(Borrower::key(5)),
+        Err(CapacityLimiterError::WouldBlock)
+    );
+
+    assert!(matches!(
+        limiter.set_total_tokens(usize::MAX),
+        Err(CapacityLimiterError::TooManyTokens { .. })
+    ));
+    assert_eq!(limiter.total_tokens(), 2, "a refused total changes nothing");
+}
+
+#[test]
+fn limiter_token_handed_to_a_cancelled_waiter_passes_on() {
+    let limiter = CapacityLimiter::new(1);
+    limiter.try_acquire_on_behalf_of(Borrower::key(0)).unwrap();
+    let mut first = Manual::new(limiter.acquire_on_behalf_of(Borrower::key(1)));
+    let mut second = Manual::new(limiter.acquire_on_behalf_of(Borrower::key(2)));
+    assert!(first.poll().is_pending());
+    assert!(second.poll().is_pending());
+
+    limiter.release_on_behalf_of(Borrower::key(0)).unwrap();
+    assert!(first.is_woken());
+    drop(first);
+    assert!(second.is_woken());
+    assert_eq!(second.poll(), Poll::Ready(Ok(())));
+    assert_eq!(limiter.statistics().borrowers, vec![Borrower::key(2)]);
+}
+
+// ---------------------------------------------------------------- Condition
+
+#[tokio::test(start_paused = true)]
+async fn condition_notify_one_wakes_exactly_one_in_fifo_order() {
+    let condition = Arc::new(Condition::new());
+    let woken = Arc::new(Mutex::new(Vec::new()));
+    let mut tasks = Vec::new();
+    for i in 0..3 {
+        let (condition, woken) = (condition.clone(), woken.clone());
+        tasks.push(tokio::spawn(async move {
+            let guard = condition.lock().await.unwrap();
+            let _guard = condition.wait(guard).await.unwrap();
+            woken.lock().push(i);
+        }));
+        settle().await;
+    }
+    assert_eq!(condition.statistics().tasks_waiting, 3);
+    assert!(
+        !condition.lock_handle().is_locked(),
+        "waiters release the lock"
+    );
+
+    assert_eq!(condition.notify(1), 1);
+    settle().await;
+    assert_eq!(
+        *woken.lock(),
+        vec![0],
+        "notify(1) wakes exactly the oldest waiter"
+    );
+    assert_eq!(condition.statistics().tasks_waiting, 2);
+
+    assert_eq!(condition.notify_all(), 2);
+    for task in tasks {
+        bounded(task).await.unwrap();
+    }
+    assert_eq!(*woken.lock(), vec![0, 1, 2]);
+    assert_eq!(
+        condition.notify(1),
+        0,
+        "a notification with nobody waiting is not stored"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn condition_wait_requeues_the_lock_before_returning() {
+    let condition = Arc::new(Condition::new());
+    let waiter = tokio::spawn({
+        let condition = condition.clone();
+        async move {
+            let guard = condition.lock().await.unwrap();
+            let guard = condition.wait(guard).await.unwrap();
+            guard.owner()
+        }
+    });
+    settle().await;
+    // Notify while holding the lock: the waiter must wait for the lock before returning.
+    let guard = condition.lock().await.unwrap();
+    condition.notify(1);
+    settle().await;
+    assert!(!waiter.is_finished(), "wait returned without the lock");
+    assert_eq!(condition.lock_handle().statistics().tasks_waiting, 1);
+    drop(guard);
+    let owner = bounded(waiter).await.unwrap();
+    assert!(owner.is_tokio_task());
+}
+
+#[tokio::test(start_paused = true)]
+async fn condition_notification_to_a_cancelled_waiter_passes_on() {
+    let condition = Arc::new(Condition::new());
+    let a_woke = Arc::new(AtomicBool::new(false));
+    let a = tokio::spawn({
+        let (condition, flag) = (condition.clone(), a_woke.clone());
+        async move {
+            let guard = condition.lock().await.unwrap();
+            let _guard = condition.wait(guard).await.unwrap();
+            flag.store(true, Ordering::SeqCst);
+        }
+    });
+    settle().await;
+    let b = tokio::spawn({
+        let condition = condition.clone();
+        async move {
+            let guard = condition.lock().await.unwrap();
+            drop(condition.wait(guard).await.unwrap());
+        }
+    });
+    settle().await;
+    assert_eq!(condition.statistics().tasks_waiting, 2);
+
+    assert_eq!(condition.notify(1), 1); // handed to A ...
+    a.abort(); // ... which is cancelled before it runs
+    assert!(bounded(a).await.unwrap_err().is_cancelled());
+    bounded(b).await.unwrap(); // B got the notification instead
+    assert!(!a_woke.load(Ordering::SeqCst));
+    assert_eq!(condition.statistics().tasks_waiting, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn condition_cancelled_waiter_leaves_the_queue() {
+    let condition = Condition::new();
+    let guard = condition.lock().await.unwrap();
+    let mut waiter = Manual::new(condition.wait(guard));
+    assert!(waiter.poll().is_pending());
+    assert_eq!(condition.statistics().tasks_waiting, 1);
+    assert!(!condition.lock_handle().is_locked());
+    drop(waiter);
+    assert_eq!(condition.statistics().tasks_waiting, 0);
+    assert_eq!(condition.notify(1), 0);
+    assert!(
+        !condition.lock_handle().is_locked(),
+        "cancelled wait does not hold the lock"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn condition_errors() {
+    let condition = Condition::new();
+    let other = Lock::new();
+    let guard = other.lock().await.unwrap();
+    assert_eq!(
+        condition.wait(guard).await.unwrap_err(),
+        ConditionError::ForeignGuard
+    );
+    assert!(!other.is_locked(), "the foreign guard was dropped");
+
+    // Explicit form without holding the lock: the release error, and nobody left queued.
+    let err = condition.wait_acquired().await.unwrap_err();
+    assert_eq!(
+        err,
+        ConditionError::Lock(LockError::NotLocked {
+            current: TaskId::current()
+        })
+    );
+    assert_eq!(condition.statistics().tasks_waiting, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn condition_explicit_form() {
+    let condition = Arc::new(Condition::new());
+    let waiter = tokio::spawn({
+        let condition = condition.clone();
+        async move {
+            condition.acquire().await.unwrap();
+            condition.wait_acquired().await.unwrap();
+            let owner = condition.lock_handle().statistics().owner;
+            condition.release().unwrap();
+            owner == Some(TaskId::current())
+        }
+    });
+    settle().await;
+    assert_eq!(condition.statistics().tasks_waiting, 1);
+    assert_eq!(condition.notify(1), 1);
+    assert!(
+        bounded(waiter).await.unwrap(),
+        "wait_acquired returns holding the lock"
+    );
+}
+
+// ---------------------------------------------------------------- no lost wakeups, under load
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_lost_wakeups_under_contention() {
+    const TASKS: usize = 16;
+    const ROUNDS: usize = 200;
+    let lock = Arc::new(Lock::new());
+    let sem = Arc::new(Semaphore::with_max(2, 2));
+    let limiter = Arc::new(CapacityLimiter::new(3));
+    let inside_lock = Arc::new(AtomicUsize::new(0));
+    let inside_sem = Arc::new(AtomicUsize::new(0));
+    let count = Arc::new(AtomicUsize::new(0));
+
+    let mut tasks = Vec::new();
+    for _ in 0..TASKS {
+        let (lock, sem, limiter) = (lock.clone(), sem.clone(), limiter.clone());
+        let (inside_lock, inside_sem, count) =
+            (inside_lock.clone(), inside_sem.clone(), count.clone());
+        tasks.push(tokio::spawn(async move {
+            for round in 0..ROUNDS {
+                let _token = limiter.token().await.unwrap();
+                let _permit = sem.permit().await;
+                assert!(inside_sem.fetch_add(1, Ordering::SeqCst) < 2);
+                if round % 2 == 0 {
+                    let _guard = lock.lock().await.unwrap();
+                    assert_eq!(inside_lock.fetch_add(1, Ordering::SeqCst), 0);
+                    yield_now().await;
+                    inside_lock.fetch_sub(1, Ordering::SeqCst);
+                } else {
+                    lock.acquire().await.unwrap();
+                    assert_eq!(inside_lock.fetch_add(1, Ordering::SeqCst), 0);
+                    yield_now().await;
+                    inside_lock.fetch_sub(1, Ordering::SeqCst);
+                    lock.release().unwrap();
+                }
+                inside_sem.fetch_sub(1, Ordering::SeqCst);
+                count.fetch_add(1, Ordering::SeqCst);
+            }
+        }));
+    }
+    for task in tasks {
+        tokio::time::timeout(Duration::from_secs(60), task)
+            .await
+            .expect("a waiter was never woken")
+            .unwrap();
+    }
+    assert_eq!(count.load(Ordering::SeqCst), TASKS * ROUNDS);
+    assert_eq!(sem.value(), 2);
+    assert_eq!(limiter.available_tokens(), 3);
+    assert!(!lock.is_locked());
+}
+
+// ---------------------------------------------------------------- auto traits
+
+#[test]
+fn public_types_are_send_and_sync() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>(_: &T) {}
+    send_sync::<Event>();
+    send_sync::<Lock>();
+    send_sync::<tether::sync::LockGuard<'static>>();
+    send_sync::<Semaphore>();
+    send_sync::<tether::sync::SemaphorePermit<'static>>();
+    send_sync::<CapacityLimiter>();
+    send_sync::<tether::sync::CapacityToken<'static>>();
+    send_sync::<Condition>();
+    send_sync::<Borrower>();
+    send_sync::<LockError>();
+    send_sync::<SemaphoreError>();
+    send_sync::<CapacityLimiterError>();
+    send_sync::<ConditionError>();
+
+    // The futures can be spawned.
+    let (event, lock, sem, limiter, condition) = (
+        Event::new(),
+        Lock::new(),
+        Semaphore::new(1),
+        CapacityLimiter::new(1),
+        Condition::new(),
+    );
+    send(&event.wait());
+    send(&lock.lock());
+    send(&lock.acquire());
+    send(&sem.permit());
+    send(&sem.acquire());
+    send(&limiter.token());
+    send(&limiter.acquire());
+    send(&condition.lock());
+    send(&condition.wait_acquired());
+    let guard = condition.lock().now_or_never().unwrap().unwrap();
+    send(&condition.wait(guard));
+}

@@ -1,0 +1,664 @@
+//! Task groups: waiting, failure propagation, panics, nesting, start(), owned groups, binding.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use support::{DropCounter, bounded};
+use tether::{
+    CancelScope, CancelSource, CloseError, GroupError, OwnedTaskGroup, StartError, TaskId, shield,
+    task_group,
+};
+use tokio::sync::{Barrier, Notify};
+use tokio::time::{Instant, sleep};
+
+const MS: Duration = Duration::from_millis(1);
+const HOUR: Duration = Duration::from_secs(3600);
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[error("boom {0}")]
+struct Boom(u32);
+
+#[tokio::test]
+async fn two_children_add_to_a_set_and_exit_waits_for_both() {
+    let set = Arc::new(Mutex::new(BTreeSet::new()));
+    bounded(task_group(async |tg| {
+        for name in ["a", "b"] {
+            let set = set.clone();
+            tg.spawn(async move {
+                tokio::task::yield_now().await;
+                set.lock().unwrap().insert(name);
+            });
+        }
+    }))
+    .await
+    .unwrap();
+    assert_eq!(*set.lock().unwrap(), BTreeSet::from(["a", "b"]));
+}
+
+#[tokio::test(start_paused = true)]
+async fn exit_waits_for_slow_children() {
+    let start = Instant::now();
+    bounded(task_group(async |tg| {
+        tg.spawn(sleep(300 * MS));
+        tg.spawn(sleep(100 * MS));
+    }))
+    .await
+    .unwrap();
+    assert_eq!(start.elapsed(), 300 * MS);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failing_child_cancels_its_sleeping_sibling() {
+    let drops = DropCounter::default();
+    let resumed = Arc::new(AtomicBool::new(false));
+    let (guard, r) = (drops.guard(), resumed.clone());
+    let err = bounded(task_group(async |tg| {
+        tg.spawn(async move {
+            let _guard = guard;
+            sleep(HOUR).await;
+            r.store(true, Ordering::SeqCst);
+        });
+        tg.spawn(async {
+            sleep(10 * MS).await;
+            Err::<(), _>(Boom(1))
+        });
+    }))
+    .await
+    .unwrap_err();
+    assert_eq!(err.len(), 1);
+    assert_eq!(err.find::<Boom>(), Some(&Boom(1)));
+    assert!(matches!(
+        err.failures()[0].origin(),
+        tether::task_group::FailureOrigin::Child(_)
+    ));
+    assert_eq!(drops.count(), 1, "the sibling was dropped");
+    assert!(!resumed.load(Ordering::SeqCst), "and never resumed");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failing_body_cancels_the_children_and_is_reported() {
+    let drops = DropCounter::default();
+    let guard = drops.guard();
+    let err = bounded(task_group(async |tg| {
+        tg.spawn(async move {
+            let _guard = guard;
+            sleep(HOUR).await;
+        });
+        sleep(10 * MS).await;
+        Err::<(), _>(Boom(7))
+    }))
+    .await
+    .unwrap_err();
+    assert_eq!(err.len(), 1);
+    assert!(matches!(
+        err.failures()[0].origin(),
+        tether::task_group::FailureOrigin::Body(_)
+    ));
+    assert_eq!(drops.count(), 1);
+}
+
+#[tokio::test]
+async fn every_failure_is_collected() {
+    // Each child fails right after a shielded section, so the first failure's cancellation
+    // cannot stop the others before they fail too: all three are real failures.
+    let barrier = Arc::new(Barrier::new(3));
+    let err = bounded(task_group(async |tg| {
+        for i in 0..3 {
+            let barrier = barrier.clone();
+            tg.spawn(async move {
+                shield(barrier.wait()).await;
+                Err::<(), _>(Boom(i))
+            });
+        }
+    }))
+    .await
+    .unwrap_err();
+    assert_eq!(err.len(), 3, "{err}");
+    let (booms, rest) = err.split::<Boom>();
+    let mut ids: Vec<u32> = booms.iter().map(|b| b.0).collect();
+    ids.sort();
+    assert_eq!(ids, vec![0, 1, 2]);
+    assert!(rest.is_none());
+}
+
+#[tokio::test]
+async fn nested_group_errors_flatten() {
+    let err = bounded(task_group(async |tg| {
+        tg.spawn(async {
+            task_group(async |inner| {
+                inner.spawn(async { Err::<(), _>(Boom(1)) });
+            })
+            .await
+        });
+    }))
+    .await
+    .unwrap_err();
+    assert_eq!(err.len(), 1);
+    assert!(err.failures()[0].downcast_ref::<GroupError>().is_some());
+    assert_eq!(err.find::<Boom>(), Some(&Boom(1)));
+    let flat = err.flatten();
+    assert_eq!(flat.len(), 1);
+    assert_eq!(flat.failures()[0].downcast_ref::<Boom>(), Some(&Boom(1)));
+    assert!(flat.to_string().contains("boom 1"), "{flat}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancelling_the_outer_group_reaches_an_inner_groups_sleeping_child() {
+    let drops = DropCounter::default();
+    let guard = drops.guard();
+    let inner_running = Arc::new(Notify::new());
+    let notify = inner_running.clone();
+    bounded(task_group(async |tg| {
+        tg.spawn(async move {
+            task_group(async |inner| {
+                inner.spawn(async move {
+                    let _guard = guard;
+                    notify.notify_one();
+                    sleep(HOUR).await;
+                });
+            })
+            .await
+        });
+        inner_running.notified().await;
+        tg.cancel_scope().cancel();
+    }))
+    .await
+    .unwrap(); // the body finished, cancellation is not a failure: no error escapes
+    assert_eq!(drops.count(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_outer_scope_cancel_waits_for_the_groups_children_and_skips_the_code_after() {
+    let drops = DropCounter::default();
+    let guard = drops.guard();
+    let after = Arc::new(AtomicBool::new(false));
+    let a = after.clone();
+    let scope = CancelScope::new().with_timeout(50 * MS);
+    let counter = drops.clone();
+    let result = bounded(scope.run(async move {
+        let _ = task_group(async |tg| {
+            tg.spawn(async move {
+                let _guard = guard;
+                sleep(HOUR).await;
+            });
+            sleep(HOUR).await;
+        })
+        .await;
+        a.store(true, Ordering::SeqCst);
+    }))
+    .await;
+    assert!(result.unwrap_err().is_deadline());
+    assert_eq!(
+        counter.count(),
+        1,
+        "the child was dropped before the scope returned"
+    );
+    assert!(!after.load(Ordering::SeqCst));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_child_in_a_shield_finishes_then_its_next_await_is_cut_off() {
+    let start = Instant::now();
+    let shielded_done = Arc::new(AtomicBool::new(false));
+    let after = Arc::new(AtomicBool::new(false));
+    let (s, a) = (shielded_done.clone(), after.clone());
+    let err = bounded(task_group(async |tg| {
+        tg.spawn(async move {
+            shield(sleep(1000 * MS)).await;
+            s.store(true, Ordering::SeqCst);
+            sleep(MS).await;
+            a.store(true, Ordering::SeqCst);
+        });
+        tg.spawn(async {
+            sleep(10 * MS).await;
+            Err::<(), _>(Boom(0))
+        });
+    }))
+    .await
+    .unwrap_err();
+    assert_eq!(err.len(), 1);
+    assert!(shielded_done.load(Ordering::SeqCst));
+    assert!(!after.load(Ordering::SeqCst));
+    assert_eq!(start.elapsed(), 1000 * MS);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_group_cancel_reason_names_the_failed_task() {
+    let err_reason = Arc::new(Mutex::new(None));
+    let seen = err_reason.clone();
+    let _ = bounded(task_group(async |tg| {
+        let scope = tg.cancel_scope().clone();
+        tg.spawn(async move {
+            shield(scope.cancelled()).await;
+            *seen.lock().unwrap() = scope.cancel_reason();
+        });
+        tg.spawn(async { Err::<(), _>(Boom(9)) });
+    }))
+    .await;
+    let reason = err_reason.lock().unwrap().clone().unwrap();
+    assert_eq!(reason.source(), CancelSource::GroupFailure);
+    assert!(reason.to_string().contains("boom 9"), "{reason}");
+}
+
+#[tokio::test]
+async fn a_child_panic_stops_the_siblings_then_resumes_in_the_parent() {
+    let drops = DropCounter::default();
+    let guard = drops.guard();
+    let counter = drops.clone();
+    let outcome = tokio::spawn(async move {
+        task_group(async |tg| {
+            tg.spawn(async move {
+                let _guard = guard;
+                sleep(HOUR).await;
+            });
+            tg.spawn(async {
+                tokio::task::yield_now().await;
+                if true {
+                    panic!("child exploded");
+                }
+            });
+        })
+        .await
+    })
+    .await;
+    let payload = outcome.unwrap_err().into_panic();
+    assert_eq!(*payload.downcast::<&str>().unwrap(), "child exploded");
+    assert_eq!(counter.count(), 1, "the sibling was stopped first");
+}
+
+#[tokio::test]
+async fn a_body_panic_stops_the_children_then_resumes() {
+    let drops = DropCounter::default();
+    let guard = drops.guard();
+    let counter = drops.clone();
+    let outcome = tokio::spawn(async move {
+        task_group(async |tg| {
+            tg.spawn(async move {
+                let _guard = guard;
+                sleep(HOUR).await;
+            });
+            tokio::task::yield_now().await;
+            if true {
+                panic!("body exploded");
+            }
+        })
+        .await
+    })
+    .await;
+    let payload = outcome.unwrap_err().into_panic();
+    assert_eq!(*payload.downcast::<&str>().unwrap(), "body exploded");
+    assert_eq!(counter.count(), 1);
+}
+
+#[tokio::test]
+async fn children_spawn_siblings_through_a_handle() {
+    let count = Arc::new(AtomicUsize::new(0));
+    bounded(task_group(async |tg| {
+        let handle = tg.handle();
+        let count = count.clone();
+        tg.spawn(async move {
+            for _ in 0..10 {
+                let count = count.clone();
+                handle
+                    .spawn(async move {
+                        count.fetch_add(1, Ordering::SeqCst);
+                    })
+                    .unwrap();
+            }
+        });
+    }))
+    .await
+    .unwrap();
+    assert_eq!(count.load(Ordering::SeqCst), 10);
+}
+
+#[tokio::test]
+async fn spawning_into_an_exited_group_is_an_error_that_hands_the_future_back() {
+    let handle = bounded(task_group(async |tg| Ok::<_, GroupError>(tg.handle())))
+        .await
+        .unwrap();
+    assert!(handle.is_closed());
+    let err = handle.spawn(async { 42 }.map_to_unit()).unwrap_err();
+    assert_eq!(err.host(), TaskId::current());
+    assert!(
+        err.to_string().starts_with(&format!(
+            "task group hosted by {} has already exited",
+            TaskId::current()
+        )),
+        "{err}"
+    );
+    let _future = err.into_inner();
+    let start_err = handle
+        .start(|status| async move { status.started(()) })
+        .await;
+    assert!(matches!(start_err, Err(StartError::GroupClosed(_))));
+}
+
+trait MapToUnit: std::future::Future + Sized {
+    fn map_to_unit(self) -> futures::future::Map<Self, fn(Self::Output)> {
+        futures::FutureExt::map(self, drop as fn(Self::Output))
+    }
+}
+impl<F: std::future::Future> MapToUnit for F {}
+
+#[tokio::test]
+async fn the_body_value_comes_back() {
+    let v = bounded(task_group(async |tg| {
+        tg.spawn(async {});
+        Ok::<_, GroupError>(41 + 1)
+    }))
+    .await
+    .unwrap();
+    assert_eq!(v, 42);
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancelling_the_group_scope_before_the_body_finishes_is_a_cancelled_result() {
+    let err = bounded(task_group(async |tg| {
+        tg.spawn(sleep(HOUR));
+        tg.cancel_scope().cancel_with("enough");
+        sleep(HOUR).await;
+        Ok::<_, GroupError>(1)
+    }))
+    .await
+    .unwrap_err();
+    assert!(err.is_cancelled());
+    assert!(err.is_empty());
+    assert_eq!(err.cancel_reason().unwrap().message(), Some("enough"));
+}
+
+// ----- start() ---------------------------------------------------------------------------
+
+#[tokio::test]
+async fn start_returns_the_started_value_and_the_child_keeps_running() {
+    let finished = Arc::new(AtomicBool::new(false));
+    let f = finished.clone();
+    bounded(task_group(async |tg| {
+        let v = tg
+            .start(|status| async move {
+                status.started("foo");
+                tokio::task::yield_now().await;
+                f.store(true, Ordering::SeqCst);
+            })
+            .await
+            .unwrap();
+        assert_eq!(v, "foo");
+    }))
+    .await
+    .unwrap();
+    assert!(finished.load(Ordering::SeqCst));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_child_failing_before_started_fails_start_and_not_the_group() {
+    let sibling_done = Arc::new(AtomicBool::new(false));
+    let s = sibling_done.clone();
+    bounded(task_group(async |tg| {
+        tg.spawn(async move {
+            sleep(50 * MS).await;
+            s.store(true, Ordering::SeqCst);
+        });
+        let err = tg
+            .start(|status: tether::TaskStatus<u16>| async move {
+                let _status = status;
+                sleep(10 * MS).await;
+                Err::<(), _>(Boom(5))
+            })
+            .await
+            .unwrap_err();
+        match &err {
+            StartError::Failed(e) => assert_eq!(e.downcast_ref::<Boom>(), Some(&Boom(5))),
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(
+            !tg.cancel_scope().cancel_called(),
+            "the group is not cancelled"
+        );
+    }))
+    .await
+    .unwrap();
+    assert!(sibling_done.load(Ordering::SeqCst));
+}
+
+#[tokio::test]
+async fn a_child_that_returns_without_started_is_an_error_that_says_so() {
+    // Whether or not the child held on to its status until it returned.
+    bounded(task_group(async |tg| {
+        let err = tg.start(|_status: tether::TaskStatus<()>| async {}).await;
+        assert!(matches!(err, Err(StartError::NotStarted)), "{err:?}");
+    }))
+    .await
+    .unwrap();
+    bounded(task_group(async |tg| {
+        let err = tg
+            .start(|status: tether::TaskStatus<()>| async move {
+                let _status = status;
+            })
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StartError::NotStarted));
+        assert!(
+            err.to_string()
+                .starts_with("child exited without calling started()"),
+            "{err}"
+        );
+    }))
+    .await
+    .unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn dropping_the_status_fails_start_and_cancels_the_child() {
+    let drops = DropCounter::default();
+    let guard = drops.guard();
+    bounded(task_group(async |tg| {
+        let err = tg
+            .start(|status: tether::TaskStatus<()>| async move {
+                let _guard = guard;
+                drop(status);
+                sleep(HOUR).await;
+            })
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StartError::StatusDropped), "{err}");
+    }))
+    .await
+    .unwrap();
+    assert_eq!(drops.count(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancelling_the_start_call_cancels_the_child() {
+    let drops = DropCounter::default();
+    let guard = drops.guard();
+    bounded(task_group(async |tg| {
+        let out = tether::move_on_after(
+            10 * MS,
+            tg.start(|status: tether::TaskStatus<()>| async move {
+                let (_guard, _status) = (guard, status);
+                sleep(HOUR).await;
+            }),
+        )
+        .await;
+        assert!(out.is_none());
+    }))
+    .await
+    .unwrap();
+    assert_eq!(drops.count(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn after_started_a_failure_belongs_to_the_group() {
+    let err = bounded(task_group(async |tg| {
+        tg.start(|status| async move {
+            status.started(());
+            sleep(10 * MS).await;
+            Err::<(), _>(Boom(2))
+        })
+        .await
+        .unwrap();
+        sleep(HOUR).await;
+    }))
+    .await
+    .unwrap_err();
+    assert_eq!(err.find::<Boom>(), Some(&Boom(2)));
+}
+
+#[tokio::test]
+async fn a_panic_before_started_comes_out_of_start() {
+    let outcome = tokio::spawn(async {
+        task_group(async |tg| {
+            let _ = tg
+                .start(|_status: tether::TaskStatus<()>| async {
+                    if true {
+                        panic!("failed to bind");
+                    }
+                })
+                .await;
+        })
+        .await
+    })
+    .await;
+    let payload = outcome.unwrap_err().into_panic();
+    assert_eq!(*payload.downcast::<&str>().unwrap(), "failed to bind");
+}
+
+// ----- owned groups ----------------------------------------------------------------------
+
+#[tokio::test]
+async fn an_owned_group_closed_from_another_task_is_a_task_context_error_at_once() {
+    let mut group = OwnedTaskGroup::open();
+    group.spawn(async {}).unwrap();
+    let opener = TaskId::current();
+    let (mut group, err, closer) = bounded(tokio::spawn(async move {
+        let err = group.close().await.unwrap_err();
+        (group, err, TaskId::current())
+    }))
+    .await
+    .unwrap();
+    let ctx = err.task_context().expect("a TaskContextError");
+    assert_eq!(ctx.owner(), opener);
+    assert_eq!(ctx.current(), closer);
+    assert_eq!(ctx.resource(), "task group");
+    let text = err.to_string();
+    assert!(
+        text.starts_with(&format!("task group opened in {opener} was closed from {closer}; close it in the task that opened it")),
+        "{text}"
+    );
+    // Still open and usable; closing in the right task works.
+    group.spawn(async {}).unwrap();
+    bounded(group.close()).await.unwrap();
+    assert!(group.is_closed());
+    assert!(group.spawn(async {}).is_err());
+}
+
+#[tokio::test(start_paused = true)]
+async fn dropping_an_owned_group_cancels_and_aborts_even_shielded_children() {
+    let drops = DropCounter::default();
+    let (g1, g2) = (drops.guard(), drops.guard());
+    let group = OwnedTaskGroup::open();
+    let running = Arc::new(Barrier::new(3));
+    let (r1, r2) = (running.clone(), running.clone());
+    group
+        .spawn(async move {
+            let _g = g1;
+            r1.wait().await;
+            sleep(HOUR).await;
+        })
+        .unwrap();
+    group
+        .spawn(async move {
+            let _g = g2;
+            shield(async {
+                r2.wait().await;
+                sleep(HOUR).await;
+            })
+            .await;
+        })
+        .unwrap();
+    running.wait().await;
+    drop(group);
+    bounded(async {
+        while drops.count() < 2 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_owned_group_reports_failures_on_close() {
+    let mut group = OwnedTaskGroup::open();
+    group.spawn(async { Err::<(), _>(Boom(4)) }).unwrap();
+    group.spawn(sleep(HOUR)).unwrap();
+    let err = bounded(group.close()).await.unwrap_err();
+    match err {
+        CloseError::Failed(e) => assert_eq!(e.find::<Boom>(), Some(&Boom(4))),
+        other => panic!("unexpected {other}"),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_owned_group_follows_the_scope_it_was_opened_in() {
+    let drops = DropCounter::default();
+    let guard = drops.guard();
+    let scope = CancelScope::new();
+    let s = scope.clone();
+    let mut group = scope
+        .run(async move {
+            let group = OwnedTaskGroup::open();
+            group
+                .spawn(async move {
+                    let _guard = guard;
+                    sleep(HOUR).await;
+                })
+                .unwrap();
+            group
+        })
+        .await
+        .unwrap();
+    s.cancel();
+    bounded(group.close()).await.unwrap();
+    assert_eq!(drops.count(), 1);
+}
+
+// ----- scale and threads -----------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_children_on_the_multi_thread_runtime() {
+    let count = Arc::new(AtomicUsize::new(0));
+    bounded(task_group(async |tg| {
+        for _ in 0..10_000 {
+            let count = count.clone();
+            tg.spawn(async move {
+                count.fetch_add(1, Ordering::Relaxed);
+            });
+        }
+    }))
+    .await
+    .unwrap();
+    assert_eq!(count.load(Ordering::Relaxed), 10_000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_storm_on_the_multi_thread_runtime() {
+    let drops = DropCounter::default();
+    let counter = drops.clone();
+    bounded(task_group(async |tg| {
+        for _ in 0..5_000 {
+            let guard = drops.guard();
+            tg.spawn(async move {
+                let _guard = guard;
+                sleep(HOUR).await;
+            });
+        }
+        tg.cancel_scope().cancel();
+    }))
+    .await
+    .unwrap();
+    assert_eq!(counter.count(), 5_000);
+}
