@@ -7,7 +7,7 @@
 pub mod cancel;
 mod error;
 mod loom;
-mod stream;
+pub mod stream;
 mod task;
 pub mod task_group;
 

@@ -512,6 +512,173 @@ fn handles_and_futures_are_send_and_sync() {
     send_sync::<RecvError>();
 }
 
+// ---- bound to the owning task group ------------------------------------------------------
+
+/// The AnyIO hang: a producer's task group exits without closing its send end while a consumer
+/// outside the group waits. Bound to the group, the consumer drains what was sent and then gets
+/// a typed error naming the task that hosted the group, promptly.
+#[tokio::test(start_paused = true)]
+async fn owner_group_exit_wakes_a_consumer_outside_it() {
+    bounded(async {
+        let (rx_tx, rx_rx) = tokio::sync::oneshot::channel();
+        let (go_tx, go_rx) = tokio::sync::oneshot::channel::<()>();
+        // The group runs in its own task, so its host is a named tokio task.
+        let producer = tokio::spawn(async move {
+            let host = tether::TaskId::current();
+            let keep_open = tether::task_group(async |tg| {
+                let (tx, rx) = tether::memory_stream_in::<u32>(&tg.handle(), 4);
+                rx_tx.send(rx).unwrap();
+                let child = tx.clone();
+                tg.spawn(async move {
+                    child.send(1).await.unwrap();
+                    child.send(2).await.unwrap();
+                });
+                go_rx.await.unwrap(); // wait until the consumer is blocked... then exit
+                Ok::<_, std::convert::Infallible>(tx) // a send end escapes, never closed
+            })
+            .await
+            .unwrap();
+            (host, keep_open)
+        });
+        let rx = rx_rx.await.unwrap();
+        let consumer = tokio::spawn(async move {
+            let mut got = Vec::new();
+            let err = loop {
+                match rx.recv().await {
+                    Ok(x) => got.push(x),
+                    Err(e) => break e,
+                }
+            };
+            (got, err)
+        });
+        tokio::task::yield_now().await;
+        tokio::task::yield_now().await;
+        assert!(!consumer.is_finished(), "the consumer should be waiting");
+        go_tx.send(()).unwrap();
+        let (host, keep_open) = producer.await.unwrap();
+        // The send end is still open, yet the consumer does not hang.
+        let (got, err) = consumer.await.unwrap();
+        assert_eq!(got, [1, 2], "buffered items are drained first");
+        assert_eq!(err, RecvError::OwnerEnded { owner: host });
+        let text = err.to_string();
+        assert!(
+            text.contains("task group that owned this memory stream ended"),
+            "{text}"
+        );
+        assert!(
+            text.contains(&host.to_string()),
+            "names the group's task: {text}"
+        );
+        assert!(host.to_string().starts_with("task "), "{host}");
+        // Senders get the matching error, with their item back.
+        let send_err = keep_open.send(3).await.unwrap_err();
+        assert_eq!(send_err.owner_ended(), Some(host));
+        assert!(send_err.to_string().contains(&host.to_string()));
+        assert_eq!(send_err.into_inner(), 3);
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn failed_group_closes_its_stream_and_wakes_blocked_senders() {
+    bounded(async {
+        let (tx, rx) = memory_stream::<u32>(1);
+        let outside = tx.clone();
+        tx.try_send(0).unwrap(); // full
+        let blocked = tokio::spawn(async move { outside.send(1).await });
+        let result = tether::task_group(async |tg| {
+            tx.bind_to_group(&tg.handle());
+            tg.spawn(async { Err::<(), _>("the reader failed") });
+            std::future::pending::<()>().await; // cancelled by the child's failure
+        })
+        .await;
+        assert!(result.is_err());
+        match blocked.await.unwrap() {
+            Err(SendError::OwnerEnded { item: 1, .. }) => {}
+            other => panic!("expected OwnerEnded with the item back, got {other:?}"),
+        }
+        assert_eq!(rx.recv().await, Ok(0)); // drained first
+        assert!(matches!(rx.recv().await, Err(RecvError::OwnerEnded { .. })));
+        assert!(matches!(
+            rx.try_recv(),
+            Err(TryRecvError::Recv(RecvError::OwnerEnded { .. }))
+        ));
+        assert!(matches!(
+            tx.try_send(2),
+            Err(TrySendError::Send(SendError::OwnerEnded { item: 2, .. }))
+        ));
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn dropped_or_closed_owned_group_closes_its_stream() {
+    bounded(async {
+        let group = tether::OwnedTaskGroup::open();
+        let (tx, rx) = tether::unbounded_memory_stream_in::<u32>(&group.handle());
+        let waiting = tokio::spawn(async move { rx.recv().await });
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished());
+        drop(group);
+        assert_eq!(
+            waiting.await.unwrap(),
+            Err(RecvError::OwnerEnded {
+                owner: tether::TaskId::current()
+            })
+        );
+        drop(tx);
+
+        let mut group = tether::OwnedTaskGroup::open();
+        let (tx, rx) = memory_stream::<u32>(0);
+        rx.bind_to_group(&group.handle());
+        group.close().await.unwrap();
+        assert!(matches!(rx.recv().await, Err(RecvError::OwnerEnded { .. })));
+        assert!(tx.send(1).await.unwrap_err().owner_ended().is_some());
+
+        // Binding to a group that already ended closes the stream at once.
+        let (tx, rx) = memory_stream::<u32>(1);
+        tx.bind_to_group(&group.handle());
+        assert!(matches!(
+            rx.try_recv(),
+            Err(TryRecvError::Recv(RecvError::OwnerEnded { .. }))
+        ));
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stream_that_ended_normally_keeps_end_of_stream_after_its_group_ends() {
+    bounded(async {
+        let mut group = tether::OwnedTaskGroup::open();
+        let (tx, rx) = tether::memory_stream_in::<u32>(&group.handle(), 1);
+        tx.send(1).await.unwrap();
+        drop(tx);
+        group.close().await.unwrap();
+        assert_eq!(rx.recv().await, Ok(1));
+        assert_eq!(rx.recv().await, Err(RecvError::EndOfStream));
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_bound_stream_works_normally_while_its_group_lives() {
+    bounded(async {
+        let got = tether::task_group(async |tg| {
+            let (tx, rx) = tether::memory_stream_in::<u32>(&tg.handle(), 0);
+            tg.spawn(async move {
+                for i in 0..3 {
+                    tx.send(i).await.unwrap();
+                }
+            });
+            Ok::<_, std::convert::Infallible>(rx.collect::<Vec<_>>().await)
+        })
+        .await
+        .unwrap();
+        assert_eq!(got, [0, 1, 2]);
+    })
+    .await;
+}
+
 // ---- property test: random interleavings lose and duplicate nothing -----------------------
 
 mod interleavings {

@@ -6,9 +6,9 @@
 //! alive until the group ends (the group keeps a small boxed closure per bound stream).
 
 use super::chan::Chan;
-use super::group_stub::{GroupEnded, TaskGroupHandle};
 use super::{MemoryReceiver, MemorySender, memory_stream, unbounded_memory_stream};
 use crate::loom::sync::Arc;
+use crate::task_group::{GroupEnded, TaskGroupHandle};
 
 fn bind<T: Send + 'static>(chan: &Arc<Chan<T>>, group: &TaskGroupHandle) {
     let chan = chan.clone();
@@ -22,7 +22,27 @@ fn bind<T: Send + 'static>(chan: &Arc<Chan<T>>, group: &TaskGroupHandle) {
 ///
 /// # Examples
 ///
-/// See [`MemorySender::bind_to_group`].
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use tether::{RecvError, memory_stream_in, task_group};
+///
+/// let rx = task_group(async |tg| {
+///     let (tx, rx) = memory_stream_in::<u32>(&tg.handle(), 4);
+///     tg.spawn(async move {
+///         tx.send(1).await.unwrap();
+///         std::future::pending::<()>().await; // never closes `tx` itself
+///     });
+///     tokio::task::yield_now().await;
+///     tg.cancel_scope().cancel(); // the group ends (here: cancelled)
+///     Ok::<_, std::convert::Infallible>(rx)
+/// })
+/// .await
+/// .unwrap();
+/// assert_eq!(rx.recv().await, Ok(1));
+/// assert!(matches!(rx.recv().await, Err(RecvError::OwnerEnded { .. })));
+/// # }
+/// ```
 pub fn memory_stream_in<T: Send + 'static>(
     group: &TaskGroupHandle,
     capacity: usize,
@@ -34,6 +54,21 @@ pub fn memory_stream_in<T: Send + 'static>(
 
 /// Creates an [`unbounded_memory_stream`] bound to a task group. See
 /// [`MemorySender::bind_to_group`].
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use tether::{OwnedTaskGroup, SendError, unbounded_memory_stream_in};
+///
+/// let group = OwnedTaskGroup::open();
+/// let (tx, rx) = unbounded_memory_stream_in::<u32>(&group.handle());
+/// drop(group); // dropping an owned group ends it
+/// assert!(matches!(tx.send(1).await, Err(SendError::OwnerEnded { item: 1, .. })));
+/// # drop(rx);
+/// # }
+/// ```
 pub fn unbounded_memory_stream_in<T: Send + 'static>(
     group: &TaskGroupHandle,
 ) -> (MemorySender<T>, MemoryReceiver<T>) {
@@ -59,7 +94,39 @@ impl<T: Send + 'static> MemorySender<T> {
     ///
     /// # Examples
     ///
-    /// See the module guide for the full hang this prevents.
+    /// An SDK client whose `connect()` runs a background reader in a task group and keeps the
+    /// stream for a later `receive_messages()` call. The group ends with `connect()` while the
+    /// client still holds a send end, so nothing ever closes the stream: with AnyIO the later
+    /// reader waits forever. Bound to the group, it drains what was read, then fails at once:
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use tether::{MemoryReceiver, MemorySender, RecvError, memory_stream, task_group};
+    ///
+    /// struct Client {
+    ///     _requests: MemorySender<String>, // still open: the stream never ends by itself
+    ///     messages: MemoryReceiver<String>,
+    /// }
+    ///
+    /// let host = tether::TaskId::current();
+    /// let client = task_group(async |tg| {
+    ///     let (tx, rx) = memory_stream::<String>(16);
+    ///     tx.bind_to_group(&tg.handle());
+    ///     let reader = tx.clone();
+    ///     tg.spawn(async move { reader.send("hello".to_string()).await.unwrap() });
+    ///     Ok::<_, std::convert::Infallible>(Client { _requests: tx, messages: rx })
+    /// })
+    /// .await // the group ends here: its reader is done, `connect()` returns
+    /// .unwrap();
+    ///
+    /// // Later, from another request: drain, then a typed error instead of a hang.
+    /// assert_eq!(client.messages.recv().await.unwrap(), "hello");
+    /// let err = client.messages.recv().await.unwrap_err();
+    /// assert_eq!(err, RecvError::OwnerEnded { owner: host });
+    /// assert!(err.to_string().contains("task group that owned this memory stream ended"));
+    /// # }
+    /// ```
     pub fn bind_to_group(&self, group: &TaskGroupHandle) {
         bind(&self.chan, group);
     }
@@ -68,40 +135,23 @@ impl<T: Send + 'static> MemorySender<T> {
 impl<T: Send + 'static> MemoryReceiver<T> {
     /// Binds the whole stream to a task group; the same as
     /// [`MemorySender::bind_to_group`], callable from either end.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use tether::{OwnedTaskGroup, RecvError};
+    ///
+    /// let mut group = OwnedTaskGroup::open();
+    /// let (tx, rx) = tether::memory_stream::<u32>(1);
+    /// rx.bind_to_group(&group.handle());
+    /// group.close().await.unwrap();
+    /// assert!(matches!(rx.recv().await, Err(RecvError::OwnerEnded { .. })));
+    /// # drop(tx);
+    /// # }
+    /// ```
     pub fn bind_to_group(&self, group: &TaskGroupHandle) {
         bind(&self.chan, group);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::stream::{RecvError, SendError};
-    use crate::task::TaskId;
-    use futures::FutureExt;
-
-    // Stub-driven check of the owner-ended path; replaced by tests against real groups.
-    #[test]
-    fn group_end_drains_then_reports_owner() {
-        let group = TaskGroupHandle::new();
-        let (tx, rx) = memory_stream_in::<u32>(&group, 4);
-        tx.try_send(1).unwrap();
-        let mut waiting = Box::pin(rx.recv());
-        assert_eq!(waiting.as_mut().now_or_never(), Some(Ok(1)));
-        let mut waiting = Box::pin(rx.recv());
-        assert!(waiting.as_mut().now_or_never().is_none());
-        tx.try_send(2).unwrap(); // handed to the waiting receiver
-        let host = TaskId::current();
-        group.end(host);
-        assert_eq!(waiting.now_or_never(), Some(Ok(2)));
-        assert_eq!(
-            rx.try_recv(),
-            Err(RecvError::OwnerEnded { owner: host }.into())
-        );
-        assert_eq!(tx.try_send(3).unwrap_err().into_inner(), 3);
-        assert!(matches!(
-            tx.send(4).now_or_never(),
-            Some(Err(SendError::OwnerEnded { item: 4, .. }))
-        ));
     }
 }

@@ -33,9 +33,10 @@
 //!    through a permit, or returned by a receiver that was cancelled after it was handed the
 //!    item, may wait in the buffer for the next receiver; and except for such a returned item on
 //!    a bounded stream (at most one per cancelled receiver). No item is ever dropped to keep this.
-//! 3. `send_closed == (receivers == 0 || owner_ended.is_some())` and
-//!    `recv_closed == (senders == 0 || owner_ended.is_some())`: the per-item paths test one bool,
-//!    so an unbound stream and a bound one cost the same per item.
+//! 3. `send_shut` is set once, by whichever comes first: the last receiver closing
+//!    (`PeerGone`) or the owning group ending (`OwnerEnded`); `recv_shut` likewise with the last
+//!    sender. The first cause is the one reported, and never changes. The per-item paths test
+//!    one `Option` each, so an unbound stream and a bound one cost the same per item.
 //! 4. An entry in a waiter slab is owned by exactly one future (or the receiver's `Stream` state),
 //!    which removes it when it completes or is dropped; the shared state only changes its slot.
 
@@ -126,12 +127,10 @@ struct State<T> {
     senders: usize,
     /// Open receive handles.
     receivers: usize,
-    /// Set once, when the task group the stream is bound to ends.
-    owner_ended: Option<TaskId>,
-    /// Sends fail (invariant 3).
-    send_closed: bool,
-    /// Nothing more will arrive once the buffer is drained (invariant 3).
-    recv_closed: bool,
+    /// Why sends fail, once they do (invariant 3).
+    send_shut: Option<Shut>,
+    /// Why nothing more will arrive once the buffer is drained, once that is so (invariant 3).
+    recv_shut: Option<Shut>,
     /// Senders waiting for room or for a receiver, FIFO.
     send_waiters: Waiters<SendSlot<T>>,
     /// Receivers waiting for an item, FIFO.
@@ -260,11 +259,14 @@ impl<S> Waiters<S> {
 }
 
 impl<T> State<T> {
-    fn shut_reason(&self) -> Shut {
-        match self.owner_ended {
-            Some(host) => Shut::OwnerEnded(host),
-            None => Shut::PeerGone,
-        }
+    #[inline]
+    fn send_closed(&self) -> bool {
+        self.send_shut.is_some()
+    }
+
+    #[inline]
+    fn recv_closed(&self) -> bool {
+        self.recv_shut.is_some()
     }
 
     /// Room in the buffer for one more item, not counting waiting receivers.
@@ -298,7 +300,7 @@ impl<T> State<T> {
     /// or moves them into the buffer, or grants their reservations. Stops at the first one that
     /// cannot be served (FIFO). Keeps invariant 1: an item goes to a waiting receiver first.
     fn refill(&mut self, wakers: &mut WakeList) {
-        if self.send_waiters.waiting == 0 || self.send_closed {
+        if self.send_waiters.waiting == 0 || self.send_closed() {
             return;
         }
         while let Some(key) = self.send_waiters.front() {
@@ -332,7 +334,7 @@ impl<T> State<T> {
             self.refill(wakers);
             return Some(item);
         }
-        if self.send_closed {
+        if self.send_closed() {
             return None;
         }
         let key = self.send_waiters.front()?;
@@ -395,9 +397,8 @@ impl<T> Chan<T> {
                 reserved: 0,
                 senders: 1,
                 receivers: 1,
-                owner_ended: None,
-                send_closed: false,
-                recv_closed: false,
+                send_shut: None,
+                recv_shut: None,
                 send_waiters: Waiters::new(),
                 recv_waiters: Waiters::new(),
             }),
@@ -423,7 +424,7 @@ impl<T> Chan<T> {
     /// Whether a receive now would end the stream (for `FusedStream`).
     pub(crate) fn is_drained_and_shut(&self) -> bool {
         let s = self.lock();
-        s.recv_closed && s.buffer.is_empty()
+        s.recv_closed() && s.buffer.is_empty()
     }
 
     // ---- handle counts -------------------------------------------------------------------
@@ -444,7 +445,7 @@ impl<T> Chan<T> {
             let mut s = self.lock();
             s.senders -= 1;
             if s.senders == 0 {
-                s.recv_closed = true;
+                s.recv_shut.get_or_insert(Shut::PeerGone);
                 s.recv_waiters.wake_all(&mut wakers);
             }
             s.send_waiters.wake_all(&mut wakers);
@@ -461,7 +462,7 @@ impl<T> Chan<T> {
             let mut s = self.lock();
             s.receivers -= 1;
             if s.receivers == 0 {
-                s.send_closed = true;
+                s.send_shut.get_or_insert(Shut::PeerGone);
                 s.send_waiters.wake_all(&mut wakers);
                 discarded = std::mem::take(&mut s.buffer);
             } else {
@@ -474,16 +475,15 @@ impl<T> Chan<T> {
     }
 
     /// The owning task group ended: shut the stream for everyone, keep the buffer to drain.
+    /// Idempotent: a second call (a second bound group) changes nothing already shut.
     pub(crate) fn owner_ended(&self, host: TaskId) {
         let mut wakers = WakeList::default();
         {
             let mut s = self.lock();
-            if s.owner_ended.is_some() {
-                return;
-            }
-            s.owner_ended = Some(host);
-            s.send_closed = true;
-            s.recv_closed = true;
+            // A side already shut keeps its first reason (a stream that ended normally still
+            // reports end-of-stream).
+            s.send_shut.get_or_insert(Shut::OwnerEnded(host));
+            s.recv_shut.get_or_insert(Shut::OwnerEnded(host));
             s.send_waiters.wake_all(&mut wakers);
             s.recv_waiters.wake_all(&mut wakers);
         }
@@ -497,8 +497,7 @@ impl<T> Chan<T> {
         let mut wakers = WakeList::default();
         let result = {
             let mut s = self.lock();
-            if s.send_closed {
-                let why = s.shut_reason();
+            if let Some(why) = s.send_shut {
                 return Err((item, Some(why)));
             }
             s.offer(item, &mut wakers).map_err(|item| (item, None))
@@ -521,8 +520,7 @@ impl<T> Chan<T> {
             match *key {
                 None => {
                     let it = item.take().expect("send polled after completion");
-                    if s.send_closed {
-                        let why = s.shut_reason();
+                    if let Some(why) = s.send_shut {
                         return SendPoll::Shut(it, why);
                     }
                     match s.offer(it, &mut wakers) {
@@ -545,8 +543,8 @@ impl<T> Chan<T> {
                             *key = None;
                             SendPoll::Sent
                         }
-                        SendSlot::Item(_) if s.send_closed => {
-                            let why = s.shut_reason();
+                        SendSlot::Item(_) if s.send_shut.is_some() => {
+                            let why = s.send_shut.expect("checked");
                             let Some(SendSlot::Item(it)) = s.send_waiters.remove(k) else {
                                 unreachable!("matched above")
                             };
@@ -586,8 +584,8 @@ impl<T> Chan<T> {
         let s = &mut *guard;
         match *key {
             None => {
-                if s.send_closed {
-                    return Poll::Ready(Err(s.shut_reason()));
+                if let Some(why) = s.send_shut {
+                    return Poll::Ready(Err(why));
                 }
                 if s.send_waiters.waiting == 0 && s.can_grant() {
                     s.reserved += 1;
@@ -607,10 +605,10 @@ impl<T> Chan<T> {
                         *key = None;
                         Poll::Ready(Ok(()))
                     }
-                    _ if s.send_closed => {
+                    _ if s.send_shut.is_some() => {
                         s.send_waiters.remove(k);
                         *key = None;
-                        Poll::Ready(Err(s.shut_reason()))
+                        Poll::Ready(Err(s.send_shut.expect("checked")))
                     }
                     _ => {
                         s.send_waiters.update_waker(k, cx.waker());
@@ -640,8 +638,7 @@ impl<T> Chan<T> {
         {
             let mut s = self.lock();
             s.reserved -= 1;
-            if s.send_closed {
-                let why = s.shut_reason();
+            if let Some(why) = s.send_shut {
                 s.refill(&mut wakers);
                 drop(s);
                 wakers.wake();
@@ -678,8 +675,7 @@ impl<T> Chan<T> {
             let mut s = self.lock();
             match s.take(&mut wakers) {
                 Some(item) => Ok(item),
-                None if s.recv_closed => Err(Some(s.shut_reason())),
-                None => Err(None),
+                None => Err(s.recv_shut),
             }
         };
         wakers.wake();
@@ -707,7 +703,7 @@ impl<T> Chan<T> {
                     *key = None;
                     return Poll::Ready(Ok(item));
                 }
-                if !s.recv_closed {
+                if !s.recv_closed() {
                     s.recv_waiters.update_waker(k, cx.waker());
                     return Poll::Pending;
                 }
@@ -717,7 +713,7 @@ impl<T> Chan<T> {
             }
             match s.take(&mut wakers) {
                 Some(item) => Poll::Ready(Ok(item)),
-                None if s.recv_closed => Poll::Ready(Err(s.shut_reason())),
+                None if let Some(why) = s.recv_shut => Poll::Ready(Err(why)),
                 None => {
                     let k = s.recv_waiters.push(RecvSlot::Waiting, cx.waker().clone());
                     // On a rendezvous stream a waiting receiver is room for a reservation, and

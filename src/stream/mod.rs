@@ -86,7 +86,6 @@
 mod bind;
 mod chan;
 mod error;
-mod group_stub;
 mod receiver;
 mod sender;
 mod stats;
