@@ -27,15 +27,11 @@ fn bind<T: Send + 'static>(chan: &Arc<Chan<T>>, group: &TaskGroupHandle) {
 /// # async fn main() {
 /// use tether::{RecvError, memory_stream_in, task_group};
 ///
-/// let rx = task_group(async |tg| {
+/// let (rx, _still_open) = task_group(async |tg| {
 ///     let (tx, rx) = memory_stream_in::<u32>(&tg.handle(), 4);
-///     tg.spawn(async move {
-///         tx.send(1).await.unwrap();
-///         std::future::pending::<()>().await; // never closes `tx` itself
-///     });
-///     tokio::task::yield_now().await;
-///     tg.cancel_scope().cancel(); // the group ends (here: cancelled)
-///     Ok::<_, std::convert::Infallible>(rx)
+///     let producer = tx.clone();
+///     tg.spawn(async move { producer.send(1).await.unwrap() });
+///     Ok::<_, std::convert::Infallible>((rx, tx)) // a send end outlives the group, open
 /// })
 /// .await
 /// .unwrap();
@@ -88,6 +84,12 @@ impl<T: Send + 'static> MemorySender<T> {
     /// This is the AnyIO hang tether exists to prevent: a producer's task group exits without
     /// closing its send end while a consumer elsewhere waits on `receive()`; with AnyIO the
     /// consumer waits forever, with a bound tether stream it gets a typed error at once.
+    ///
+    /// The first cause wins: if every send end was closed before the group ended (producers
+    /// that were children are dropped, with their send ends, when the group is cancelled),
+    /// receivers get the normal [`EndOfStream`](super::RecvError::EndOfStream), and if every
+    /// receive end was closed first, senders keep getting
+    /// [`BrokenResource`](super::SendError::BrokenResource).
     ///
     /// Binding costs nothing per item. Binding to several groups closes the stream when the
     /// first of them ends.
