@@ -169,6 +169,35 @@ async fn closed_resource_is_per_handle() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn clones_made_after_a_side_ended_start_closed() {
+    bounded(async {
+        let (tx, rx) = memory_stream::<u32>(2);
+        tx.send(1).await.unwrap();
+        tx.close();
+        let late = tx.clone(); // receivers were told the stream ends after the buffer
+        assert!(late.is_closed());
+        assert_eq!(late.send(2).await, Err(SendError::Closed(2)));
+        assert_eq!(rx.recv().await, Ok(1));
+        assert_eq!(rx.recv().await, Err(RecvError::EndOfStream));
+
+        let (tx, rx) = memory_stream::<u32>(2);
+        let open = tx.clone();
+        tx.close();
+        let again = tx.clone(); // another sender is still open: the clone is open
+        assert!(!again.is_closed());
+        drop(open);
+
+        rx.close();
+        let late = rx.clone();
+        assert!(late.is_closed());
+        assert_eq!(late.recv().await, Err(RecvError::Closed));
+        assert_eq!(again.send(3).await, Err(SendError::BrokenResource(3)));
+        assert_eq!(again.statistics().open_receive_streams, 0);
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
 async fn would_block_both_ways() {
     let (tx, rx) = memory_stream::<u32>(1);
     assert_eq!(rx.try_recv(), Err(TryRecvError::WouldBlock));

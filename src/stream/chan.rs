@@ -429,12 +429,26 @@ impl<T> Chan<T> {
 
     // ---- handle counts -------------------------------------------------------------------
 
-    pub(crate) fn add_sender(&self) {
-        self.lock().senders += 1;
+    /// Counts a new send handle, unless the receivers were already told the stream ended
+    /// (then the new handle must start closed: items sent now would arrive after the end).
+    pub(crate) fn add_sender(&self) -> bool {
+        let mut s = self.lock();
+        if s.recv_shut.is_some() {
+            return false;
+        }
+        s.senders += 1;
+        true
     }
 
-    pub(crate) fn add_receiver(&self) {
-        self.lock().receivers += 1;
+    /// Counts a new receive handle, unless every receive end is already closed (the buffer was
+    /// discarded and senders were told). After the owning group ended it may still drain.
+    pub(crate) fn add_receiver(&self) -> bool {
+        let mut s = self.lock();
+        if s.receivers == 0 {
+            return false;
+        }
+        s.receivers += 1;
+        true
     }
 
     /// One send handle closed. The last one ends the stream for receivers once it is drained;

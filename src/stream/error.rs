@@ -64,6 +64,17 @@ impl<T> SendError<T> {
     }
 
     /// The item that was not sent.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use futures::FutureExt;
+    ///
+    /// let (tx, rx) = tether::memory_stream::<String>(1);
+    /// rx.close();
+    /// let err = tx.send("x".to_string()).now_or_never().unwrap().unwrap_err();
+    /// assert_eq!(err.into_inner(), "x");
+    /// ```
     pub fn into_inner(self) -> T {
         match self {
             SendError::BrokenResource(item)
@@ -73,16 +84,36 @@ impl<T> SendError<T> {
     }
 
     /// Whether every receive end is gone.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(tether::SendError::BrokenResource(1).is_broken());
+    /// ```
     pub fn is_broken(&self) -> bool {
         matches!(self, SendError::BrokenResource(_))
     }
 
     /// Whether this send end was closed by its own `close()`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(tether::SendError::Closed(1).is_closed());
+    /// ```
     pub fn is_closed(&self) -> bool {
         matches!(self, SendError::Closed(_))
     }
 
     /// The task that hosted the owning group, if the group's end closed the stream.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let host = tether::TaskId::current();
+    /// let err = tether::SendError::OwnerEnded { item: 1, owner: host };
+    /// assert_eq!(err.owner_ended(), Some(host));
+    /// ```
     pub fn owner_ended(&self) -> Option<TaskId> {
         match self {
             SendError::OwnerEnded { owner, .. } => Some(*owner),
@@ -140,6 +171,13 @@ pub enum TrySendError<T> {
 
 impl<T> TrySendError<T> {
     /// The item that was not sent.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let err = tether::TrySendError::WouldBlock(5);
+    /// assert_eq!(err.into_inner(), 5);
+    /// ```
     pub fn into_inner(self) -> T {
         match self {
             TrySendError::WouldBlock(item) => item,
@@ -148,6 +186,12 @@ impl<T> TrySendError<T> {
     }
 
     /// Whether the failure is only "not now".
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(tether::TrySendError::WouldBlock(5).is_would_block());
+    /// ```
     pub fn is_would_block(&self) -> bool {
         matches!(self, TrySendError::WouldBlock(_))
     }
@@ -228,6 +272,13 @@ impl RecvError {
     }
 
     /// Whether this is the normal end of the stream.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(tether::RecvError::EndOfStream.is_end_of_stream());
+    /// assert!(!tether::RecvError::Closed.is_end_of_stream());
+    /// ```
     pub fn is_end_of_stream(&self) -> bool {
         matches!(self, RecvError::EndOfStream)
     }

@@ -53,9 +53,13 @@ pub struct MemoryReceiver<T> {
 
 impl<T> MemoryReceiver<T> {
     pub(super) fn from_chan(chan: Arc<Chan<T>>) -> Self {
+        Self::with_state(chan, false)
+    }
+
+    fn with_state(chan: Arc<Chan<T>>, closed: bool) -> Self {
         Self {
             chan,
-            closed: AtomicBool::new(false),
+            closed: AtomicBool::new(closed),
             bound_task: None,
             stream_key: Mutex::new(None),
             parked: AtomicBool::new(false),
@@ -231,10 +235,12 @@ impl<T> MemoryReceiver<T> {
 }
 
 impl<T> Clone for MemoryReceiver<T> {
-    /// Another open receive end of the same stream (bound to the same task, if this one is).
+    /// Another open receive end of the same stream (bound to the same task, if this one is),
+    /// even if this one is closed — unless every receive end is already closed (the buffer was
+    /// discarded and senders were told): then the clone is closed too.
     fn clone(&self) -> Self {
-        self.chan.add_receiver();
-        let mut rx = Self::from_chan(self.chan.clone());
+        let open = self.chan.add_receiver();
+        let mut rx = Self::with_state(self.chan.clone(), !open);
         rx.bound_task = self.bound_task;
         rx
     }
@@ -279,7 +285,23 @@ fn poll_recv<T>(
     }
 }
 
-/// The future of [`MemoryReceiver::recv`].
+/// The future of [`MemoryReceiver::recv`]; see there for errors. Dropping it loses nothing:
+/// an item handed to it at that moment goes to the next receiver.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use futures::FutureExt;
+///
+/// let (tx, rx) = tether::memory_stream::<u32>(1);
+/// let recv: tether::RecvFuture<'_, u32> = rx.recv();
+/// assert!(recv.now_or_never().is_none()); // nothing yet; dropped
+/// tx.try_send(1).unwrap();
+/// assert_eq!(rx.recv().await, Ok(1)); // nothing was consumed by the dropped one
+/// # }
+/// ```
 #[must_use = "futures do nothing unless polled"]
 pub struct RecvFuture<'a, T> {
     rx: &'a MemoryReceiver<T>,

@@ -40,9 +40,13 @@ pub struct MemorySender<T> {
 
 impl<T> MemorySender<T> {
     pub(super) fn from_chan(chan: Arc<Chan<T>>) -> Self {
+        Self::with_state(chan, false)
+    }
+
+    fn with_state(chan: Arc<Chan<T>>, closed: bool) -> Self {
         Self {
             chan,
-            closed: AtomicBool::new(false),
+            closed: AtomicBool::new(closed),
         }
     }
 
@@ -233,10 +237,12 @@ impl<T> MemorySender<T> {
 }
 
 impl<T> Clone for MemorySender<T> {
-    /// Another open send end of the same stream, even if this one is closed.
+    /// Another open send end of the same stream, even if this one is closed — unless the stream
+    /// has already ended for its receivers (every send end closed, or the owning group ended):
+    /// then the clone is closed too, since nothing sent now could be received in order.
     fn clone(&self) -> Self {
-        self.chan.add_sender();
-        Self::from_chan(self.chan.clone())
+        let open = self.chan.add_sender();
+        Self::with_state(self.chan.clone(), !open)
     }
 }
 
@@ -255,7 +261,22 @@ impl<T> fmt::Debug for MemorySender<T> {
     }
 }
 
-/// The future of [`MemorySender::send`].
+/// The future of [`MemorySender::send`]; see there for errors and cancel safety (dropping it
+/// while it waits drops the item: the send did not happen).
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use futures::FutureExt;
+///
+/// let (tx, rx) = tether::memory_stream::<u32>(0);
+/// let send: tether::SendFuture<'_, u32> = tx.send(1);
+/// assert!(send.now_or_never().is_none()); // waited for a receiver, then was dropped
+/// assert!(rx.try_recv().is_err()); // so it did not happen
+/// # }
+/// ```
 #[must_use = "futures do nothing unless polled"]
 pub struct SendFuture<'a, T> {
     tx: &'a MemorySender<T>,
@@ -310,7 +331,19 @@ impl<T> fmt::Debug for SendFuture<'_, T> {
     }
 }
 
-/// The future of [`MemorySender::reserve`].
+/// The future of [`MemorySender::reserve`]; see there. Dropping it loses nothing.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let (tx, _rx) = tether::memory_stream::<u32>(1);
+/// let reserve: tether::ReserveFuture<'_, u32> = tx.reserve();
+/// let permit = reserve.await.unwrap();
+/// permit.send(1).unwrap();
+/// # }
+/// ```
 #[must_use = "futures do nothing unless polled"]
 pub struct ReserveFuture<'a, T> {
     tx: &'a MemorySender<T>,
@@ -357,6 +390,17 @@ impl<T> fmt::Debug for ReserveFuture<'_, T> {
 
 /// Room for one item, reserved by [`MemorySender::reserve`]. Sending through it never waits.
 /// Dropping it unused gives the room to the next waiting sender.
+///
+/// A permit borrows its send end, so it cannot outlive it:
+///
+/// ```compile_fail
+/// # async fn f() {
+/// let (tx, _rx) = tether::memory_stream::<u32>(1);
+/// let permit = tx.reserve().await.unwrap();
+/// drop(tx); // error: `tx` is borrowed by `permit`
+/// permit.send(1).unwrap();
+/// # }
+/// ```
 ///
 /// # Examples
 ///
