@@ -708,6 +708,91 @@ async fn a_bound_stream_works_normally_while_its_group_lives() {
     .await;
 }
 
+/// Many producers and consumers on two worker threads, with sends and receives cut off by
+/// `select!` at random: every item whose send reported success arrives exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn threaded_mpmc_with_cancellations_delivers_exactly_once() {
+    for capacity in [Some(0), Some(1), Some(16), None] {
+        let (tx, rx) = match capacity {
+            Some(c) => memory_stream::<u64>(c),
+            None => unbounded_memory_stream::<u64>(),
+        };
+        let mut producers = Vec::new();
+        for p in 0..4u64 {
+            let tx = tx.clone();
+            producers.push(tokio::spawn(async move {
+                let mut sent = Vec::new();
+                for i in 0..2_000u64 {
+                    let item = p * 1_000_000 + i;
+                    if i % 7 == 3 {
+                        // Cut off at once if it has to wait: then it did not happen.
+                        tokio::select! {
+                            biased;
+                            r = tx.send(item) => { r.unwrap(); sent.push(item); }
+                            _ = std::future::ready(()) => {}
+                        }
+                    } else if i % 11 == 5 {
+                        let permit = tx.reserve().await.unwrap();
+                        permit.send(item).unwrap();
+                        sent.push(item);
+                    } else {
+                        tx.send(item).await.unwrap();
+                        sent.push(item);
+                    }
+                }
+                sent
+            }));
+        }
+        drop(tx);
+        let mut consumers = Vec::new();
+        for c in 0..4u64 {
+            let rx = rx.clone();
+            consumers.push(tokio::spawn(async move {
+                let mut got = Vec::new();
+                let mut n = 0u64;
+                loop {
+                    n += 1;
+                    if (n + c) % 5 == 0 {
+                        // A receive cut off right away consumes nothing.
+                        tokio::select! {
+                            biased;
+                            _ = std::future::ready(()) => continue,
+                            r = rx.recv() => match r { Ok(x) => got.push(x), Err(_) => break },
+                        }
+                    }
+                    match rx.recv().await {
+                        Ok(x) => got.push(x),
+                        Err(e) => {
+                            assert_eq!(e, RecvError::EndOfStream);
+                            break;
+                        }
+                    }
+                }
+                got
+            }));
+        }
+        drop(rx);
+        let run = async {
+            let mut sent = Vec::new();
+            for p in producers {
+                sent.extend(p.await.unwrap());
+            }
+            let mut got = Vec::new();
+            for c in consumers {
+                got.extend(c.await.unwrap());
+            }
+            sent.sort_unstable();
+            got.sort_unstable();
+            (sent, got)
+        };
+        let (sent, got) = tokio::time::timeout(Duration::from_secs(60), run)
+            .await
+            .unwrap_or_else(|_| panic!("hung with capacity {capacity:?}"));
+        assert!(sent.len() > 4 * 1_500, "most sends went through");
+        assert_eq!(got, sent, "capacity {capacity:?}");
+    }
+}
+
 // ---- property test: random interleavings lose and duplicate nothing -----------------------
 
 mod interleavings {

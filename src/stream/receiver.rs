@@ -276,7 +276,15 @@ fn poll_recv<T>(
         return Poll::Ready(Err(e));
     }
     let coop = ready!(tokio::task::coop::poll_proceed(cx));
-    match ready!(rx.chan.poll_recv(key, cx)) {
+    let Poll::Ready(result) = rx.chan.poll_recv(key, cx) else {
+        // A close of this handle that raced with queueing may have missed this waiter: the
+        // flag is set before the close wakes waiters, so re-check it (and poll again at once).
+        if rx.closed.load(Ordering::Acquire) {
+            cx.waker().wake_by_ref();
+        }
+        return Poll::Pending;
+    };
+    match result {
         Ok(item) => {
             coop.made_progress();
             Poll::Ready(Ok(item))

@@ -308,7 +308,15 @@ impl<T> Future for SendFuture<'_, T> {
                 coop.made_progress();
                 Poll::Ready(Ok(()))
             }
-            SendPoll::Pending => Poll::Pending,
+            SendPoll::Pending => {
+                // A close of this handle that raced with queueing may have missed this waiter:
+                // the flag is set before the close wakes waiters, so re-checking it here closes
+                // that gap (poll again at once to take the closed path).
+                if this.tx.is_closed_here() {
+                    cx.waker().wake_by_ref();
+                }
+                Poll::Pending
+            }
             SendPoll::Shut(item, shut) => Poll::Ready(Err(SendError::from_shut(item, shut))),
         }
     }
@@ -362,7 +370,13 @@ impl<'a, T> Future for ReserveFuture<'a, T> {
             return Poll::Ready(Err(SendError::Closed(())));
         }
         let coop = ready!(tokio::task::coop::poll_proceed(cx));
-        match ready!(this.tx.chan.poll_reserve(&mut this.key, cx)) {
+        let Poll::Ready(result) = this.tx.chan.poll_reserve(&mut this.key, cx) else {
+            if this.tx.is_closed_here() {
+                cx.waker().wake_by_ref(); // see `SendFuture::poll`
+            }
+            return Poll::Pending;
+        };
+        match result {
             Ok(()) => {
                 coop.made_progress();
                 Poll::Ready(Ok(Permit { tx: this.tx }))
