@@ -32,7 +32,10 @@ struct Tracked {
 
 impl Drop for Tracked {
     fn drop(&mut self) {
-        self.log.lock().unwrap().push(self.id);
+        self.log
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(self.id);
     }
 }
 
@@ -79,8 +82,12 @@ async fn rendezvous_completes_only_when_taken() {
         assert!(futures::poll!(send.as_mut()).is_pending());
         assert_eq!(rx.statistics().current_buffer_used, 0);
         assert_eq!(rx.statistics().tasks_waiting_send, 1);
-        assert_eq!(rx.try_recv(), Ok("a")); // taken straight from the sender
-        assert_eq!(send.await, Ok(()));
+        // The waiting sender keeps its item: nothing to take without waiting.
+        assert_eq!(rx.try_recv(), Err(TryRecvError::WouldBlock));
+        let mut recv = pin!(rx.recv());
+        assert!(futures::poll!(recv.as_mut()).is_pending()); // a receiver waits now...
+        assert_eq!(futures::poll!(send.as_mut()), Poll::Ready(Ok(()))); // ...the send hands over
+        assert_eq!(recv.await, Ok("a"));
 
         // A waiting receiver lets try_send complete.
         let mut recv = pin!(rx.recv());
@@ -88,6 +95,14 @@ async fn rendezvous_completes_only_when_taken() {
         tx.try_send("b").unwrap();
         assert_eq!(recv.await, Ok("b"));
         assert_eq!(rx.statistics().max_buffer_size, Some(0));
+    })
+    .await;
+    // Across tasks.
+    bounded(async {
+        let (tx, rx) = memory_stream::<&str>(0);
+        let consumer = tokio::spawn(async move { rx.recv().await });
+        tx.send("c").await.unwrap();
+        assert_eq!(consumer.await.unwrap(), Ok("c"));
     })
     .await;
 }
@@ -260,10 +275,11 @@ async fn statistics_report_buffer_handles_and_waiters() {
         assert_eq!(st.open_send_streams, 2);
         assert_eq!(st.tasks_waiting_send, 1);
         assert_eq!(rx.recv().await, Ok(1));
-        // The waiting sender's item moved into the freed room.
-        assert_eq!(tx.statistics().current_buffer_used, 1);
+        // The waiting sender was granted the freed room; it fills it when polled.
         assert_eq!(tx.statistics().tasks_waiting_send, 0);
+        assert_eq!(tx.statistics().current_buffer_used, 0);
         assert_eq!(s.await, Ok(()));
+        assert_eq!(tx.statistics().current_buffer_used, 1);
     })
     .await;
 }
@@ -363,14 +379,30 @@ async fn cancelled_send_did_not_happen() {
         assert_eq!(rx.recv().await.unwrap().id, 1);
         assert_eq!(rx.try_recv().unwrap_err(), TryRecvError::WouldBlock);
 
-        // A send whose item was already taken stays done even if its future is dropped.
+        // Strictly: even when room was already set aside for it (a receiver made room and woke
+        // it), a send dropped before it returned Ready did not happen, and the room goes on.
+        tx.send(tracked(3, &log)).await.unwrap();
+        let mut first = Box::pin(tx.send(tracked(4, &log)));
+        assert!(futures::poll!(first.as_mut()).is_pending());
+        let mut second = pin!(tx.send(tracked(5, &log)));
+        assert!(futures::poll!(second.as_mut()).is_pending());
+        assert_eq!(rx.recv().await.unwrap().id, 3); // room for `first`
+        drop(first);
+        assert_eq!(*log.lock().unwrap(), [2, 1, 3, 4]); // 3 received, 4 dropped unsent
+        assert!(futures::poll!(second.as_mut()).is_ready()); // the room went to `second`
+        assert_eq!(rx.recv().await.unwrap().id, 5);
+
+        // Rendezvous: a receiver waiting for a sender that is then cancelled loses nothing.
         let (tx, rx) = memory_stream::<Tracked>(0);
-        let mut send = Box::pin(tx.send(tracked(3, &log)));
+        let mut send = Box::pin(tx.send(tracked(6, &log)));
         assert!(futures::poll!(send.as_mut()).is_pending());
-        let got = rx.try_recv().unwrap();
+        let mut recv = pin!(rx.recv());
+        assert!(futures::poll!(recv.as_mut()).is_pending());
         drop(send);
-        assert_eq!(got.id, 3);
-        assert_eq!(*log.lock().unwrap(), [2, 1]);
+        assert!(log.lock().unwrap().contains(&6));
+        assert!(futures::poll!(recv.as_mut()).is_pending());
+        tx.try_send(tracked(7, &log)).unwrap();
+        assert_eq!(recv.await.unwrap().id, 7);
     })
     .await;
 }
@@ -752,7 +784,7 @@ async fn threaded_mpmc_with_cancellations_delivers_exactly_once() {
                 let mut n = 0u64;
                 loop {
                     n += 1;
-                    if (n + c) % 5 == 0 {
+                    if (n + c).is_multiple_of(5) {
                         // A receive cut off right away consumes nothing.
                         tokio::select! {
                             biased;
@@ -884,7 +916,7 @@ mod interleavings {
             );
             let fate = self.fate[&item.id];
             assert!(
-                matches!(fate, Fate::Accepted | Fate::Pending),
+                matches!(fate, Fate::Accepted),
                 "item {} received after {fate:?}",
                 item.id
             );
@@ -950,13 +982,9 @@ mod interleavings {
                     if let Some(i) = pick(&sends, &i) {
                         let (id, f) = sends.swap_remove(i);
                         drop(f);
-                        // Dropped with its future (did not happen), or already accepted.
-                        let fate = if m.dropped(id) && !m.received.contains(&id) {
-                            Fate::Cancelled
-                        } else {
-                            Fate::Accepted
-                        };
-                        m.fate.insert(id, fate);
+                        // Strictly: the send did not happen; its item went with the future.
+                        assert!(m.dropped(id), "cancelled send {id} kept its item");
+                        m.fate.insert(id, Fate::Cancelled);
                     }
                 }
                 Op::TrySend(h) => {

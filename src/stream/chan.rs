@@ -13,32 +13,44 @@
 //!
 //! # How an item travels
 //!
-//! - A sender first offers the item to the oldest *waiting receiver* (a direct hand-off into
-//!   that receiver's slot), else to the buffer if there is room and no sender is queued ahead
-//!   of it, else it queues *with its item* in `send_waiters`.
-//! - A receiver first pops the buffer (and then moves the oldest queued sender's item into the
-//!   freed room, completing that send), else takes the item straight out of the oldest queued
-//!   sender (this is how a rendezvous completes), else queues in `recv_waiters`.
+//! - A sender offers its item to the oldest *waiting receiver* (a direct hand-off into that
+//!   receiver's slot), else to the buffer if there is room; in both cases only if no sender is
+//!   queued ahead of it (FIFO). Otherwise it queues in `send_waiters`, **keeping its item in its
+//!   own future**.
+//! - When room appears (a receive frees a slot, a permit is given back) or, on a rendezvous
+//!   stream, a receiver starts waiting, the oldest queued sender is *granted* that room
+//!   (`reserved += 1`) and woken; when polled, it delivers its item itself, to a waiting
+//!   receiver or into the reserved room. A send and a `reserve` wait the same way: a send is a
+//!   reservation that spends itself.
+//! - A receiver pops the buffer (which frees room, granted to the next queued sender), else
+//!   queues in `recv_waiters` and is handed an item directly.
 //!
-//! Because hand-offs are direct, a woken waiter never has to race a newcomer for its item
-//! (no barging), which is what makes both queues FIFO. Because a queued sender's item sits in
-//! the shared state, a send completes exactly when its item is accepted, whether or not the
-//! send future is polled again.
+//! Because an item leaves a send future only while that future is being polled, a send that is
+//! cancelled (dropped) before it returned `Ready` never happened, strictly: its item is dropped
+//! with it. Room granted to a dropped sender is passed on to the next one. Because hand-offs to
+//! receivers are direct, a woken receiver never races a newcomer for its item (no barging), and
+//! an item handed to a receiver that is then cancelled goes to the next receiver or back to the
+//! head of the buffer.
 //!
 //! # Invariants (hold whenever the lock is released)
 //!
-//! 1. If a receiver is queued (`recv_waiters.waiting > 0`), the buffer is empty and no queued
-//!    sender holds an item: an item never waits while a receiver waits for it.
-//! 2. `buffer.len() + reserved <= capacity`, except on a rendezvous stream, where an item sent
-//!    through a permit, or returned by a receiver that was cancelled after it was handed the
-//!    item, may wait in the buffer for the next receiver; and except for such a returned item on
-//!    a bounded stream (at most one per cancelled receiver). No item is ever dropped to keep this.
+//! 1. If a receiver is queued (`recv_waiters.waiting > 0`), the buffer is empty: an item never
+//!    waits while a receiver waits for it.
+//! 2. Room is never promised twice: `buffer.len() + reserved <= capacity` on a bounded stream,
+//!    except for an item given back by a cancelled receiver (at most one per such receiver). On
+//!    a rendezvous stream, `reserved` counts granted senders and permits, each standing for a
+//!    waiting receiver; a granted *send* that finds no receiver any more queues again at the
+//!    front, while an item sent through a *permit* then waits in the buffer for the next
+//!    receiver. No item is ever dropped to keep this.
 //! 3. `send_shut` is set once, by whichever comes first: the last receiver closing
 //!    (`PeerGone`) or the owning group ending (`OwnerEnded`); `recv_shut` likewise with the last
 //!    sender. The first cause is the one reported, and never changes. The per-item paths test
 //!    one `Option` each, so an unbound stream and a bound one cost the same per item.
-//! 4. An entry in a waiter slab is owned by exactly one future (or the receiver's `Stream` state),
-//!    which removes it when it completes or is dropped; the shared state only changes its slot.
+//! 4. An entry in a waiter slab is owned by exactly one future (or the receiver's `Stream`
+//!    state), which removes it when it completes or is dropped; the shared state only changes
+//!    its slot. A granted sender has been woken; it is no longer queued.
+//! 5. After every operation, either no sender is queued or no room can be granted (the queue
+//!    is served as soon as room appears).
 
 use std::collections::VecDeque;
 use std::task::{Context, Poll, Waker};
@@ -70,15 +82,11 @@ pub(crate) struct Key {
     seq: u64,
 }
 
-/// What a queued sender holds.
-enum SendSlot<T> {
-    /// Waiting to deliver this item.
-    Item(T),
-    /// The item was accepted (moved to the buffer or taken by a receiver): the send completed.
-    Sent,
-    /// Waiting for room, without an item (`reserve`).
-    Reserve,
-    /// Room was reserved for it (`reserved` counts it); the future turns it into a permit.
+/// Where a waiting sender (a `send` or a `reserve`) stands. Its item, if any, is in its future.
+enum SendSlot {
+    /// Queued, waiting for room (or, on a rendezvous stream, for a receiver).
+    Waiting,
+    /// Granted one unit of `reserved`; the future spends it when polled, or gives it back.
     Granted,
 }
 
@@ -132,7 +140,7 @@ struct State<T> {
     /// Why nothing more will arrive once the buffer is drained, once that is so (invariant 3).
     recv_shut: Option<Shut>,
     /// Senders waiting for room or for a receiver, FIFO.
-    send_waiters: Waiters<SendSlot<T>>,
+    send_waiters: Waiters<SendSlot>,
     /// Receivers waiting for an item, FIFO.
     recv_waiters: Waiters<RecvSlot<T>>,
 }
@@ -240,6 +248,16 @@ impl<S> Waiters<S> {
         Some(entry.slot)
     }
 
+    /// Puts a served entry back at the front of the queue, with `slot`.
+    fn requeue_front(&mut self, key: Key, slot: S) {
+        let entry = &mut self.entries[key.index];
+        debug_assert!(!entry.queued);
+        entry.slot = slot;
+        entry.queued = true;
+        self.queue.push_front(key);
+        self.waiting += 1;
+    }
+
     fn update_waker(&mut self, key: Key, waker: &Waker) {
         if let Some(entry) = self.get_mut(key)
             && !entry.waker.will_wake(waker)
@@ -260,11 +278,6 @@ impl<S> Waiters<S> {
 
 impl<T> State<T> {
     #[inline]
-    fn send_closed(&self) -> bool {
-        self.send_shut.is_some()
-    }
-
-    #[inline]
     fn recv_closed(&self) -> bool {
         self.recv_shut.is_some()
     }
@@ -275,77 +288,91 @@ impl<T> State<T> {
         self.buffer.len() + self.reserved < self.capacity
     }
 
-    /// Whether a queued `reserve` may be granted now.
+    /// Whether the front queued sender may be granted room now.
     fn can_grant(&self) -> bool {
-        self.has_room() || (self.capacity == 0 && self.recv_waiters.waiting > self.reserved)
+        if self.capacity == 0 {
+            self.recv_waiters.waiting > self.reserved
+        } else {
+            self.has_room()
+        }
     }
 
-    /// Delivers `item` at once if it can: into the oldest waiting receiver, else into the
-    /// buffer when there is room and no sender is queued ahead. Hands it back otherwise.
+    /// Whether a newcomer may hand an item to a waiting receiver: one is waiting that no grant
+    /// stands for (on a rendezvous stream, each grant stands for one waiting receiver).
+    #[inline]
+    fn free_receiver(&self) -> bool {
+        let claimed = if self.capacity == 0 { self.reserved } else { 0 };
+        self.recv_waiters.waiting > claimed
+    }
+
+    /// Hands `item` to the oldest waiting receiver and takes its waker.
+    #[inline]
+    fn hand_to_receiver(&mut self, item: T, wakers: &mut WakeList) -> Result<(), T> {
+        match self.recv_waiters.pop_front() {
+            Some((_, entry)) => {
+                entry.slot = RecvSlot::Item(item);
+                wakers.push(std::mem::replace(&mut entry.waker, Waker::noop().clone()));
+                Ok(())
+            }
+            None => Err(item),
+        }
+    }
+
+    /// A newcomer's item, delivered at once if it can be: to a waiting receiver, else into the
+    /// buffer if there is room; only if no sender is queued ahead (FIFO). Handed back otherwise.
     #[inline]
     fn offer(&mut self, item: T, wakers: &mut WakeList) -> Result<(), T> {
-        if let Some((_, entry)) = self.recv_waiters.pop_front() {
-            entry.slot = RecvSlot::Item(item);
-            wakers.push(std::mem::replace(&mut entry.waker, Waker::noop().clone()));
-            return Ok(());
+        if self.send_waiters.waiting > 0 {
+            return Err(item);
         }
-        if self.send_waiters.waiting == 0 && self.has_room() {
+        if self.free_receiver() {
+            return self.hand_to_receiver(item, wakers);
+        }
+        if self.has_room() {
             self.buffer.push_back(item);
             return Ok(());
         }
         Err(item)
     }
 
-    /// Serves queued senders with the room there is: hands their items to waiting receivers
-    /// or moves them into the buffer, or grants their reservations. Stops at the first one that
-    /// cannot be served (FIFO). Keeps invariant 1: an item goes to a waiting receiver first.
+    /// Spends one unit of `reserved` on `item`: to a waiting receiver, else into the buffer.
+    /// On a rendezvous stream whose receiver left meanwhile, `overflow` decides: the item waits
+    /// in the buffer (a permit, which promised not to wait), or comes back (a send, which then
+    /// queues again).
+    fn spend_reserved(&mut self, item: T, overflow: bool, wakers: &mut WakeList) -> Result<(), T> {
+        self.reserved -= 1;
+        let result = match self.hand_to_receiver(item, wakers) {
+            Ok(()) => Ok(()),
+            Err(item) if self.capacity > 0 || overflow => {
+                self.buffer.push_back(item);
+                Ok(())
+            }
+            Err(item) => Err(item),
+        };
+        self.refill(wakers);
+        result
+    }
+
+    /// Grants room to queued senders, oldest first, while there is room to grant (invariant 5).
     fn refill(&mut self, wakers: &mut WakeList) {
-        if self.send_waiters.waiting == 0 || self.send_closed() {
+        if self.send_waiters.waiting == 0 || self.send_shut.is_some() {
             return;
         }
-        while let Some(key) = self.send_waiters.front() {
-            let is_item = matches!(self.send_waiters.entries[key.index].slot, SendSlot::Item(_));
-            let to_receiver = is_item && self.recv_waiters.waiting > 0;
-            if is_item && !to_receiver && !self.has_room() || !is_item && !self.can_grant() {
+        while self.can_grant() {
+            let Some((_, entry)) = self.send_waiters.pop_front() else {
                 return;
-            }
-            let (_, entry) = self.send_waiters.pop_front().expect("front exists");
-            let slot = std::mem::replace(&mut entry.slot, SendSlot::Sent);
+            };
+            entry.slot = SendSlot::Granted;
             wakers.push(std::mem::replace(&mut entry.waker, Waker::noop().clone()));
-            match slot {
-                SendSlot::Item(item) if to_receiver => {
-                    let (_, rx) = self.recv_waiters.pop_front().expect("a receiver waits");
-                    rx.slot = RecvSlot::Item(item);
-                    wakers.push(std::mem::replace(&mut rx.waker, Waker::noop().clone()));
-                }
-                SendSlot::Item(item) => self.buffer.push_back(item),
-                _ => {
-                    self.send_waiters.entries[key.index].slot = SendSlot::Granted;
-                    self.reserved += 1;
-                }
-            }
+            self.reserved += 1;
         }
     }
 
-    /// Takes the next item: the buffer's head, else the oldest queued sender's item.
+    /// Takes the buffer's head and grants the room it frees.
     #[inline]
     fn take(&mut self, wakers: &mut WakeList) -> Option<T> {
-        if let Some(item) = self.buffer.pop_front() {
-            self.refill(wakers);
-            return Some(item);
-        }
-        if self.send_closed() {
-            return None;
-        }
-        let key = self.send_waiters.front()?;
-        if !matches!(self.send_waiters.entries[key.index].slot, SendSlot::Item(_)) {
-            return None;
-        }
-        let (_, entry) = self.send_waiters.pop_front().expect("front exists");
-        let SendSlot::Item(item) = std::mem::replace(&mut entry.slot, SendSlot::Sent) else {
-            unreachable!("checked above")
-        };
-        wakers.push(std::mem::replace(&mut entry.waker, Waker::noop().clone()));
+        let item = self.buffer.pop_front()?;
+        self.refill(wakers);
         Some(item)
     }
 
@@ -355,10 +382,7 @@ impl<T> State<T> {
         if self.receivers == 0 {
             return Some(item);
         }
-        if let Some((_, entry)) = self.recv_waiters.pop_front() {
-            entry.slot = RecvSlot::Item(item);
-            wakers.push(std::mem::replace(&mut entry.waker, Waker::noop().clone()));
-        } else {
+        if let Err(item) = self.hand_to_receiver(item, wakers) {
             self.buffer.push_front(item);
         }
         None
@@ -378,10 +402,10 @@ pub(crate) struct Counters {
 
 /// The result of polling a send.
 pub(crate) enum SendPoll<T> {
-    /// The item was accepted.
+    /// The item was delivered.
     Sent,
-    /// Queued (or still queued); `key` names the waiter.
-    Pending,
+    /// Queued (or still queued); the item stays with the caller, `key` names the waiter.
+    Pending(T),
     /// The stream is shut for sending; the item comes back.
     Shut(T, Shut),
 }
@@ -520,10 +544,11 @@ impl<T> Chan<T> {
         result
     }
 
-    /// Polls a send whose item is `item` (first poll) or whose waiter is `key` (later polls).
+    /// Polls a send of `item`: first poll with `key == None`, later polls with its waiter.
+    /// The item is delivered only during this call; `Pending` hands it back to the future.
     pub(crate) fn poll_send(
         &self,
-        item: &mut Option<T>,
+        item: T,
         key: &mut Option<Key>,
         cx: &mut Context<'_>,
     ) -> SendPoll<T> {
@@ -533,42 +558,51 @@ impl<T> Chan<T> {
             let s = &mut *guard;
             match *key {
                 None => {
-                    let it = item.take().expect("send polled after completion");
                     if let Some(why) = s.send_shut {
-                        return SendPoll::Shut(it, why);
+                        return SendPoll::Shut(item, why);
                     }
-                    match s.offer(it, &mut wakers) {
+                    match s.offer(item, &mut wakers) {
                         Ok(()) => SendPoll::Sent,
-                        Err(it) => {
-                            *key =
-                                Some(s.send_waiters.push(SendSlot::Item(it), cx.waker().clone()));
-                            SendPoll::Pending
+                        Err(item) => {
+                            *key = Some(s.send_waiters.push(SendSlot::Waiting, cx.waker().clone()));
+                            SendPoll::Pending(item)
                         }
                     }
                 }
                 Some(k) => {
-                    let entry = s
-                        .send_waiters
-                        .get_mut(k)
-                        .expect("send waiter entry is owned");
-                    match entry.slot {
-                        SendSlot::Sent => {
-                            s.send_waiters.remove(k);
-                            *key = None;
-                            SendPoll::Sent
+                    let granted = matches!(
+                        s.send_waiters
+                            .get_mut(k)
+                            .expect("send waiter entry is owned")
+                            .slot,
+                        SendSlot::Granted
+                    );
+                    if let Some(why) = s.send_shut {
+                        s.send_waiters.remove(k);
+                        *key = None;
+                        if granted {
+                            s.reserved -= 1;
                         }
-                        SendSlot::Item(_) if s.send_shut.is_some() => {
-                            let why = s.send_shut.expect("checked");
-                            let Some(SendSlot::Item(it)) = s.send_waiters.remove(k) else {
-                                unreachable!("matched above")
-                            };
-                            *key = None;
-                            SendPoll::Shut(it, why)
+                        SendPoll::Shut(item, why)
+                    } else if granted {
+                        match s.spend_reserved(item, false, &mut wakers) {
+                            Ok(()) => {
+                                s.send_waiters.remove(k);
+                                *key = None;
+                                SendPoll::Sent
+                            }
+                            Err(item) => {
+                                // Rendezvous: the receiver this grant stood for left. Queue
+                                // again at the front, keeping this sender's turn.
+                                s.send_waiters.requeue_front(k, SendSlot::Waiting);
+                                s.send_waiters.update_waker(k, cx.waker());
+                                s.refill(&mut wakers);
+                                SendPoll::Pending(item)
+                            }
                         }
-                        _ => {
-                            s.send_waiters.update_waker(k, cx.waker());
-                            SendPoll::Pending
-                        }
+                    } else {
+                        s.send_waiters.update_waker(k, cx.waker());
+                        SendPoll::Pending(item)
                     }
                 }
             }
@@ -577,14 +611,18 @@ impl<T> Chan<T> {
         result
     }
 
-    /// A queued send was cancelled (or gave up because its handle was closed): removes its
-    /// waiter and returns its item if it was not delivered. A delivered item stays delivered.
-    pub(crate) fn cancel_send(&self, key: Key) -> Option<T> {
-        let slot = self.lock().send_waiters.remove(key);
-        match slot {
-            Some(SendSlot::Item(item)) => Some(item),
-            _ => None,
+    /// A waiting send or reserve was cancelled (or gave up): removes its waiter, and passes on
+    /// room it had been granted. The cancelled send's item is the caller's to drop.
+    pub(crate) fn cancel_send(&self, key: Key) {
+        let mut wakers = WakeList::default();
+        {
+            let mut s = self.lock();
+            if let Some(SendSlot::Granted) = s.send_waiters.remove(key) {
+                s.reserved -= 1;
+                s.refill(&mut wakers);
+            }
         }
+        wakers.wake();
     }
 
     /// Polls a reservation. `Ready(Ok(()))` means one unit of `reserved` now belongs to the
@@ -605,68 +643,49 @@ impl<T> Chan<T> {
                     s.reserved += 1;
                     return Poll::Ready(Ok(()));
                 }
-                *key = Some(s.send_waiters.push(SendSlot::Reserve, cx.waker().clone()));
+                *key = Some(s.send_waiters.push(SendSlot::Waiting, cx.waker().clone()));
                 Poll::Pending
             }
             Some(k) => {
-                let entry = s
-                    .send_waiters
-                    .get_mut(k)
-                    .expect("reserve waiter entry is owned");
-                match entry.slot {
-                    SendSlot::Granted => {
-                        s.send_waiters.remove(k);
-                        *key = None;
-                        Poll::Ready(Ok(()))
-                    }
-                    _ if s.send_shut.is_some() => {
-                        s.send_waiters.remove(k);
-                        *key = None;
-                        Poll::Ready(Err(s.send_shut.expect("checked")))
-                    }
-                    _ => {
-                        s.send_waiters.update_waker(k, cx.waker());
-                        Poll::Pending
-                    }
+                let granted = matches!(
+                    s.send_waiters
+                        .get_mut(k)
+                        .expect("reserve waiter entry is owned")
+                        .slot,
+                    SendSlot::Granted
+                );
+                if granted {
+                    s.send_waiters.remove(k);
+                    *key = None;
+                    Poll::Ready(Ok(()))
+                } else if let Some(why) = s.send_shut {
+                    s.send_waiters.remove(k);
+                    *key = None;
+                    Poll::Ready(Err(why))
+                } else {
+                    s.send_waiters.update_waker(k, cx.waker());
+                    Poll::Pending
                 }
             }
         }
     }
 
-    /// A queued reservation was cancelled: if room had been granted to it, pass that room on.
-    pub(crate) fn cancel_reserve(&self, key: Key) {
-        let mut wakers = WakeList::default();
-        {
-            let mut s = self.lock();
-            if let Some(SendSlot::Granted) = s.send_waiters.remove(key) {
-                s.reserved -= 1;
-                s.refill(&mut wakers);
-            }
-        }
-        wakers.wake();
-    }
-
-    /// Uses one unit of reserved room to deliver `item`.
+    /// Uses one unit of reserved room (a permit) to deliver `item`, without waiting.
     pub(crate) fn send_reserved(&self, item: T) -> Result<(), (T, Shut)> {
         let mut wakers = WakeList::default();
-        {
+        let result = {
             let mut s = self.lock();
-            s.reserved -= 1;
             if let Some(why) = s.send_shut {
-                s.refill(&mut wakers);
-                drop(s);
-                wakers.wake();
-                return Err((item, why));
+                s.reserved -= 1;
+                Err((item, why))
+            } else {
+                let delivered = s.spend_reserved(item, true, &mut wakers);
+                debug_assert!(delivered.is_ok(), "a permit's item always finds a place");
+                Ok(())
             }
-            if let Err(item) = s.offer(item, &mut wakers) {
-                // Room was promised: when a sender is queued ahead, or on a rendezvous stream
-                // whose waiting receiver left, the item still goes in (invariant 2).
-                s.buffer.push_back(item);
-            }
-            s.refill(&mut wakers);
-        }
+        };
         wakers.wake();
-        Ok(())
+        result
     }
 
     /// Gives back one unit of reserved room unused.
@@ -729,19 +748,10 @@ impl<T> Chan<T> {
                 Some(item) => Poll::Ready(Ok(item)),
                 None if let Some(why) = s.recv_shut => Poll::Ready(Err(why)),
                 None => {
-                    let k = s.recv_waiters.push(RecvSlot::Waiting, cx.waker().clone());
-                    // On a rendezvous stream a waiting receiver is room for a reservation, and
-                    // granting one may bring a queued sender's item straight to this receiver.
+                    *key = Some(s.recv_waiters.push(RecvSlot::Waiting, cx.waker().clone()));
+                    // On a rendezvous stream a waiting receiver is room for a queued sender.
                     s.refill(&mut wakers);
-                    if let Some(RecvSlot::Item(_)) = s.recv_waiters.get_mut(k).map(|e| &e.slot) {
-                        let Some(RecvSlot::Item(item)) = s.recv_waiters.remove(k) else {
-                            unreachable!("matched above")
-                        };
-                        Poll::Ready(Ok(item))
-                    } else {
-                        *key = Some(k);
-                        Poll::Pending
-                    }
+                    Poll::Pending
                 }
             }
         };

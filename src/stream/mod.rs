@@ -29,7 +29,8 @@
 //! `send`, `reserve` and `recv` are cancellation points (each may wait, and dropping the future
 //! there is the cancellation).
 //!
-//! - A `send` cancelled while waiting did not happen: its item is dropped with the future and no
+//! - A `send` cancelled before it returned `Ready` did not happen, strictly: the item stays in
+//!   the future until the future itself delivers it, so it is dropped with the future and no
 //!   receiver sees it. To keep the item in a `select!`, [`reserve`](MemorySender::reserve)
 //!   first, then [`Permit::send`] (never waits).
 //! - A `recv` cancelled while waiting consumed nothing. If an item was handed to it at that
@@ -52,7 +53,7 @@
 //! | consumers | many (`Clone`) | one | many | many |
 //! | rendezvous (capacity 0) | yes | no (capacity ≥ 1) | yes | no |
 //! | close from a handle | `close()` on either end, per handle | receiver only | drop only | either end, closes all |
-//! | cancelled send | did not happen; `reserve` + `Permit` keeps the item | same, `reserve` | item lost with the future | item lost with the future |
+//! | cancelled send | did not happen, item dropped with the future; `reserve` + `Permit` keeps it | same, `reserve` | item dropped with the future | item dropped with the future |
 //! | cancelled receive | item handed to it goes to the next receiver | n/a (one receiver) | items stay queued, wakeup passed on | items stay queued, wakeup passed on |
 //! | FIFO among waiting senders and receivers | both, with direct hand-off (no barging) | senders | woken in order, a newcomer may barge | woken in order, a newcomer may barge |
 //! | bound to a task group's lifetime | yes, typed `OwnerEnded` error | no | no | no |
@@ -62,7 +63,11 @@
 //! The per-item path takes one short, uncontended `parking_lot` lock per operation, allocates
 //! nothing for bounded streams (the buffer is allocated once, waiter slots are reused), wakes only
 //! a task that waits, hands items straight to a waiting receiver, and takes part in tokio's
-//! cooperative budget.
+//! cooperative budget. Binding to a group adds nothing to it.
+//!
+//! One difference from AnyIO: on a rendezvous stream, `try_recv` does not take the item of a
+//! waiting `send` (AnyIO's `receive_nowait` does). A waiting sender keeps its item until it
+//! hands it to a waiting receiver itself; that is what makes a cancelled send never happen.
 //!
 //! # Examples
 //!

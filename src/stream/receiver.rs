@@ -138,7 +138,13 @@ impl<T> MemoryReceiver<T> {
         }
     }
 
-    /// Receives an item if one is ready now (buffered, or held by a waiting sender).
+    /// Receives an item if one is buffered now.
+    ///
+    /// On a rendezvous stream nothing is ever buffered (except an item given back by a
+    /// cancelled receiver, or sent through a [`Permit`](super::Permit) whose receiver left), so
+    /// this returns would-block even while a sender waits: a waiting sender keeps its item until
+    /// a waiting receiver is there to take it, which is what makes a cancelled send never
+    /// happen. Use [`recv`](Self::recv) there.
     ///
     /// # Errors
     ///

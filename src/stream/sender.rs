@@ -58,8 +58,8 @@ impl<T> MemorySender<T> {
     /// Sends `item`, waiting for room (or, on a rendezvous stream, for a receiver to take it).
     ///
     /// Items from one sender arrive in the order they were sent. Waiting senders are served in
-    /// the order they started waiting (FIFO). The send completes when the item is accepted: put
-    /// in the buffer, or taken by a receiver.
+    /// the order they started waiting (FIFO). The send completes when the item is put in the
+    /// buffer or handed to a waiting receiver; on a rendezvous stream, only the latter.
     ///
     /// # Errors
     ///
@@ -72,11 +72,12 @@ impl<T> MemorySender<T> {
     ///
     /// # Cancel safety
     ///
-    /// A cancellation point: if the stream has no room, the future waits, and dropping it then
-    /// means the send did not happen — the item, which lives in the future, is dropped with it
-    /// and no receiver ever sees it. To keep the item when cancelled (in `select!`), use
-    /// [`reserve`](Self::reserve) first and send through the [`Permit`]. A send whose item was
-    /// already accepted stays done even if its future is dropped before it is polled again.
+    /// A cancellation point. The item lives in the future and leaves it only while the future
+    /// is polled and returns `Ready(Ok(()))`, so dropping the future before that means the send
+    /// did not happen, strictly: the item is dropped with the future and no receiver ever sees
+    /// it. Room the stream had set aside for it goes to the next waiting sender. To keep the
+    /// item when cancelled (in `select!`), use [`reserve`](Self::reserve) first and send
+    /// through the [`Permit`].
     ///
     /// # Examples
     ///
@@ -280,7 +281,7 @@ impl<T> fmt::Debug for MemorySender<T> {
 #[must_use = "futures do nothing unless polled"]
 pub struct SendFuture<'a, T> {
     tx: &'a MemorySender<T>,
-    /// The item until the first poll offers it.
+    /// The item, until it is delivered (it never leaves the future otherwise).
     item: Option<T>,
     /// The waiter, while queued.
     key: Option<Key>,
@@ -293,22 +294,30 @@ impl<T> Future for SendFuture<'_, T> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
+        let item = this
+            .item
+            .take()
+            .expect("`SendFuture` polled after completion");
         if this.tx.is_closed_here() {
-            let item = match (this.item.take(), this.key.take()) {
-                (Some(item), _) => Some(item),
-                (None, Some(key)) => this.tx.chan.cancel_send(key),
-                (None, None) => panic!("`SendFuture` polled after completion"),
-            };
-            // An item already accepted stays sent even though the handle closed since.
-            return Poll::Ready(item.map_or(Ok(()), |item| Err(SendError::Closed(item))));
+            if let Some(key) = this.key.take() {
+                this.tx.chan.cancel_send(key);
+            }
+            return Poll::Ready(Err(SendError::Closed(item)));
         }
-        let coop = ready!(tokio::task::coop::poll_proceed(cx));
-        match this.tx.chan.poll_send(&mut this.item, &mut this.key, cx) {
+        let coop = match tokio::task::coop::poll_proceed(cx) {
+            Poll::Ready(coop) => coop,
+            Poll::Pending => {
+                this.item = Some(item);
+                return Poll::Pending;
+            }
+        };
+        match this.tx.chan.poll_send(item, &mut this.key, cx) {
             SendPoll::Sent => {
                 coop.made_progress();
                 Poll::Ready(Ok(()))
             }
-            SendPoll::Pending => {
+            SendPoll::Pending(item) => {
+                this.item = Some(item);
                 // A close of this handle that raced with queueing may have missed this waiter:
                 // the flag is set before the close wakes waiters, so re-checking it here closes
                 // that gap (poll again at once to take the closed path).
@@ -325,8 +334,9 @@ impl<T> Future for SendFuture<'_, T> {
 impl<T> Drop for SendFuture<'_, T> {
     fn drop(&mut self) {
         if let Some(key) = self.key.take() {
-            // The send did not happen: its item (if still queued) is dropped here, unlocked.
-            drop(self.tx.chan.cancel_send(key));
+            // Give up the place (and any room granted to it). The send did not happen: the
+            // item, still in this future, is dropped with it, after the lock is released.
+            self.tx.chan.cancel_send(key);
         }
     }
 }
@@ -365,7 +375,7 @@ impl<'a, T> Future for ReserveFuture<'a, T> {
         let this = &mut *self;
         if this.tx.is_closed_here() {
             if let Some(key) = this.key.take() {
-                this.tx.chan.cancel_reserve(key);
+                this.tx.chan.cancel_send(key);
             }
             return Poll::Ready(Err(SendError::Closed(())));
         }
@@ -389,7 +399,7 @@ impl<'a, T> Future for ReserveFuture<'a, T> {
 impl<T> Drop for ReserveFuture<'_, T> {
     fn drop(&mut self) {
         if let Some(key) = self.key.take() {
-            self.tx.chan.cancel_reserve(key);
+            self.tx.chan.cancel_send(key);
         }
     }
 }
@@ -543,7 +553,7 @@ impl<T> futures::Sink<T> for MemorySink<T> {
         }
         if this.tx.is_closed_here() {
             if let Some(key) = this.key.take() {
-                this.tx.chan.cancel_reserve(key);
+                this.tx.chan.cancel_send(key);
             }
             return Poll::Ready(Ok(())); // start_send reports the error with the item
         }
@@ -591,7 +601,7 @@ impl<T> futures::Sink<T> for MemorySink<T> {
 impl<T> Drop for MemorySink<T> {
     fn drop(&mut self) {
         if let Some(key) = self.key.take() {
-            self.tx.chan.cancel_reserve(key);
+            self.tx.chan.cancel_send(key);
         }
         if self.reserved {
             self.tx.chan.release_reserved();
