@@ -895,6 +895,7 @@ mod interleavings {
         fate: HashMap<u32, Fate>,
         received: Vec<u32>,
         next: u32,
+        receivers_gone: bool,
     }
 
     impl Model {
@@ -946,6 +947,7 @@ mod interleavings {
             fate: HashMap::new(),
             received: Vec::new(),
             next: 0,
+            receivers_gone: false,
         };
         let (tx, rx) = match capacity {
             Some(c) => memory_stream::<Tracked>(c),
@@ -1058,7 +1060,10 @@ mod interleavings {
                     }
                 }
                 Op::CloseSender(h) => senders[h].close(),
-                Op::CloseReceiver(h) => receivers[h].close(),
+                Op::CloseReceiver(h) => {
+                    receivers[h].close();
+                    m.receivers_gone = receivers.iter().all(|r| r.is_closed());
+                }
             }
             // Never does a receiver wait while an item waits in the buffer.
             let st = receivers[0].statistics();
@@ -1066,6 +1071,59 @@ mod interleavings {
                 st.tasks_waiting_receive == 0 || st.current_buffer_used == 0,
                 "a receiver waits beside a buffered item: {st:?}"
             );
+        }
+
+        // If the stream is still open both ways, cancel everything pending and check that no
+        // room leaked: the whole capacity must be usable again.
+        let tx_open = senders.iter().position(|s| !s.is_closed());
+        let rx_open = receivers.iter().position(|r| !r.is_closed());
+        if let (Some(t), Some(r), false) = (tx_open, rx_open, m.receivers_gone) {
+            drop(reserves.drain(..));
+            drop(permits.drain(..));
+            for (id, f) in sends.drain(..) {
+                drop(f);
+                assert!(m.dropped(id));
+                m.fate.insert(id, Fate::Cancelled);
+            }
+            drop(recvs.drain(..));
+            while let Ok(item) = receivers[r].try_recv() {
+                m.receive(item);
+            }
+            let stats = receivers[r].statistics();
+            assert_eq!(
+                (stats.tasks_waiting_send, stats.tasks_waiting_receive),
+                (0, 0)
+            );
+            match capacity {
+                Some(0) => {
+                    let mut f = Box::pin(receivers[r].recv());
+                    assert!(f.as_mut().poll(&mut cx).is_pending());
+                    let item = m.item();
+                    let id = item.id;
+                    assert!(
+                        senders[t].try_send(item).is_ok(),
+                        "a waiting receiver takes it"
+                    );
+                    m.fate.insert(id, Fate::Accepted);
+                    let Poll::Ready(Ok(item)) = f.as_mut().poll(&mut cx) else {
+                        panic!("the handed item must arrive")
+                    };
+                    m.receive(item);
+                }
+                Some(n) => {
+                    for _ in 0..n {
+                        let item = m.item();
+                        let id = item.id;
+                        assert!(senders[t].try_send(item).is_ok(), "room leaked");
+                        m.fate.insert(id, Fate::Accepted);
+                    }
+                    let item = m.item();
+                    let id = item.id;
+                    assert!(senders[t].try_send(item).unwrap_err().is_would_block());
+                    m.fate.insert(id, Fate::HandedBack);
+                }
+                None => {}
+            }
         }
 
         // Wind down: resolve pending sends and permits, end the stream, drain it.
