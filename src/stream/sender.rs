@@ -129,8 +129,7 @@ impl<T> MemorySender<T> {
     ///
     /// Reservations queue with sends, FIFO. On a rendezvous stream a permit is granted while a
     /// receiver is waiting; if that receiver is cancelled before the permit is used, the item
-    /// sent through it waits in the stream for the next receiver (the only case in which a
-    /// rendezvous stream holds an item).
+    /// sent through it waits in the stream for the next receiver.
     ///
     /// # Errors
     ///
