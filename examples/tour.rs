@@ -77,7 +77,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let v = move_on_after(Duration::from_millis(10), async { 42 }).await;
     println!("{} move_on_after around a fast body: {v:?}", at());
     let e = fail_after(Duration::from_millis(10), sleep(Duration::from_secs(1))).await;
-    println!("{} fail_after around a slow body: {:?}", at(), e.map_err(|e| e.to_string()));
+    println!(
+        "{} fail_after around a slow body: {:?}",
+        at(),
+        e.map_err(|e| e.to_string())
+    );
 
     println!("\n== 4. Shields: cleanup finishes, then the cancellation is delivered");
     let scope = CancelScope::new().with_timeout(Duration::from_millis(10));
@@ -85,7 +89,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         .run(async move {
             shield(async move {
                 sleep(Duration::from_millis(40)).await;
-                println!("{} shielded cleanup finished despite the 10 ms deadline", at());
+                println!(
+                    "{} shielded cleanup finished despite the 10 ms deadline",
+                    at()
+                );
             })
             .await;
             sleep(Duration::from_secs(1)).await;
@@ -103,7 +110,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         (group, err)
     })
     .await?;
-    println!("{} close() from another task, at once, no hang:\n    {err}", at());
+    println!(
+        "{} close() from another task, at once, no hang:\n    {err}",
+        at()
+    );
     group.close().await?;
     println!("{} close() in the task that opened it: ok", at());
     Ok(())

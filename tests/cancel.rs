@@ -461,10 +461,13 @@ async fn with_cleanup_in_a_child_runs_before_its_group_returns() {
     let cleaned = Arc::new(AtomicBool::new(false));
     let c = cleaned.clone();
     let err = bounded(tether::task_group(async |tg| {
-        tg.spawn(tether::with_cleanup(sleep(Duration::from_secs(60)), async move {
-            sleep(100 * MS).await;
-            c.store(true, Ordering::SeqCst);
-        }));
+        tg.spawn(tether::with_cleanup(
+            sleep(Duration::from_secs(60)),
+            async move {
+                sleep(100 * MS).await;
+                c.store(true, Ordering::SeqCst);
+            },
+        ));
         tg.spawn(async {
             sleep(10 * MS).await;
             Err::<(), _>("sibling failed")
