@@ -662,3 +662,29 @@ async fn cancel_storm_on_the_multi_thread_runtime() {
     .unwrap();
     assert_eq!(counter.count(), 5_000);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_deadline_on_the_group_scope_cancels_the_group() {
+    let start = Instant::now();
+    let drops = DropCounter::default();
+    let guard = drops.guard();
+    let err = bounded(task_group(async |tg| {
+        tg.cancel_scope()
+            .set_deadline(Some(Instant::now() + 30 * MS));
+        tg.spawn(async move {
+            let _guard = guard;
+            sleep(HOUR).await;
+        });
+        sleep(HOUR).await;
+        Ok::<_, GroupError>(())
+    }))
+    .await
+    .unwrap_err();
+    assert!(err.is_cancelled());
+    assert_eq!(
+        err.cancel_reason().unwrap().source(),
+        CancelSource::Deadline
+    );
+    assert_eq!(start.elapsed(), 30 * MS);
+    assert_eq!(drops.count(), 1);
+}
