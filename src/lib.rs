@@ -7,7 +7,7 @@
 //!
 //! # The pieces
 //!
-//! - [`task_group`] / [`TaskGroup`]: spawn children (real tokio tasks); leaving the group waits
+//! - [`task_group()`] / [`TaskGroup`]: spawn children (real tokio tasks); leaving the group waits
 //!   for all of them; the first failure cancels the rest; every failure comes back in one
 //!   [`GroupError`]; a child's panic resumes in the parent. [`OwnedTaskGroup`] keeps a group open
 //!   across calls. [`TaskGroup::start`] spawns a child and waits for it to report ready.
