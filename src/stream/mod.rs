@@ -44,7 +44,9 @@
 //! [`memory_stream_in`] or [`bind_to_group`](MemorySender::bind_to_group): when the group ends,
 //! the stream closes for everyone, so a consumer elsewhere drains what was sent and then gets
 //! [`RecvError::OwnerEnded`] naming the task that hosted the group — at once, instead of the
-//! silent hang AnyIO gives when a producer's group exits without closing its send end.
+//! silent hang AnyIO gives when a producer's group exits without closing its send end. The
+//! first cause wins: a stream whose send ends were all closed before the group ended still
+//! reports the normal end of stream.
 //!
 //! # Comparison to tokio mpsc, flume and async-channel
 //!
