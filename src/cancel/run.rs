@@ -6,9 +6,9 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
-use tokio::time::Sleep;
 
 use super::context::{CurrentGuard, current_node};
+use super::deadline::DeadlineTimer;
 use super::{CancelScope, Cancelled};
 use crate::error::TaskContextError;
 use crate::task::TaskId;
@@ -36,9 +36,7 @@ pin_project! {
         #[pin]
         body: Option<F>,
         #[pin]
-        timer: Option<Sleep>,
-        // `deadline_gen` of the node when the timer was last armed.
-        armed_gen: u64,
+        timer: DeadlineTimer,
         phase: Phase,
         // The task that entered the scope.
         task: Option<TaskId>,
@@ -63,8 +61,7 @@ impl<F> Run<F> {
         Run {
             scope,
             body: Some(body),
-            timer: None,
-            armed_gen: u64::MAX,
+            timer: DeadlineTimer::new(),
             phase: Phase::Unentered,
             task: None,
             registered: false,
@@ -138,21 +135,7 @@ impl<F: Future> Future for Run<F> {
             *this.holding = shielded;
         }
 
-        // Follow deadline changes, and fire the deadline.
-        let generation = node.deadline_gen();
-        if generation != *this.armed_gen {
-            *this.armed_gen = generation;
-            match node.deadline() {
-                Some(deadline) => match this.timer.as_mut().as_pin_mut() {
-                    Some(timer) => timer.reset(deadline),
-                    None => this.timer.set(Some(tokio::time::sleep_until(deadline))),
-                },
-                None => this.timer.set(None),
-            }
-        }
-        if let Some(timer) = this.timer.as_mut().as_pin_mut()
-            && timer.poll(cx).is_ready()
-        {
+        if this.timer.as_mut().poll_deadline(node, cx) {
             node.deadline_reached();
         }
 
@@ -183,7 +166,7 @@ impl<F: Future> Future for Run<F> {
 
         // Cancelled and nothing below holds us: drop the body at its await point.
         this.body.set(None);
-        this.timer.set(None);
+        this.timer.disarm();
         exit(this.scope, this.registered, this.holding);
         if node.is_cancel_called() {
             node.set_caught();
