@@ -23,6 +23,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Once};
 use std::time::Duration;
 
@@ -30,8 +31,8 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use proptest::prelude::*;
 use tether::{
-    CancelScope, CancelSource, StartError, TaskGroup, TaskStatus, current_effective_deadline,
-    task_group,
+    CancelScope, CancelSource, MemoryReceiver, MemorySender, StartError, TaskGroup, TaskStatus,
+    current_effective_deadline, task_group,
 };
 use tokio::time::{Instant, sleep, sleep_until};
 
@@ -46,6 +47,18 @@ enum LeafKind {
     Sleep,
     Fail,
     Panic,
+}
+
+/// What a leaf does on the program's memory stream, without changing its timing: receives
+/// (cancelling the pending `recv` when its sleep ends or it is dropped), or when its sleep ends
+/// `try_send`s items, or closes its own clone of one end first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Io {
+    None,
+    Recv,
+    Send(u8),
+    CloseSender,
+    CloseReceiver,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,6 +78,8 @@ enum N {
         id: u32,
         kind: LeafKind,
         d: T,
+        /// Stream traffic on the program's stream; it never changes the leaf's timing.
+        io: Io,
     },
     Seq(Vec<N>),
     Scope {
@@ -269,8 +284,25 @@ struct Log {
     violations: Mutex<Vec<String>>,
 }
 
+/// The program's memory stream and the ledger of every item.
+struct StreamCtx {
+    tx: MemorySender<u64>,
+    rx: MemoryReceiver<u64>,
+    next: AtomicU64,
+    ledger: Mutex<Ledger>,
+}
+
+#[derive(Default, Debug)]
+struct Ledger {
+    sent: Vec<u64>,
+    received: Vec<u64>,
+    handed_back: Vec<u64>,
+    wrong_hand_back: Vec<(u64, u64)>,
+}
+
 #[derive(Clone)]
 struct Ctx {
+    stream: Arc<StreamCtx>,
     log: Arc<Log>,
     t0: Instant,
     scopes: Arc<BTreeMap<u32, CancelScope>>,
@@ -415,10 +447,48 @@ fn subtree_ids(n: &N, out: &mut Vec<u32>) {
 fn exec(n: N, ctx: Ctx) -> BoxFuture<'static, Result<(), TErr>> {
     async move {
         match n {
-            N::Leaf { id, kind, d } => {
+            N::Leaf { id, kind, d, io } => {
                 let g = ctx.guard(id);
                 ctx.set_eff(id);
-                sleep(ms(d)).await;
+                let stream = &ctx.stream;
+                let (tx, rx) = (stream.tx.clone(), stream.rx.clone());
+                match io {
+                    Io::CloseSender => tx.close(),
+                    Io::CloseReceiver => rx.close(),
+                    _ => {}
+                }
+                if io == Io::Recv {
+                    let receiving = async {
+                        while let Ok(item) = rx.recv().await {
+                            stream.ledger.lock().unwrap().received.push(item);
+                        }
+                        std::future::pending::<()>().await
+                    };
+                    tokio::select! {
+                        biased;
+                        _ = sleep(ms(d)) => {}
+                        _ = receiving => unreachable!(),
+                    }
+                } else {
+                    sleep(ms(d)).await;
+                }
+                if let Io::Send(n) = io {
+                    for _ in 0..n {
+                        let item = stream.next.fetch_add(1, Ordering::SeqCst);
+                        match tx.try_send(item) {
+                            Ok(()) => stream.ledger.lock().unwrap().sent.push(item),
+                            Err(e) => {
+                                let back = e.into_inner();
+                                let mut ledger = stream.ledger.lock().unwrap();
+                                if back != item {
+                                    ledger.wrong_hand_back.push((item, back));
+                                }
+                                ledger.handed_back.push(back);
+                            }
+                        }
+                    }
+                }
+                drop((tx, rx));
                 match kind {
                     LeafKind::Sleep => {
                         g.finish(Kind::Ok);
@@ -645,7 +715,7 @@ fn min_opt(a: Option<T>, b: Option<T>) -> Option<T> {
 /// `eff` is the effective deadline of the context.
 fn eval(n: &N, s: T, k: T, eff: Option<T>, m: &mut Model) -> Res {
     match n {
-        N::Leaf { id, kind, d } => {
+        N::Leaf { id, kind, d, .. } => {
             start(m, *id, s);
             m.get_mut(id).unwrap().eff = Some(eff);
             let natural = s + d;
@@ -995,7 +1065,16 @@ fn scopes_of(n: &N, out: &mut Vec<(u32, Option<T>, bool)>) {
     }
 }
 
+/// Items sent, received by leaves, drained at the end, handed back (over the whole run).
+static TRAFFIC: [AtomicU64; 4] = [const { AtomicU64::new(0) }; 4];
+
 fn run_case(root: &N) -> Result<(), TestCaseError> {
+    run_case_with(root, Some(1))
+}
+
+fn run_case_with(root: &N, capacity: Option<usize>) -> Result<(), TestCaseError> {
+    let stream_out: Arc<Mutex<Option<Arc<StreamCtx>>>> = Arc::default();
+    let stream_out2 = stream_out.clone();
     quiet_torture_panics();
     let (expected, expected_out) = model(root);
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -1007,6 +1086,7 @@ fn run_case(root: &N) -> Result<(), TestCaseError> {
     let root2 = root.clone();
     let log2 = log.clone();
     let result = catch_unwind(AssertUnwindSafe(|| {
+        let stream_out = stream_out2;
         rt.block_on(async move {
             let t0 = Instant::now();
             let mut specs = Vec::new();
@@ -1023,7 +1103,19 @@ fn run_case(root: &N) -> Result<(), TestCaseError> {
                 }
                 scopes.insert(id, scope);
             }
+            let (tx, rx) = match capacity {
+                Some(c) => tether::memory_stream(c),
+                None => tether::unbounded_memory_stream(),
+            };
+            let stream = Arc::new(StreamCtx {
+                tx,
+                rx,
+                next: AtomicU64::new(0),
+                ledger: Mutex::new(Ledger::default()),
+            });
+            *stream_out.lock().unwrap() = Some(stream.clone());
             let ctx = Ctx {
+                stream,
                 log: log2,
                 t0,
                 scopes: Arc::new(scopes),
@@ -1046,6 +1138,33 @@ fn run_case(root: &N) -> Result<(), TestCaseError> {
             _ => resume_unwind(payload),
         },
     };
+    // Stream traffic: every item sent was received exactly once or is still buffered; every
+    // refused item was handed back to its sender.
+    let stream = stream_out.lock().unwrap().take().unwrap();
+    let mut drained = Vec::new();
+    while let Ok(item) = stream.rx.try_recv() {
+        drained.push(item);
+    }
+    {
+        let ledger = stream.ledger.lock().unwrap();
+        prop_assert!(ledger.wrong_hand_back.is_empty(), "{ledger:?}");
+        let mut sent = ledger.sent.clone();
+        let mut got: Vec<u64> = ledger.received.iter().chain(&drained).copied().collect();
+        sent.sort_unstable();
+        got.sort_unstable();
+        prop_assert_eq!(
+            &sent,
+            &got,
+            "items sent vs received + drained ({:?})",
+            ledger
+        );
+        TRAFFIC[0].fetch_add(ledger.sent.len() as u64, Ordering::Relaxed);
+        TRAFFIC[1].fetch_add(ledger.received.len() as u64, Ordering::Relaxed);
+        TRAFFIC[2].fetch_add(drained.len() as u64, Ordering::Relaxed);
+        TRAFFIC[3].fetch_add(ledger.handed_back.len() as u64, Ordering::Relaxed);
+        let total = ledger.sent.len() + ledger.handed_back.len();
+        prop_assert_eq!(total as u64, stream.next.load(Ordering::SeqCst));
+    }
     let violations = log.violations.lock().unwrap().clone();
     prop_assert!(violations.is_empty(), "violations: {violations:?}");
     let actual = log.entries.lock().unwrap().clone();
@@ -1082,7 +1201,14 @@ fn leaf() -> impl Strategy<Value = N> {
         3 => Just(LeafKind::Fail),
         1 => Just(LeafKind::Panic),
     ];
-    (kind, rank()).prop_map(|(kind, d)| N::Leaf { id: 0, kind, d })
+    let io = prop_oneof![
+        6 => Just(Io::None),
+        3 => Just(Io::Recv),
+        3 => (1..4u8).prop_map(Io::Send),
+        1 => Just(Io::CloseSender),
+        1 => Just(Io::CloseReceiver),
+    ];
+    (kind, rank(), io).prop_map(|(kind, d, io)| N::Leaf { id: 0, kind, d, io })
 }
 
 fn child(prog: BoxedStrategy<N>) -> impl Strategy<Value = C> {
@@ -1185,8 +1311,21 @@ fn random_programs_match_the_model() {
         ..Config::default()
     };
     let mut runner = TestRunner::new(config);
-    if let Err(e) = runner.run(&program(), |root| run_case(&root)) {
+    let capacity = prop_oneof![Just(Some(0usize)), Just(Some(1)), Just(Some(4)), Just(None)];
+    if let Err(e) = runner.run(&(program(), capacity), |(root, capacity)| {
+        run_case_with(&root, capacity)
+    }) {
         panic!("torture failed with seed {seed} (TETHER_TORTURE_SEED={seed}): {e}");
+    }
+    let [sent, received, drained, back] = TRAFFIC.each_ref().map(|a| a.load(Ordering::Relaxed));
+    eprintln!(
+        "torture: stream items sent {sent} (received {received}, drained {drained}), handed back {back}"
+    );
+    if cases >= 100 {
+        assert!(
+            received > 0 && drained > 0 && back > 0,
+            "the generator made no stream traffic"
+        );
     }
 }
 
@@ -1197,6 +1336,7 @@ fn leaf_n(kind: LeafKind, rank: T) -> N {
         id: 0,
         kind,
         d: rank,
+        io: Io::None,
     }
 }
 
