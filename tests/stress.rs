@@ -228,10 +228,12 @@ fn a_cancel_storm_while_children_are_spawning() {
                         for _ in 0..200 {
                             let guard = drops.guard();
                             let stamp = Arc::new(Stamp(AtomicUsize::new(usize::MAX)));
-                            let child_stamp = stamp.clone();
+                            // Made here and moved in, so it is dropped with the future even if
+                            // the child never runs.
+                            let child_stamp = StampOnDrop(stamp.clone());
                             match handle.spawn(async move {
                                 let _guard = guard;
-                                let _stamp = StampOnDrop(child_stamp);
+                                let _stamp = child_stamp;
                                 sleep(HOUR).await;
                             }) {
                                 Ok(()) => {
