@@ -1489,3 +1489,46 @@ fn the_generator_covers_every_behaviour() {
     }
     assert!(!seen.contains_key("top:Killed"));
 }
+
+/// Found while writing the model: when a group resumes a panic, every other outcome it collected
+/// is dropped. A second panic of another child is lost, and so are the failures (`Err`s) of the
+/// body and the children — the host sees only the first payload. CONTEXT.md asks that a panic is
+/// never lost and that no failure is swallowed.
+#[test]
+#[ignore = "the group resumes only its first panic and drops later panics and every collected \
+            failure (task_group/shared.rs: take_panic wins over take_failures); needs a decision \
+            on how several panics and failures travel together"]
+fn a_resumed_panic_does_not_swallow_the_other_panics_and_failures() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    quiet_torture_panics();
+    let payload = catch_unwind(AssertUnwindSafe(|| {
+        rt.block_on(task_group(async |tg| {
+            tg.spawn(async {
+                sleep(ms(1)).await;
+                std::panic::panic_any("torture panic first".to_string());
+            });
+            tg.spawn(async {
+                sleep(ms(1)).await;
+                Err::<(), _>("a failure")
+            });
+            tg.spawn(async {
+                tether::shield(sleep(ms(2))).await;
+                std::panic::panic_any("torture panic second".to_string());
+            });
+        }))
+    }))
+    .unwrap_err();
+    let message = payload
+        .downcast_ref::<String>()
+        .cloned()
+        .unwrap_or_else(|| format!("{payload:?}"));
+    // Whatever form the combined report takes, the second panic and the failure must be in it.
+    assert!(
+        message.contains("second") && message.contains("a failure"),
+        "only the first panic came out: {message:?}"
+    );
+}
