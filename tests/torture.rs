@@ -1509,7 +1509,9 @@ fn a_resumed_panic_does_not_swallow_the_other_panics_and_failures() {
         rt.block_on(task_group(async |tg| {
             tg.spawn(async {
                 sleep(ms(1)).await;
-                std::panic::panic_any("torture panic first".to_string());
+                if true {
+                    std::panic::panic_any("torture panic first".to_string());
+                }
             });
             tg.spawn(async {
                 sleep(ms(1)).await;
@@ -1517,7 +1519,9 @@ fn a_resumed_panic_does_not_swallow_the_other_panics_and_failures() {
             });
             tg.spawn(async {
                 tether::shield(sleep(ms(2))).await;
-                std::panic::panic_any("torture panic second".to_string());
+                if true {
+                    std::panic::panic_any("torture panic second".to_string());
+                }
             });
         }))
     }))
