@@ -126,8 +126,8 @@ fn a_grandchild_registering_under_a_cancelled_grandparent_is_woken() {
 
 #[test]
 fn a_middle_and_a_leaf_registering_while_the_top_is_cancelled_both_see_it() {
-    // Three threads: exhaustive is ~2.3M interleavings (~2.5 min); 3 preemptions by default.
-    model_bounded("middle + leaf register vs cancel(top)", Some(3), || {
+    // Three threads: exhaustive is ~2.3M interleavings (~2.5 min); 5 preemptions (~40k) by default.
+    model_bounded("middle + leaf register vs cancel(top)", Some(5), || {
         let top = Node::new(false, None);
         let middle = Node::new(false, None);
         middle.enter(Some(top.clone()));
