@@ -29,6 +29,7 @@ mod handle;
 #[cfg(all(test, loom))]
 mod loom_tests;
 mod owned;
+mod panic;
 mod scoped;
 mod shared;
 mod start;
@@ -36,6 +37,7 @@ mod start;
 pub use error::{CloseError, FailureOrigin, GroupError, SpawnError, StartError, TaskFailure};
 pub use handle::TaskGroupHandle;
 pub use owned::OwnedTaskGroup;
+pub use panic::GroupPanic;
 pub use scoped::{TaskGroup, task_group};
 pub(crate) use shared::GroupEnded;
 pub use start::{Start, TaskStatus};

@@ -142,7 +142,8 @@ impl OwnedTaskGroup {
     ///
     /// # Panics
     ///
-    /// Resumes the first panic of a child.
+    /// Resumes a child's panic: its own payload if nothing else went wrong, otherwise a
+    /// [`GroupPanic`](crate::task_group::GroupPanic) carrying every panic and failure.
     ///
     /// # Cancel safety
     ///
@@ -176,7 +177,7 @@ impl OwnedTaskGroup {
         self.closed = true;
         self.shared.node.deregister_from_parent();
         self.shared.end();
-        if let Some(payload) = self.shared.take_panic() {
+        if let Some(payload) = self.shared.take_unwind() {
             std::panic::resume_unwind(payload);
         }
         let failures = self.shared.take_failures();

@@ -32,7 +32,8 @@ use crate::task::TaskId;
 ///   and every other child are dropped at their pending await. Every failure is collected into
 ///   the returned [`GroupError`]; children that were merely cancelled are not failures.
 /// - A panic in a child (or the body) cancels the rest, waits for them, then resumes in the
-///   caller with the original payload.
+///   caller: with the original payload if nothing else went wrong, else with a
+///   [`GroupPanic`](super::GroupPanic) holding every panic and failure (nothing is dropped).
 /// - Cancelling an enclosing scope cancels the body and the children (and their nested groups,
 ///   all the way down); the group waits for them, then lets the enclosing scope finish the
 ///   cancellation (the call does not return).
@@ -48,7 +49,9 @@ use crate::task::TaskId;
 ///
 /// # Panics
 ///
-/// Resumes the first panic of the body or a child. Panics if called outside a tokio runtime, or if
+/// Resumes a panic of the body or a child once every child has finished: the panic's own
+/// payload when it is the only thing that went wrong, otherwise a [`GroupPanic`](super::GroupPanic)
+/// carrying every panic and every failure. Panics if called outside a tokio runtime, or if
 /// the returned future is polled from a task other than the one that first polled it (the message
 /// is a [`TaskContextError`]).
 ///
@@ -331,7 +334,7 @@ impl<B: Future<Output = R>, R: TaskResult> Future for GroupDriver<'_, B, R> {
         }
         this.timer.disarm();
         tg.finish();
-        if let Some(payload) = shared.take_panic() {
+        if let Some(payload) = shared.take_unwind() {
             std::panic::resume_unwind(payload);
         }
         let failures = shared.take_failures();

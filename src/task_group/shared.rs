@@ -9,7 +9,7 @@
 //!   close (and the close waits for it) or fails; no child is ever started in an exited group.
 //! - A child decrements `state` only after its body has been dropped, so "the group exited"
 //!   implies "no child code runs any more".
-//! - Failures and the panic are recorded *before* the decrement that may wake the host, and the
+//! - Failures and panics are recorded *before* the decrement that may wake the host, and the
 //!   host reads them only after it saw the count reach zero.
 
 use std::any::Any;
@@ -17,7 +17,8 @@ use std::future::Future;
 
 use super::TaskResult;
 use super::child::{Child, ChildOutcome};
-use super::error::{FailureOrigin, SpawnError, TaskFailure};
+use super::error::{FailureOrigin, GroupError, SpawnError, TaskFailure};
+use super::panic::GroupPanic;
 use super::start::StartLink;
 use crate::cancel::{CancelReason, CancelSource, Node};
 use crate::loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -52,7 +53,8 @@ pub(crate) struct GroupShared {
 #[derive(Default)]
 struct Outcome {
     failures: Vec<TaskFailure>,
-    panic: Option<Box<dyn Any + Send + 'static>>,
+    /// Every panic, in order, with the task that panicked.
+    panics: Vec<(TaskId, Box<dyn Any + Send + 'static>)>,
     on_end: Vec<EndCallback>,
     ended: bool,
 }
@@ -135,14 +137,9 @@ impl GroupShared {
         self.node.cancel(reason);
     }
 
-    /// Records a panic (the first is kept and resumed in the host) and cancels the group.
+    /// Records a panic (every one is kept for the host) and cancels the group.
     pub(crate) fn record_panic(&self, payload: Box<dyn Any + Send + 'static>, task: TaskId) {
-        {
-            let mut outcome = self.outcome.lock();
-            if outcome.panic.is_none() {
-                outcome.panic = Some(payload);
-            }
-        }
+        self.outcome.lock().panics.push((task, payload));
         self.node.cancel(CancelReason::with_message(
             CancelSource::GroupFailure,
             format_args!("{task} panicked"),
@@ -160,8 +157,23 @@ impl GroupShared {
         }
     }
 
-    pub(crate) fn take_panic(&self) -> Option<Box<dyn Any + Send + 'static>> {
-        self.outcome.lock().panic.take()
+    /// What the host must resume, if anything panicked: the lone panic's own payload when it is
+    /// the only thing that went wrong, otherwise a [`GroupPanic`] carrying every panic and every
+    /// failure (which are then taken out of the group).
+    pub(crate) fn take_unwind(&self) -> Option<Box<dyn Any + Send + 'static>> {
+        let mut outcome = self.outcome.lock();
+        if outcome.panics.is_empty() {
+            return None;
+        }
+        let panics = std::mem::take(&mut outcome.panics);
+        let failures = std::mem::take(&mut outcome.failures);
+        drop(outcome);
+        if panics.len() == 1 && failures.is_empty() {
+            let (_, payload) = panics.into_iter().next().expect("one panic");
+            return Some(payload);
+        }
+        let failures = (!failures.is_empty()).then(|| GroupError::failed(failures));
+        Some(Box::new(GroupPanic::new(panics, failures)))
     }
 
     pub(crate) fn take_failures(&self) -> Vec<TaskFailure> {
