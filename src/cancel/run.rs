@@ -9,6 +9,8 @@ use pin_project_lite::pin_project;
 use tokio::time::Sleep;
 
 use super::context::{CurrentGuard, current_node};
+use super::node::Node;
+use crate::loom::sync::Arc;
 use super::{CancelScope, Cancelled};
 use crate::error::TaskContextError;
 use crate::task::TaskId;
@@ -64,7 +66,8 @@ impl<F> Run<F> {
             scope,
             body: Some(body),
             timer: None,
-            armed_gen: u64::MAX,
+            // Generation 0 means "no deadline ever set": nothing to arm.
+            armed_gen: 0,
             phase: Phase::Unentered,
             task: None,
             registered: false,
@@ -102,6 +105,43 @@ fn wrong_task(owner: TaskId, current: TaskId) -> ! {
     panic!("{err}")
 }
 
+/// Follows shield and deadline changes of `node`, and fires the deadline when its timer is due.
+///
+/// Runs before the body on every poll after the first, and after the body whenever it returned
+/// `Pending` (the waker is registered by then, so a change made meanwhile wakes us again).
+fn follow(
+    node: &Arc<Node>,
+    mut timer: Pin<&mut Option<Sleep>>,
+    armed_gen: &mut u64,
+    holding: &mut bool,
+    cx: &mut Context<'_>,
+) {
+    // Follow shield changes: a shielded scope holds the enclosing ones in this task.
+    let shielded = node.is_shield();
+    if shielded != *holding {
+        node.hold_ancestors(shielded);
+        *holding = shielded;
+    }
+
+    // Follow deadline changes, and fire the deadline.
+    let generation = node.deadline_gen();
+    if generation != *armed_gen {
+        *armed_gen = generation;
+        match node.deadline() {
+            Some(deadline) => match timer.as_mut().as_pin_mut() {
+                Some(timer) => timer.reset(deadline),
+                None => timer.set(Some(tokio::time::sleep_until(deadline))),
+            },
+            None => timer.set(None),
+        }
+    }
+    if let Some(timer) = timer.as_mut().as_pin_mut()
+        && timer.poll(cx).is_ready()
+    {
+        node.deadline_reached();
+    }
+}
+
 impl<F: Future> Future for Run<F> {
     type Output = Result<F::Output, Cancelled>;
 
@@ -116,8 +156,22 @@ impl<F: Future> Future for Run<F> {
                          CancelScope for each run"
                     );
                 }
-                *this.task = Some(TaskId::current());
                 *this.phase = Phase::Running;
+                // The timer is armed only once the body is pending (a body that completes on
+                // its first poll never touches the timer wheel, as with `tokio::time::timeout`),
+                // but a deadline that has already passed cancels before the body runs.
+                if node.deadline_gen() != 0
+                    && node
+                        .deadline()
+                        .is_some_and(|d| d <= tokio::time::Instant::now())
+                {
+                    node.deadline_reached();
+                }
+                // Shields are followed before the body on later polls; take the hold now.
+                if node.is_shield() {
+                    node.hold_ancestors(true);
+                    *this.holding = true;
+                }
             }
             Phase::Running => {
                 let now = TaskId::current();
@@ -126,38 +180,19 @@ impl<F: Future> Future for Run<F> {
                 {
                     wrong_task(owner, now);
                 }
+                follow(
+                    node,
+                    this.timer.as_mut(),
+                    this.armed_gen,
+                    this.holding,
+                    cx,
+                );
             }
             Phase::Parked => return Poll::Pending,
             Phase::Done => panic!("`Run` polled after it completed"),
         }
 
-        // Follow shield changes: a shielded scope holds the enclosing ones in this task.
-        let shielded = node.is_shield();
-        if shielded != *this.holding {
-            node.hold_ancestors(shielded);
-            *this.holding = shielded;
-        }
-
-        // Follow deadline changes, and fire the deadline.
-        let generation = node.deadline_gen();
-        if generation != *this.armed_gen {
-            *this.armed_gen = generation;
-            match node.deadline() {
-                Some(deadline) => match this.timer.as_mut().as_pin_mut() {
-                    Some(timer) => timer.reset(deadline),
-                    None => this.timer.set(Some(tokio::time::sleep_until(deadline))),
-                },
-                None => this.timer.set(None),
-            }
-        }
-        if let Some(timer) = this.timer.as_mut().as_pin_mut()
-            && timer.poll(cx).is_ready()
-        {
-            node.deadline_reached();
-        }
-
         if !node.must_drop_body() {
-            node.register_waker(cx.waker());
             let polled = {
                 let _current = CurrentGuard::enter(node);
                 this.body
@@ -172,10 +207,22 @@ impl<F: Future> Future for Run<F> {
                 *this.phase = Phase::Done;
                 return Poll::Ready(Ok(output));
             }
+            // Pending: from here on a cancellation, shield or deadline change must wake us.
+            // Registering the waker after the poll is enough because every check below runs
+            // after it (register, then look: a change made in between is seen or wakes us).
+            node.register_waker(cx.waker());
             if !*this.registered {
                 *this.registered = true;
+                *this.task = Some(TaskId::current());
                 node.register_in_parent();
             }
+            follow(
+                node,
+                this.timer.as_mut(),
+                this.armed_gen,
+                this.holding,
+                cx,
+            );
             if !node.must_drop_body() {
                 return Poll::Pending;
             }
