@@ -18,7 +18,6 @@ use super::start::StartLink;
 use crate::cancel::{CurrentGuard, Node};
 use crate::error::BoxError;
 use crate::loom::sync::Arc;
-use crate::task::TaskId;
 
 /// How a child ended.
 pub(crate) enum ChildOutcome {
@@ -90,7 +89,7 @@ fn report(
         Some(link) => link.child_exited(outcome, root),
         None => Some(outcome),
     };
-    shared.child_exited(outcome, TaskId::current());
+    shared.child_exited(outcome);
 }
 
 impl<F> Future for Child<F>
@@ -110,7 +109,6 @@ where
             if this.shared.is_aborted() || root.must_drop_body() {
                 break 'outcome ChildOutcome::Cancelled;
             }
-            root.register_waker(cx.waker());
             let polled = catch_unwind(AssertUnwindSafe(|| {
                 let _current = CurrentGuard::enter(root);
                 this.body
@@ -125,6 +123,9 @@ where
                     Err(error) => ChildOutcome::Failed(error),
                 },
                 Ok(Poll::Pending) => {
+                    // Registered after the poll, then every check below looks again: a
+                    // cancellation made meanwhile is seen here or wakes us.
+                    root.register_waker(cx.waker());
                     if !*this.registered {
                         *this.registered = true;
                         root.register_in_parent();

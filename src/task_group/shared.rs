@@ -115,12 +115,16 @@ impl GroupShared {
     }
 
     /// A child finished (or was dropped). `outcome` is `None` when a `start()` call took it.
-    pub(crate) fn child_exited(&self, outcome: Option<ChildOutcome>, task: TaskId) {
+    ///
+    /// Called from the child's own task, which names the failing task (only looked up when
+    /// there is a failure to report).
+    pub(crate) fn child_exited(&self, outcome: Option<ChildOutcome>) {
         match outcome {
             Some(ChildOutcome::Failed(error)) => {
+                let task = TaskId::current();
                 self.record_failure(TaskFailure::new(FailureOrigin::Child(task), error));
             }
-            Some(ChildOutcome::Panicked(payload)) => self.record_panic(payload, task),
+            Some(ChildOutcome::Panicked(payload)) => self.record_panic(payload, TaskId::current()),
             Some(ChildOutcome::Done | ChildOutcome::Cancelled) | None => {}
         }
         let previous = self.state.fetch_sub(1, Ordering::AcqRel);
