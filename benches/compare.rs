@@ -81,6 +81,16 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn run_case(rt: &Runtime, case: &Case) -> Outcome {
+    // Profiling aid: `COMPARE_PROFILE=<impl>` runs only that implementation, many times.
+    if let Ok(only) = std::env::var("COMPARE_PROFILE") {
+        for (name, f) in &case.impls {
+            if *name == only {
+                for _ in 0..case.rounds * 5 {
+                    f(rt);
+                }
+            }
+        }
+    }
     // Warm up every side once.
     for (_, f) in &case.impls {
         f(rt);

@@ -52,7 +52,7 @@ use tokio::time::Instant;
 #[allow(unused_imports)] // used by the stream and sync modules' cancellation points
 pub(crate) use context::current_is_cancelled;
 pub use context::{Checkpoint, checkpoint, checkpoint_if_cancelled, current_effective_deadline};
-pub(crate) use context::{CurrentGuard, current_node};
+pub(crate) use context::{LazyRoot, current_node, with_current};
 pub(crate) use node::Node;
 pub use run::Run;
 pub use timeout::{

@@ -16,6 +16,9 @@
 //!   a body that finishes on its first poll never touches the parent's lock). After registering,
 //!   the node re-checks effective cancellation and wakes its own subtree if it is cancelled, so a
 //!   cancellation that raced with the registration is never lost.
+//! - A child task's root node is itself created lazily (`LazyRoot`): when the child's body
+//!   enters a scope or group, or when the child first returns `Pending`. Until then nothing in
+//!   the child can hold or be cancelled on its own, so the group's node decides alone.
 //! - `holds` counts the shielded scopes and task groups that are running *below* this node in the
 //!   same task. A node with `holds > 0` must not drop its body: a shielded section, or a group
 //!   still waiting for its children, is in there. Holds are counted up to and including the first

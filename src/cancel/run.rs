@@ -8,11 +8,11 @@ use std::task::{Context, Poll};
 use pin_project_lite::pin_project;
 use tokio::time::Sleep;
 
-use super::context::{CurrentGuard, current_node};
+use super::context::{current_node, with_current};
 use super::node::Node;
-use crate::loom::sync::Arc;
 use super::{CancelScope, Cancelled};
 use crate::error::TaskContextError;
+use crate::loom::sync::Arc;
 use crate::task::TaskId;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -180,27 +180,15 @@ impl<F: Future> Future for Run<F> {
                 {
                     wrong_task(owner, now);
                 }
-                follow(
-                    node,
-                    this.timer.as_mut(),
-                    this.armed_gen,
-                    this.holding,
-                    cx,
-                );
+                follow(node, this.timer.as_mut(), this.armed_gen, this.holding, cx);
             }
             Phase::Parked => return Poll::Pending,
             Phase::Done => panic!("`Run` polled after it completed"),
         }
 
         if !node.must_drop_body() {
-            let polled = {
-                let _current = CurrentGuard::enter(node);
-                this.body
-                    .as_mut()
-                    .as_pin_mut()
-                    .expect("body present while running")
-                    .poll(cx)
-            };
+            let body = this.body.as_mut().as_pin_mut();
+            let polled = with_current(node, || body.expect("body present while running").poll(cx));
             if let Poll::Ready(output) = polled {
                 this.body.set(None);
                 exit(this.scope, this.registered, this.holding);
@@ -216,13 +204,7 @@ impl<F: Future> Future for Run<F> {
                 *this.task = Some(TaskId::current());
                 node.register_in_parent();
             }
-            follow(
-                node,
-                this.timer.as_mut(),
-                this.armed_gen,
-                this.holding,
-                cx,
-            );
+            follow(node, this.timer.as_mut(), this.armed_gen, this.holding, cx);
             if !node.must_drop_body() {
                 return Poll::Pending;
             }

@@ -13,7 +13,7 @@ use super::error::{FailureOrigin, GroupError, TaskFailure};
 use super::handle::{TaskGroupHandle, start_in};
 use super::shared::GroupShared;
 use super::start::{Start, TaskStatus};
-use crate::cancel::{CancelReason, CancelScope, CancelSource, CurrentGuard, current_node};
+use crate::cancel::{CancelReason, CancelScope, CancelSource, current_node, with_current};
 use crate::error::TaskContextError;
 use crate::loom::sync::Arc;
 use crate::loom::sync::atomic::{AtomicBool, Ordering};
@@ -287,10 +287,8 @@ impl<B: Future<Output = R>, R: TaskResult> Future for GroupDriver<'_, B, R> {
             if node.must_drop_body() {
                 this.body.set(None);
             } else {
-                let polled = catch_unwind(AssertUnwindSafe(|| {
-                    let _current = CurrentGuard::enter(node);
-                    body.poll(cx)
-                }));
+                let polled =
+                    catch_unwind(AssertUnwindSafe(|| with_current(node, || body.poll(cx))));
                 match polled {
                     Ok(Poll::Ready(output)) => {
                         this.body.set(None);

@@ -19,7 +19,7 @@ use super::TaskResult;
 use super::child::{Child, ChildOutcome};
 use super::error::{FailureOrigin, SpawnError, TaskFailure};
 use super::start::StartLink;
-use crate::cancel::{CancelReason, CancelSource, Node};
+use crate::cancel::{CancelReason, CancelSource, LazyRoot, Node};
 use crate::loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use crate::loom::sync::{Arc, Mutex};
 use crate::task::TaskId;
@@ -86,7 +86,7 @@ impl GroupShared {
         self: &Arc<Self>,
         body: F,
         start: Option<Arc<dyn StartLink>>,
-    ) -> Result<(Arc<Node>, TaskId), SpawnError<F>>
+    ) -> Result<TaskId, SpawnError<F>>
     where
         F: Future + Send + 'static,
         F::Output: TaskResult,
@@ -96,14 +96,20 @@ impl GroupShared {
             self.state.fetch_sub(1, Ordering::AcqRel);
             return Err(SpawnError::new(body, self.host));
         }
-        let root = Node::new_task_root(self.node.clone());
-        if let Some(link) = &start {
-            link.set_root(root.clone());
-        }
-        let child = Child::new(root.clone(), self.clone(), body, start);
+        // A plain child makes its root node only when it needs one (most trivial children
+        // never do); a start() child needs it now, for the start call to cancel it.
+        let root = match &start {
+            Some(link) => {
+                let root = LazyRoot::eager(self.node.clone());
+                link.set_root(root.force().clone());
+                root
+            }
+            None => LazyRoot::new(self.node.clone()),
+        };
+        let child = Child::new(root, self.clone(), body, start);
         // The group joins through `state`, not through the JoinHandle.
         let task = TaskId::from_tokio(self.runtime.spawn(child).id());
-        Ok((root, task))
+        Ok(task)
     }
 
     pub(crate) fn is_aborted(&self) -> bool {
