@@ -1,21 +1,72 @@
 //! tether: structured concurrency for tokio, in the style of Trio and AnyIO.
 //!
-//! [`sync`] holds AnyIO's synchronization primitives: `Event`, `Lock`, `Semaphore`,
-//! `CapacityLimiter`, `Condition`.
+//! Async programs fail in a recurring way: a resource that belongs to one task — a task group, a
+//! cancel scope, a channel fed by a background reader — is used from another, and the program
+//! hangs forever with no message, or crashes far from the cause. tether brings Trio's structured
+//! concurrency to tokio and makes those failures impossible or loud.
+//!
+//! # The pieces
+//!
+//! - [`task_group()`] / [`TaskGroup`]: spawn children (real tokio tasks); leaving the group waits
+//!   for all of them; the first failure cancels the rest; every failure comes back in one
+//!   [`GroupError`]; a child's panic resumes in the parent. [`OwnedTaskGroup`] keeps a group open
+//!   across calls. [`TaskGroup::start`] spawns a child and waits for it to report ready.
+//! - [`CancelScope`]: level-triggered cancellation, deadlines, shields, reasons;
+//!   [`move_on_after`], [`fail_after`], [`shield`], [`with_cleanup`], [`checkpoint`],
+//!   [`current_effective_deadline`].
+//! - [`sync`]: AnyIO's synchronization primitives: `Event`, `Lock`, `Semaphore`,
+//!   `CapacityLimiter`, `Condition`.
+//! - [`TaskId`] and [`TaskContextError`]: every group and scope knows the task that entered it,
+//!   and use from another task is a typed error naming both tasks and the fix.
+//!
+//! # How cancellation works
+//!
+//! Cancelling a scope drops its body at the `.await` it is pending on, so cleanup runs through
+//! `Drop`, and cancellation reaches any future, tether's or not. The scope where a cancellation
+//! originated resolves with `Err(Cancelled)`; scopes nested inside it are dropped with the body,
+//! so code after an inner scope never runs once an outer one was cancelled. A shielded scope
+//! holds the drop back until it finishes. Children in other tasks are reached through the tree
+//! of scopes. `docs/design.md` in the repository gives the rules and the reasons.
+//!
+//! # Example
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() {
+//! use std::time::Duration;
+//! use tether::{task_group, move_on_after};
+//!
+//! let result = task_group(async |tg| {
+//!     tg.spawn(async {
+//!         tokio::time::sleep(Duration::from_millis(10)).await;
+//!         Err::<(), _>("lost the connection")
+//!     });
+//!     tg.spawn(async {
+//!         // cancelled when its sibling fails: dropped at this await
+//!         tokio::time::sleep(Duration::from_secs(3600)).await;
+//!     });
+//! })
+//! .await;
+//! let err = result.unwrap_err();
+//! assert_eq!(err.len(), 1);
+//! assert!(err.to_string().contains("lost the connection"));
+//!
+//! assert_eq!(move_on_after(Duration::from_millis(5), std::future::pending::<()>()).await, None);
+//! # }
+//! ```
 #![forbid(unsafe_code)]
 
 pub mod cancel;
 mod error;
 mod loom;
+pub mod sync;
 mod task;
 pub mod task_group;
-
-pub mod sync;
 
 pub use cancel::{
     CancelReason, CancelScope, CancelSource, Cancelled, TimeoutError, checkpoint,
     checkpoint_if_cancelled, current_effective_deadline, fail_after, fail_at, move_on_after,
-    move_on_at, shield,
+    move_on_at, shield, with_cleanup,
 };
 pub use error::{BoxError, TaskContextError};
 pub use task::TaskId;
@@ -23,3 +74,8 @@ pub use task_group::{
     CloseError, GroupError, OwnedTaskGroup, SpawnError, StartError, TaskGroup, TaskGroupHandle,
     TaskResult, TaskStatus, task_group,
 };
+
+/// The README's example, compiled and run as a doctest.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

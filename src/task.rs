@@ -15,7 +15,7 @@ use std::fmt;
 ///
 /// Two `TaskId`s are equal when they name the same tokio task, or the same thread outside any
 /// tokio task. `Display` gives a short human name, used in error messages: `task 12` or
-/// `block_on on ThreadId(1)`.
+/// `the block_on body on ThreadId(1)`.
 ///
 /// # Examples
 ///
@@ -74,7 +74,7 @@ impl fmt::Display for TaskId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.0 {
             Repr::Tokio(id) => write!(f, "task {id}"),
-            Repr::Thread(id) => write!(f, "block_on on {id:?}"),
+            Repr::Thread(id) => write!(f, "the block_on body on {id:?}"),
         }
     }
 }

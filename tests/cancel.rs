@@ -422,3 +422,59 @@ async fn cancel_reaches_a_scope_running_on_another_worker() {
     let result = bounded(task).await.unwrap();
     assert!(result.is_err());
 }
+
+#[tokio::test(start_paused = true)]
+async fn with_cleanup_runs_shielded_cleanup_when_an_outer_scope_cuts_the_body_off() {
+    let start = Instant::now();
+    let cleaned = Arc::new(AtomicBool::new(false));
+    let after = Arc::new(AtomicBool::new(false));
+    let (c, a) = (cleaned.clone(), after.clone());
+    let out = bounded(move_on_after(10 * MS, async move {
+        tether::with_cleanup(sleep(Duration::from_secs(60)), async move {
+            sleep(50 * MS).await; // the deadline has passed: only a shield lets this run
+            c.store(true, Ordering::SeqCst);
+        })
+        .await;
+        a.store(true, Ordering::SeqCst);
+    }))
+    .await;
+    assert_eq!(out, None);
+    assert!(cleaned.load(Ordering::SeqCst));
+    assert!(!after.load(Ordering::SeqCst));
+    assert_eq!(start.elapsed(), 60 * MS);
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_cleanup_runs_cleanup_after_a_finished_body_and_returns_its_value() {
+    let cleaned = Arc::new(AtomicBool::new(false));
+    let c = cleaned.clone();
+    let v = bounded(tether::with_cleanup(async { 9 }, async move {
+        c.store(true, Ordering::SeqCst)
+    }))
+    .await;
+    assert_eq!(v, 9);
+    assert!(cleaned.load(Ordering::SeqCst));
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_cleanup_in_a_child_runs_before_its_group_returns() {
+    let cleaned = Arc::new(AtomicBool::new(false));
+    let c = cleaned.clone();
+    let err = bounded(tether::task_group(async |tg| {
+        tg.spawn(tether::with_cleanup(
+            sleep(Duration::from_secs(60)),
+            async move {
+                sleep(100 * MS).await;
+                c.store(true, Ordering::SeqCst);
+            },
+        ));
+        tg.spawn(async {
+            sleep(10 * MS).await;
+            Err::<(), _>("sibling failed")
+        });
+    }))
+    .await
+    .unwrap_err();
+    assert_eq!(err.len(), 1);
+    assert!(cleaned.load(Ordering::SeqCst));
+}

@@ -662,3 +662,95 @@ async fn cancel_storm_on_the_multi_thread_runtime() {
     .unwrap();
     assert_eq!(counter.count(), 5_000);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_deadline_on_the_group_scope_cancels_the_group() {
+    let start = Instant::now();
+    let drops = DropCounter::default();
+    let guard = drops.guard();
+    let err = bounded(task_group(async |tg| {
+        tg.cancel_scope()
+            .set_deadline(Some(Instant::now() + 30 * MS));
+        tg.spawn(async move {
+            let _guard = guard;
+            sleep(HOUR).await;
+        });
+        sleep(HOUR).await;
+        Ok::<_, GroupError>(())
+    }))
+    .await
+    .unwrap_err();
+    assert!(err.is_cancelled());
+    assert_eq!(
+        err.cancel_reason().unwrap().source(),
+        CancelSource::Deadline
+    );
+    assert_eq!(start.elapsed(), 30 * MS);
+    assert_eq!(drops.count(), 1);
+}
+
+/// Builds groups nested `depth` deep, each level in a child task, with a sleeper at every level.
+fn nested(
+    depth: usize,
+    drops: DropCounter,
+    ready: Arc<Barrier>,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), GroupError>> + Send>> {
+    Box::pin(async move {
+        task_group(async |tg| {
+            let guard = drops.guard();
+            let r = ready.clone();
+            tg.spawn(async move {
+                let _guard = guard;
+                r.wait().await;
+                sleep(HOUR).await;
+            });
+            if depth > 1 {
+                tg.spawn(nested(depth - 1, drops.clone(), ready.clone()));
+            }
+        })
+        .await
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outer_scope_cancel_reaches_groups_nested_across_tasks_all_the_way_down() {
+    const DEPTH: usize = 8;
+    let drops = DropCounter::default();
+    let ready = Arc::new(Barrier::new(DEPTH + 1));
+    let scope = CancelScope::new();
+    let run = tokio::spawn({
+        let scope = scope.clone();
+        let (drops, ready) = (drops.clone(), ready.clone());
+        async move { scope.run(nested(DEPTH, drops, ready)).await }
+    });
+    ready.wait().await; // every level's sleeper is running
+    scope.cancel_with("shutdown");
+    let result = bounded(run).await.unwrap();
+    let err = result.unwrap_err();
+    assert_eq!(err.reason().message(), Some("shutdown"));
+    assert_eq!(
+        drops.count(),
+        DEPTH,
+        "every level's sleeper was dropped before the scope returned"
+    );
+}
+
+#[tokio::test]
+async fn main_body_and_children_each_have_an_identity() {
+    let main = TaskId::current();
+    assert!(!main.is_tokio_task());
+    let ids = Arc::new(Mutex::new(Vec::new()));
+    bounded(task_group(async |tg| {
+        assert_eq!(tg.host(), main);
+        for _ in 0..3 {
+            let ids = ids.clone();
+            tg.spawn(async move { ids.lock().unwrap().push(TaskId::current()) });
+        }
+    }))
+    .await
+    .unwrap();
+    let ids = ids.lock().unwrap();
+    let distinct: BTreeSet<String> = ids.iter().map(|i| i.to_string()).collect();
+    assert_eq!(distinct.len(), 3);
+    assert!(ids.iter().all(|i| i.is_tokio_task() && *i != main));
+}

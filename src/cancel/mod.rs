@@ -35,7 +35,9 @@
 //! know about deadlines or shields, and cannot tell who caught what. A scope is entered once and
 //! covers every await inside it, including those of nested groups' child tasks.
 
+mod cleanup;
 mod context;
+mod deadline;
 mod node;
 mod run;
 mod timeout;
@@ -49,10 +51,12 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+pub use cleanup::{WithCleanup, with_cleanup};
 #[allow(unused_imports)] // used by the stream and sync modules' cancellation points
 pub(crate) use context::current_is_cancelled;
 pub use context::{Checkpoint, checkpoint, checkpoint_if_cancelled, current_effective_deadline};
 pub(crate) use context::{LazyRoot, current_node, with_current};
+pub(crate) use deadline::DeadlineTimer;
 pub(crate) use node::Node;
 pub use run::Run;
 pub use timeout::{
@@ -209,6 +213,11 @@ impl CancelScope {
 
     /// Moves the deadline (or removes it with `None`). Works while the scope runs, from any task:
     /// the running scope re-arms its timer. A deadline in the past cancels at the next poll.
+    ///
+    /// A deadline is enforced by the future that runs the scope (`run`, `move_on_after`, a
+    /// `task_group` call). The scope of an [`OwnedTaskGroup`](crate::OwnedTaskGroup) has no such
+    /// future while it is open, so a deadline set on it is not enforced; run the children's work
+    /// under their own scopes, or cancel the group from a timer.
     pub fn set_deadline(&self, deadline: Option<Instant>) {
         self.node.set_deadline(deadline);
     }

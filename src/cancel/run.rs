@@ -6,9 +6,9 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
-use tokio::time::Sleep;
 
 use super::context::{current_node, with_current};
+use super::deadline::DeadlineTimer;
 use super::node::Node;
 use super::{CancelScope, Cancelled};
 use crate::error::TaskContextError;
@@ -38,9 +38,7 @@ pin_project! {
         #[pin]
         body: Option<F>,
         #[pin]
-        timer: Option<Sleep>,
-        // `deadline_gen` of the node when the timer was last armed.
-        armed_gen: u64,
+        timer: DeadlineTimer,
         phase: Phase,
         // The task that entered the scope.
         task: Option<TaskId>,
@@ -65,9 +63,7 @@ impl<F> Run<F> {
         Run {
             scope,
             body: Some(body),
-            timer: None,
-            // Generation 0 means "no deadline ever set": nothing to arm.
-            armed_gen: 0,
+            timer: DeadlineTimer::new(),
             phase: Phase::Unentered,
             task: None,
             registered: false,
@@ -111,8 +107,7 @@ fn wrong_task(owner: TaskId, current: TaskId) -> ! {
 /// `Pending` (the waker is registered by then, so a change made meanwhile wakes us again).
 fn follow(
     node: &Arc<Node>,
-    mut timer: Pin<&mut Option<Sleep>>,
-    armed_gen: &mut u64,
+    timer: Pin<&mut DeadlineTimer>,
     holding: &mut bool,
     cx: &mut Context<'_>,
 ) {
@@ -122,22 +117,8 @@ fn follow(
         node.hold_ancestors(shielded);
         *holding = shielded;
     }
-
     // Follow deadline changes, and fire the deadline.
-    let generation = node.deadline_gen();
-    if generation != *armed_gen {
-        *armed_gen = generation;
-        match node.deadline() {
-            Some(deadline) => match timer.as_mut().as_pin_mut() {
-                Some(timer) => timer.reset(deadline),
-                None => timer.set(Some(tokio::time::sleep_until(deadline))),
-            },
-            None => timer.set(None),
-        }
-    }
-    if let Some(timer) = timer.as_mut().as_pin_mut()
-        && timer.poll(cx).is_ready()
-    {
+    if timer.poll_deadline(node, cx) {
         node.deadline_reached();
     }
 }
@@ -180,7 +161,7 @@ impl<F: Future> Future for Run<F> {
                 {
                     wrong_task(owner, now);
                 }
-                follow(node, this.timer.as_mut(), this.armed_gen, this.holding, cx);
+                follow(node, this.timer.as_mut(), this.holding, cx);
             }
             Phase::Parked => return Poll::Pending,
             Phase::Done => panic!("`Run` polled after it completed"),
@@ -204,7 +185,7 @@ impl<F: Future> Future for Run<F> {
                 *this.task = Some(TaskId::current());
                 node.register_in_parent();
             }
-            follow(node, this.timer.as_mut(), this.armed_gen, this.holding, cx);
+            follow(node, this.timer.as_mut(), this.holding, cx);
             if !node.must_drop_body() {
                 return Poll::Pending;
             }
@@ -212,7 +193,7 @@ impl<F: Future> Future for Run<F> {
 
         // Cancelled and nothing below holds us: drop the body at its await point.
         this.body.set(None);
-        this.timer.set(None);
+        this.timer.disarm();
         exit(this.scope, this.registered, this.holding);
         if node.is_cancel_called() {
             node.set_caught();

@@ -111,6 +111,9 @@ impl OwnedTaskGroup {
     }
 
     /// The group's cancel scope: `cancel()` on it stops every child.
+    ///
+    /// A deadline set on this scope is not enforced while the group is open (no future runs
+    /// it); see [`CancelScope::set_deadline`].
     pub fn cancel_scope(&self) -> &CancelScope {
         &self.scope
     }

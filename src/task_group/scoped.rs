@@ -13,7 +13,9 @@ use super::error::{FailureOrigin, GroupError, TaskFailure};
 use super::handle::{TaskGroupHandle, start_in};
 use super::shared::GroupShared;
 use super::start::{Start, TaskStatus};
-use crate::cancel::{CancelReason, CancelScope, CancelSource, current_node, with_current};
+use crate::cancel::{
+    CancelReason, CancelScope, CancelSource, DeadlineTimer, current_node, with_current,
+};
 use crate::error::TaskContextError;
 use crate::loom::sync::Arc;
 use crate::loom::sync::atomic::{AtomicBool, Ordering};
@@ -88,6 +90,7 @@ where
     GroupDriver {
         tg: &tg,
         body: Some(body),
+        timer: DeadlineTimer::new(),
         value: None,
         parked: false,
     }
@@ -247,6 +250,9 @@ pin_project! {
         tg: &'a TaskGroup,
         #[pin]
         body: Option<B>,
+        // Enforces a deadline set through `tg.cancel_scope().set_deadline(..)`.
+        #[pin]
+        timer: DeadlineTimer,
         value: Option<R::Ok>,
         parked: bool,
     }
@@ -282,6 +288,9 @@ impl<B: Future<Output = R>, R: TaskResult> Future for GroupDriver<'_, B, R> {
             return Poll::Pending;
         }
         node.register_waker(cx.waker());
+        if this.timer.as_mut().poll_deadline(node, cx) {
+            node.deadline_reached();
+        }
 
         if let Some(body) = this.body.as_mut().as_pin_mut() {
             if node.must_drop_body() {
@@ -318,6 +327,7 @@ impl<B: Future<Output = R>, R: TaskResult> Future for GroupDriver<'_, B, R> {
         if !shared.try_close() {
             return Poll::Pending;
         }
+        this.timer.disarm();
         tg.finish();
         if let Some(payload) = shared.take_panic() {
             std::panic::resume_unwind(payload);
