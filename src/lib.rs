@@ -59,6 +59,7 @@
 pub mod cancel;
 mod error;
 mod loom;
+pub mod stream;
 pub mod sync;
 mod task;
 pub mod task_group;
@@ -69,6 +70,11 @@ pub use cancel::{
     move_on_at, shield, with_cleanup,
 };
 pub use error::{BoxError, TaskContextError};
+pub use stream::{
+    MemoryReceiver, MemorySender, MemorySink, MemoryStreamStatistics, Permit, RecvError,
+    RecvFuture, ReserveFuture, SendError, SendFuture, TryRecvError, TrySendError, memory_stream,
+    memory_stream_in, unbounded_memory_stream, unbounded_memory_stream_in,
+};
 pub use task::TaskId;
 pub use task_group::{
     CloseError, GroupError, OwnedTaskGroup, SpawnError, StartError, TaskGroup, TaskGroupHandle,

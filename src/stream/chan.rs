@@ -1,0 +1,788 @@
+//! The state every handle of one memory stream shares, and the rules that move items through it.
+//!
+//! One [`Chan`] per stream holds a single `parking_lot` mutex around [`State`]. Every operation
+//! takes that lock once, briefly, and never calls out while holding it: wakers are collected in
+//! a [`WakeList`] and woken after the guard is dropped, and items the stream discards (the
+//! buffer when the last receiver goes, the item of a cancelled send) are dropped after unlocking
+//! too, so an item's own `Drop` may use the stream without deadlocking.
+//!
+//! # Lock order
+//!
+//! There is one lock per stream and no code path holds it while taking another lock: the group
+//! binding's `on_end` callback is registered and run without it held. Nothing here can deadlock.
+//!
+//! # How an item travels
+//!
+//! - A sender offers its item to the oldest *waiting receiver* (a direct hand-off into that
+//!   receiver's slot), else to the buffer if there is room; in both cases only if no sender is
+//!   queued ahead of it (FIFO). Otherwise it queues in `send_waiters`, **keeping its item in its
+//!   own future**.
+//! - When room appears (a receive frees a slot, a permit is given back) or, on a rendezvous
+//!   stream, a receiver starts waiting, the oldest queued sender is *granted* that room
+//!   (`reserved += 1`) and woken; when polled, it delivers its item itself, to a waiting
+//!   receiver or into the reserved room. A send and a `reserve` wait the same way: a send is a
+//!   reservation that spends itself.
+//! - A receiver pops the buffer (which frees room, granted to the next queued sender), else
+//!   queues in `recv_waiters` and is handed an item directly.
+//!
+//! Because an item leaves a send future only while that future is being polled, a send that is
+//! cancelled (dropped) before it returned `Ready` never happened, strictly: its item is dropped
+//! with it. Room granted to a dropped sender is passed on to the next one. Because hand-offs to
+//! receivers are direct, a woken receiver never races a newcomer for its item (no barging), and
+//! an item handed to a receiver that is then cancelled goes to the next receiver or back to the
+//! head of the buffer.
+//!
+//! # Invariants (hold whenever the lock is released)
+//!
+//! 1. If a receiver is queued (`recv_waiters.waiting > 0`), the buffer is empty: an item never
+//!    waits while a receiver waits for it.
+//! 2. Room is never promised twice: `buffer.len() + reserved <= capacity` on a bounded stream,
+//!    except for an item given back by a cancelled receiver (at most one per such receiver). On
+//!    a rendezvous stream, `reserved` counts granted senders and permits, each standing for a
+//!    waiting receiver; a granted *send* that finds no receiver any more queues again at the
+//!    front, while an item sent through a *permit* then waits in the buffer for the next
+//!    receiver. No item is ever dropped to keep this.
+//! 3. `send_shut` is set once, by whichever comes first: the last receiver closing
+//!    (`PeerGone`) or the owning group ending (`OwnerEnded`); `recv_shut` likewise with the last
+//!    sender. The first cause is the one reported, and never changes. The per-item paths test
+//!    one `Option` each, so an unbound stream and a bound one cost the same per item.
+//! 4. An entry in a waiter slab is owned by exactly one future (or the receiver's `Stream`
+//!    state), which removes it when it completes or is dropped; the shared state only changes
+//!    its slot. A granted sender has been woken; it is no longer queued.
+//! 5. After every operation, either no sender is queued or no room can be granted (the queue
+//!    is served as soon as room appears).
+
+use std::collections::VecDeque;
+use std::task::{Context, Poll, Waker};
+
+use slab::Slab;
+
+use crate::loom::sync::{Mutex, MutexGuard};
+use crate::task::TaskId;
+
+/// The shared state of one stream, behind its one lock.
+pub(crate) struct Chan<T> {
+    state: Mutex<State<T>>,
+}
+
+/// Why an operation cannot go on: the crate-internal form of the public errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Shut {
+    /// Every handle on the other side is closed or dropped.
+    PeerGone,
+    /// The task group the stream was bound to ended; the task hosted that group.
+    OwnerEnded(TaskId),
+}
+
+/// A waiter's place in a queue: slab index plus a sequence number, so a stale key (its entry
+/// removed and the index reused) is recognised and skipped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Key {
+    index: usize,
+    seq: u64,
+}
+
+/// Where a waiting sender (a `send` or a `reserve`) stands. Its item, if any, is in its future.
+enum SendSlot {
+    /// Queued, waiting for room (or, on a rendezvous stream, for a receiver).
+    Waiting,
+    /// Granted one unit of `reserved`; the future spends it when polled, or gives it back.
+    Granted,
+}
+
+/// What a queued receiver holds.
+enum RecvSlot<T> {
+    /// Waiting for an item.
+    Waiting,
+    /// An item was handed to it; the future takes it out.
+    Item(T),
+}
+
+/// One waiting future.
+struct Entry<S> {
+    /// Matches the `seq` of the keys that name this entry.
+    seq: u64,
+    /// Woken when `slot` changes or the stream closes.
+    waker: Waker,
+    /// What the waiter holds or was handed.
+    slot: S,
+    /// Whether the entry is still in `queue` (waiting its turn), as opposed to served.
+    queued: bool,
+}
+
+/// A FIFO of waiting futures with O(1) removal from the middle.
+struct Waiters<S> {
+    /// The entries, owned by their futures (invariant 4).
+    entries: Slab<Entry<S>>,
+    /// The order of service. May hold stale keys of removed entries; they are skipped when
+    /// reached and compacted away when they outnumber the live ones.
+    queue: VecDeque<Key>,
+    /// How many entries are queued (live keys in `queue`).
+    waiting: usize,
+    /// The next sequence number to hand out.
+    next_seq: u64,
+}
+
+/// The state behind the lock.
+struct State<T> {
+    /// Items accepted and not yet received, oldest first.
+    buffer: VecDeque<T>,
+    /// The bound on `buffer.len() + reserved`; `usize::MAX` for an unbounded stream.
+    capacity: usize,
+    /// Room promised to permits (and to granted reserve futures) and not yet used.
+    reserved: usize,
+    /// Open send handles.
+    senders: usize,
+    /// Open receive handles.
+    receivers: usize,
+    /// Why sends fail, once they do (invariant 3).
+    send_shut: Option<Shut>,
+    /// Why nothing more will arrive once the buffer is drained, once that is so (invariant 3).
+    recv_shut: Option<Shut>,
+    /// Senders waiting for room or for a receiver, FIFO.
+    send_waiters: Waiters<SendSlot>,
+    /// Receivers waiting for an item, FIFO.
+    recv_waiters: Waiters<RecvSlot<T>>,
+}
+
+/// Wakers collected under the lock and woken after it is released. The common case wakes one
+/// waiter and does not allocate.
+#[derive(Default)]
+pub(crate) struct WakeList {
+    first: Option<Waker>,
+    rest: Vec<Waker>,
+}
+
+impl WakeList {
+    fn push(&mut self, waker: Waker) {
+        if self.first.is_none() {
+            self.first = Some(waker);
+        } else {
+            self.rest.push(waker);
+        }
+    }
+
+    fn wake(self) {
+        if let Some(w) = self.first {
+            w.wake();
+        }
+        for w in self.rest {
+            w.wake();
+        }
+    }
+}
+
+impl<S> Waiters<S> {
+    fn new() -> Self {
+        Self {
+            entries: Slab::new(),
+            queue: VecDeque::new(),
+            waiting: 0,
+            next_seq: 0,
+        }
+    }
+
+    fn push(&mut self, slot: S, waker: Waker) -> Key {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let index = self.entries.insert(Entry {
+            seq,
+            waker,
+            slot,
+            queued: true,
+        });
+        let key = Key { index, seq };
+        self.queue.push_back(key);
+        self.waiting += 1;
+        key
+    }
+
+    fn get_mut(&mut self, key: Key) -> Option<&mut Entry<S>> {
+        self.entries.get_mut(key.index).filter(|e| e.seq == key.seq)
+    }
+
+    fn is_live(&self, key: Key) -> bool {
+        self.entries
+            .get(key.index)
+            .is_some_and(|e| e.seq == key.seq && e.queued)
+    }
+
+    /// The first queued entry, dropping stale keys in front of it.
+    fn front(&mut self) -> Option<Key> {
+        while let Some(&key) = self.queue.front() {
+            if self.is_live(key) {
+                return Some(key);
+            }
+            self.queue.pop_front();
+        }
+        None
+    }
+
+    /// Takes the first queued entry out of the queue (it stays in the slab, served).
+    fn pop_front(&mut self) -> Option<(Key, &mut Entry<S>)> {
+        let key = self.front()?;
+        self.queue.pop_front();
+        self.waiting -= 1;
+        let entry = &mut self.entries[key.index];
+        entry.queued = false;
+        Some((key, entry))
+    }
+
+    /// Removes the entry for good and returns its slot.
+    fn remove(&mut self, key: Key) -> Option<S> {
+        self.get_mut(key)?;
+        let entry = self.entries.remove(key.index);
+        if entry.queued {
+            self.waiting -= 1;
+            // Stale keys are skipped lazily; compact when they dominate, so a stream whose
+            // waiters keep timing out does not grow its queue without bound.
+            if self.queue.len() > 32 && self.queue.len() > 2 * self.waiting {
+                let entries = &self.entries;
+                self.queue.retain(|k| {
+                    entries
+                        .get(k.index)
+                        .is_some_and(|e| e.seq == k.seq && e.queued)
+                });
+            }
+        }
+        Some(entry.slot)
+    }
+
+    /// Puts a served entry back at the front of the queue, with `slot`.
+    fn requeue_front(&mut self, key: Key, slot: S) {
+        let entry = &mut self.entries[key.index];
+        debug_assert!(!entry.queued);
+        entry.slot = slot;
+        entry.queued = true;
+        self.queue.push_front(key);
+        self.waiting += 1;
+    }
+
+    fn update_waker(&mut self, key: Key, waker: &Waker) {
+        if let Some(entry) = self.get_mut(key)
+            && !entry.waker.will_wake(waker)
+        {
+            entry.waker.clone_from(waker);
+        }
+    }
+
+    /// Wakes every entry still queued so it re-checks the stream (slow path: closes).
+    fn wake_all(&mut self, wakers: &mut WakeList) {
+        for (_, entry) in self.entries.iter() {
+            if entry.queued {
+                wakers.push(entry.waker.clone());
+            }
+        }
+    }
+}
+
+impl<T> State<T> {
+    #[inline]
+    fn recv_closed(&self) -> bool {
+        self.recv_shut.is_some()
+    }
+
+    /// Room in the buffer for one more item, not counting waiting receivers.
+    #[inline]
+    fn has_room(&self) -> bool {
+        self.buffer.len() + self.reserved < self.capacity
+    }
+
+    /// Whether the front queued sender may be granted room now.
+    fn can_grant(&self) -> bool {
+        if self.capacity == 0 {
+            self.recv_waiters.waiting > self.reserved
+        } else {
+            self.has_room()
+        }
+    }
+
+    /// Whether a newcomer may hand an item to a waiting receiver: one is waiting that no grant
+    /// stands for (on a rendezvous stream, each grant stands for one waiting receiver).
+    #[inline]
+    fn free_receiver(&self) -> bool {
+        let claimed = if self.capacity == 0 { self.reserved } else { 0 };
+        self.recv_waiters.waiting > claimed
+    }
+
+    /// Hands `item` to the oldest waiting receiver and takes its waker.
+    #[inline]
+    fn hand_to_receiver(&mut self, item: T, wakers: &mut WakeList) -> Result<(), T> {
+        match self.recv_waiters.pop_front() {
+            Some((_, entry)) => {
+                entry.slot = RecvSlot::Item(item);
+                wakers.push(std::mem::replace(&mut entry.waker, Waker::noop().clone()));
+                Ok(())
+            }
+            None => Err(item),
+        }
+    }
+
+    /// A newcomer's item, delivered at once if it can be: to a waiting receiver, else into the
+    /// buffer if there is room; only if no sender is queued ahead (FIFO). Handed back otherwise.
+    #[inline]
+    fn offer(&mut self, item: T, wakers: &mut WakeList) -> Result<(), T> {
+        if self.send_waiters.waiting > 0 {
+            return Err(item);
+        }
+        if self.free_receiver() {
+            return self.hand_to_receiver(item, wakers);
+        }
+        if self.has_room() {
+            self.buffer.push_back(item);
+            return Ok(());
+        }
+        Err(item)
+    }
+
+    /// Spends one unit of `reserved` on `item`: to a waiting receiver, else into the buffer.
+    /// On a rendezvous stream whose receiver left meanwhile, `overflow` decides: the item waits
+    /// in the buffer (a permit, which promised not to wait), or comes back (a send, which then
+    /// queues again).
+    fn spend_reserved(&mut self, item: T, overflow: bool, wakers: &mut WakeList) -> Result<(), T> {
+        self.reserved -= 1;
+        let result = match self.hand_to_receiver(item, wakers) {
+            Ok(()) => Ok(()),
+            Err(item) if self.capacity > 0 || overflow => {
+                self.buffer.push_back(item);
+                Ok(())
+            }
+            Err(item) => Err(item),
+        };
+        self.refill(wakers);
+        result
+    }
+
+    /// Grants room to queued senders, oldest first, while there is room to grant (invariant 5).
+    fn refill(&mut self, wakers: &mut WakeList) {
+        if self.send_waiters.waiting == 0 || self.send_shut.is_some() {
+            return;
+        }
+        while self.can_grant() {
+            let Some((_, entry)) = self.send_waiters.pop_front() else {
+                return;
+            };
+            entry.slot = SendSlot::Granted;
+            wakers.push(std::mem::replace(&mut entry.waker, Waker::noop().clone()));
+            self.reserved += 1;
+        }
+    }
+
+    /// Takes the buffer's head and grants the room it frees.
+    #[inline]
+    fn take(&mut self, wakers: &mut WakeList) -> Option<T> {
+        let item = self.buffer.pop_front()?;
+        self.refill(wakers);
+        Some(item)
+    }
+
+    /// Puts back an item a cancelled receiver had been handed: to the next waiting receiver,
+    /// else at the head of the buffer. Returns it if no receiver is left to ever take it.
+    fn redeliver(&mut self, item: T, wakers: &mut WakeList) -> Option<T> {
+        if self.receivers == 0 {
+            return Some(item);
+        }
+        if let Err(item) = self.hand_to_receiver(item, wakers) {
+            self.buffer.push_front(item);
+        }
+        None
+    }
+}
+
+/// A snapshot of a stream's counters (the public statistics are built from it).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Counters {
+    pub(crate) buffer_used: usize,
+    pub(crate) capacity: Option<usize>,
+    pub(crate) senders: usize,
+    pub(crate) receivers: usize,
+    pub(crate) waiting_send: usize,
+    pub(crate) waiting_recv: usize,
+}
+
+/// The result of polling a send.
+pub(crate) enum SendPoll<T> {
+    /// The item was delivered.
+    Sent,
+    /// Queued (or still queued); the item stays with the caller, `key` names the waiter.
+    Pending(T),
+    /// The stream is shut for sending; the item comes back.
+    Shut(T, Shut),
+}
+
+impl<T> Chan<T> {
+    /// A stream holding at most `capacity` items (`usize::MAX`: unbounded), with one open
+    /// handle on each side.
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            state: Mutex::new(State {
+                buffer: VecDeque::with_capacity(capacity.min(1024)),
+                capacity,
+                reserved: 0,
+                senders: 1,
+                receivers: 1,
+                send_shut: None,
+                recv_shut: None,
+                send_waiters: Waiters::new(),
+                recv_waiters: Waiters::new(),
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State<T>> {
+        self.state.lock()
+    }
+
+    pub(crate) fn counters(&self) -> Counters {
+        let s = self.lock();
+        Counters {
+            buffer_used: s.buffer.len(),
+            capacity: (s.capacity != usize::MAX).then_some(s.capacity),
+            senders: s.senders,
+            receivers: s.receivers,
+            waiting_send: s.send_waiters.waiting,
+            waiting_recv: s.recv_waiters.waiting,
+        }
+    }
+
+    /// Whether a receive now would end the stream (for `FusedStream`).
+    pub(crate) fn is_drained_and_shut(&self) -> bool {
+        let s = self.lock();
+        s.recv_closed() && s.buffer.is_empty()
+    }
+
+    // ---- handle counts -------------------------------------------------------------------
+
+    /// Counts a new send handle, unless the receivers were already told the stream ended
+    /// (then the new handle must start closed: items sent now would arrive after the end).
+    pub(crate) fn add_sender(&self) -> bool {
+        let mut s = self.lock();
+        if s.recv_shut.is_some() {
+            return false;
+        }
+        s.senders += 1;
+        true
+    }
+
+    /// Counts a new receive handle, unless every receive end is already closed (the buffer was
+    /// discarded and senders were told). After the owning group ended it may still drain.
+    pub(crate) fn add_receiver(&self) -> bool {
+        let mut s = self.lock();
+        if s.receivers == 0 {
+            return false;
+        }
+        s.receivers += 1;
+        true
+    }
+
+    /// One send handle closed. The last one ends the stream for receivers once it is drained;
+    /// any other wakes queued senders so the ones on the closed handle see it.
+    pub(crate) fn close_sender(&self) {
+        let mut wakers = WakeList::default();
+        {
+            let mut s = self.lock();
+            s.senders -= 1;
+            if s.senders == 0 {
+                s.recv_shut.get_or_insert(Shut::PeerGone);
+                s.recv_waiters.wake_all(&mut wakers);
+            }
+            s.send_waiters.wake_all(&mut wakers);
+        }
+        wakers.wake();
+    }
+
+    /// One receive handle closed. The last one breaks the stream for senders and discards the
+    /// buffer (nobody can receive it any more); the items are dropped after unlocking.
+    pub(crate) fn close_receiver(&self) {
+        let mut wakers = WakeList::default();
+        let discarded;
+        {
+            let mut s = self.lock();
+            s.receivers -= 1;
+            if s.receivers == 0 {
+                s.send_shut.get_or_insert(Shut::PeerGone);
+                s.send_waiters.wake_all(&mut wakers);
+                discarded = std::mem::take(&mut s.buffer);
+            } else {
+                discarded = VecDeque::new();
+            }
+            s.recv_waiters.wake_all(&mut wakers);
+        }
+        wakers.wake();
+        drop(discarded);
+    }
+
+    /// The owning task group ended: shut the stream for everyone, keep the buffer to drain.
+    /// Idempotent: a second call (a second bound group) changes nothing already shut.
+    pub(crate) fn owner_ended(&self, host: TaskId) {
+        let mut wakers = WakeList::default();
+        {
+            let mut s = self.lock();
+            // A side already shut keeps its first reason (a stream that ended normally still
+            // reports end-of-stream).
+            s.send_shut.get_or_insert(Shut::OwnerEnded(host));
+            s.recv_shut.get_or_insert(Shut::OwnerEnded(host));
+            s.send_waiters.wake_all(&mut wakers);
+            s.recv_waiters.wake_all(&mut wakers);
+        }
+        wakers.wake();
+    }
+
+    // ---- sending -------------------------------------------------------------------------
+
+    /// Sends without waiting: `Err((item, None))` is would-block.
+    pub(crate) fn try_send(&self, item: T) -> Result<(), (T, Option<Shut>)> {
+        let mut wakers = WakeList::default();
+        let result = {
+            let mut s = self.lock();
+            if let Some(why) = s.send_shut {
+                return Err((item, Some(why)));
+            }
+            s.offer(item, &mut wakers).map_err(|item| (item, None))
+        };
+        wakers.wake();
+        result
+    }
+
+    /// Polls a send of `item`: first poll with `key == None`, later polls with its waiter.
+    /// The item is delivered only during this call; `Pending` hands it back to the future.
+    pub(crate) fn poll_send(
+        &self,
+        item: T,
+        key: &mut Option<Key>,
+        cx: &mut Context<'_>,
+    ) -> SendPoll<T> {
+        let mut wakers = WakeList::default();
+        let result = {
+            let mut guard = self.lock();
+            let s = &mut *guard;
+            match *key {
+                None => {
+                    if let Some(why) = s.send_shut {
+                        return SendPoll::Shut(item, why);
+                    }
+                    match s.offer(item, &mut wakers) {
+                        Ok(()) => SendPoll::Sent,
+                        Err(item) => {
+                            *key = Some(s.send_waiters.push(SendSlot::Waiting, cx.waker().clone()));
+                            SendPoll::Pending(item)
+                        }
+                    }
+                }
+                Some(k) => {
+                    let granted = matches!(
+                        s.send_waiters
+                            .get_mut(k)
+                            .expect("send waiter entry is owned")
+                            .slot,
+                        SendSlot::Granted
+                    );
+                    if let Some(why) = s.send_shut {
+                        s.send_waiters.remove(k);
+                        *key = None;
+                        if granted {
+                            s.reserved -= 1;
+                        }
+                        SendPoll::Shut(item, why)
+                    } else if granted {
+                        match s.spend_reserved(item, false, &mut wakers) {
+                            Ok(()) => {
+                                s.send_waiters.remove(k);
+                                *key = None;
+                                SendPoll::Sent
+                            }
+                            Err(item) => {
+                                // Rendezvous: the receiver this grant stood for left. Queue
+                                // again at the front, keeping this sender's turn.
+                                s.send_waiters.requeue_front(k, SendSlot::Waiting);
+                                s.send_waiters.update_waker(k, cx.waker());
+                                s.refill(&mut wakers);
+                                SendPoll::Pending(item)
+                            }
+                        }
+                    } else {
+                        s.send_waiters.update_waker(k, cx.waker());
+                        SendPoll::Pending(item)
+                    }
+                }
+            }
+        };
+        wakers.wake();
+        result
+    }
+
+    /// A waiting send or reserve was cancelled (or gave up): removes its waiter, and passes on
+    /// room it had been granted. The cancelled send's item is the caller's to drop.
+    pub(crate) fn cancel_send(&self, key: Key) {
+        let mut wakers = WakeList::default();
+        {
+            let mut s = self.lock();
+            if let Some(SendSlot::Granted) = s.send_waiters.remove(key) {
+                s.reserved -= 1;
+                s.refill(&mut wakers);
+            }
+        }
+        wakers.wake();
+    }
+
+    /// Polls a reservation. `Ready(Ok(()))` means one unit of `reserved` now belongs to the
+    /// caller.
+    pub(crate) fn poll_reserve(
+        &self,
+        key: &mut Option<Key>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<(), Shut>> {
+        let mut guard = self.lock();
+        let s = &mut *guard;
+        match *key {
+            None => {
+                if let Some(why) = s.send_shut {
+                    return Poll::Ready(Err(why));
+                }
+                if s.send_waiters.waiting == 0 && s.can_grant() {
+                    s.reserved += 1;
+                    return Poll::Ready(Ok(()));
+                }
+                *key = Some(s.send_waiters.push(SendSlot::Waiting, cx.waker().clone()));
+                Poll::Pending
+            }
+            Some(k) => {
+                let granted = matches!(
+                    s.send_waiters
+                        .get_mut(k)
+                        .expect("reserve waiter entry is owned")
+                        .slot,
+                    SendSlot::Granted
+                );
+                if granted {
+                    s.send_waiters.remove(k);
+                    *key = None;
+                    Poll::Ready(Ok(()))
+                } else if let Some(why) = s.send_shut {
+                    s.send_waiters.remove(k);
+                    *key = None;
+                    Poll::Ready(Err(why))
+                } else {
+                    s.send_waiters.update_waker(k, cx.waker());
+                    Poll::Pending
+                }
+            }
+        }
+    }
+
+    /// Uses one unit of reserved room (a permit) to deliver `item`, without waiting.
+    pub(crate) fn send_reserved(&self, item: T) -> Result<(), (T, Shut)> {
+        let mut wakers = WakeList::default();
+        let result = {
+            let mut s = self.lock();
+            if let Some(why) = s.send_shut {
+                s.reserved -= 1;
+                Err((item, why))
+            } else {
+                let delivered = s.spend_reserved(item, true, &mut wakers);
+                debug_assert!(delivered.is_ok(), "a permit's item always finds a place");
+                Ok(())
+            }
+        };
+        wakers.wake();
+        result
+    }
+
+    /// Gives back one unit of reserved room unused.
+    pub(crate) fn release_reserved(&self) {
+        let mut wakers = WakeList::default();
+        {
+            let mut s = self.lock();
+            s.reserved -= 1;
+            s.refill(&mut wakers);
+        }
+        wakers.wake();
+    }
+
+    // ---- receiving -----------------------------------------------------------------------
+
+    /// Receives without waiting: `Err(None)` is would-block.
+    pub(crate) fn try_recv(&self) -> Result<T, Option<Shut>> {
+        let mut wakers = WakeList::default();
+        let result = {
+            let mut s = self.lock();
+            match s.take(&mut wakers) {
+                Some(item) => Ok(item),
+                None => Err(s.recv_shut),
+            }
+        };
+        wakers.wake();
+        result
+    }
+
+    /// Polls a receive: first poll with `key == None`, later polls with its waiter.
+    pub(crate) fn poll_recv(
+        &self,
+        key: &mut Option<Key>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<T, Shut>> {
+        let mut wakers = WakeList::default();
+        let result = {
+            let mut s = self.lock();
+            if let Some(k) = *key {
+                let entry = s
+                    .recv_waiters
+                    .get_mut(k)
+                    .expect("recv waiter entry is owned");
+                if let RecvSlot::Item(_) = entry.slot {
+                    let Some(RecvSlot::Item(item)) = s.recv_waiters.remove(k) else {
+                        unreachable!("matched above")
+                    };
+                    *key = None;
+                    return Poll::Ready(Ok(item));
+                }
+                if !s.recv_closed() {
+                    s.recv_waiters.update_waker(k, cx.waker());
+                    return Poll::Pending;
+                }
+                // Closed while waiting: leave the queue and fall through to drain or end.
+                s.recv_waiters.remove(k);
+                *key = None;
+            }
+            match s.take(&mut wakers) {
+                Some(item) => Poll::Ready(Ok(item)),
+                None if let Some(why) = s.recv_shut => Poll::Ready(Err(why)),
+                None => {
+                    *key = Some(s.recv_waiters.push(RecvSlot::Waiting, cx.waker().clone()));
+                    // On a rendezvous stream a waiting receiver is room for a queued sender.
+                    s.refill(&mut wakers);
+                    Poll::Pending
+                }
+            }
+        };
+        wakers.wake();
+        result
+    }
+
+    /// A queued receive was cancelled: remove its waiter; an item it had been handed goes to
+    /// the next receiver (or the head of the buffer), never lost.
+    pub(crate) fn cancel_recv(&self, key: Key) {
+        let mut wakers = WakeList::default();
+        let orphan = {
+            let mut s = self.lock();
+            match s.recv_waiters.remove(key) {
+                Some(RecvSlot::Item(item)) => s.redeliver(item, &mut wakers),
+                _ => None,
+            }
+        };
+        wakers.wake();
+        drop(orphan);
+    }
+}
+
+impl<T> std::fmt::Debug for Chan<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let c = self.counters();
+        f.debug_struct("Chan")
+            .field("buffer_used", &c.buffer_used)
+            .field("capacity", &c.capacity)
+            .field("senders", &c.senders)
+            .field("receivers", &c.receivers)
+            .finish_non_exhaustive()
+    }
+}

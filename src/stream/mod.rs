@@ -1,0 +1,152 @@
+//! Memory object streams: AnyIO's `create_memory_object_stream`, for tokio.
+//!
+//! A memory stream is a multi-producer, multi-consumer channel of `T` with a fixed capacity:
+//!
+//! - [`memory_stream(0)`](memory_stream): rendezvous; a send completes only when a receiver
+//!   takes the item;
+//! - [`memory_stream(n)`](memory_stream): bounded; up to `n` items wait in the buffer;
+//! - [`unbounded_memory_stream()`](unbounded_memory_stream): sends never wait for room.
+//!
+//! Both ends clone ([`MemorySender`], [`MemoryReceiver`]); each item goes to exactly one
+//! receiver. Every handle has a synchronous, idempotent `close()`, and dropping a handle closes
+//! it.
+//!
+//! # Lifecycle
+//!
+//! | situation | sender gets | receiver gets |
+//! |---|---|---|
+//! | every send end closed or dropped | — | the buffered items, then [`RecvError::EndOfStream`] |
+//! | every receive end closed or dropped | [`SendError::BrokenResource`], item handed back | — |
+//! | this handle closed by its own `close()` | [`SendError::Closed`] | [`RecvError::Closed`] |
+//! | no room now / nothing ready now (`try_*`) | [`TrySendError::WouldBlock`] | [`TryRecvError::WouldBlock`] |
+//! | the owning task group ended ([bound](MemorySender::bind_to_group) streams) | [`SendError::OwnerEnded`] | the buffered items, then [`RecvError::OwnerEnded`] |
+//!
+//! A blocked `send` or `recv` is woken by the close that ends it. [`MemoryReceiver`] is a
+//! [`futures::Stream`]; [`MemorySender::into_sink`] gives a [`futures::Sink`].
+//!
+//! # Cancellation: nothing is lost
+//!
+//! `send`, `reserve` and `recv` are cancellation points (each may wait, and dropping the future
+//! there is the cancellation).
+//!
+//! - A `send` cancelled before it returned `Ready` did not happen, strictly: the item stays in
+//!   the future until the future itself delivers it, so it is dropped with the future and no
+//!   receiver sees it. To keep the item in a `select!`, [`reserve`](MemorySender::reserve)
+//!   first, then [`Permit::send`] (never waits).
+//! - A `recv` cancelled while waiting consumed nothing. If an item was handed to it at that
+//!   moment, the item goes to the next waiting receiver (or back to the head of the buffer).
+//! - Waiting senders are served FIFO, and so are waiting receivers; items from one sender
+//!   arrive in order.
+//!
+//! # Bound to the owning task group
+//!
+//! A stream fed by a task group's child outlives that group only by mistake. Bind it with
+//! [`memory_stream_in`] or [`bind_to_group`](MemorySender::bind_to_group): when the group ends,
+//! the stream closes for everyone, so a consumer elsewhere drains what was sent and then gets
+//! [`RecvError::OwnerEnded`] naming the task that hosted the group — at once, instead of the
+//! silent hang AnyIO gives when a producer's group exits without closing its send end. The
+//! first cause wins: a stream whose send ends were all closed before the group ended still
+//! reports the normal end of stream.
+//!
+//! # Comparison to tokio mpsc, flume and async-channel
+//!
+//! | | `tether` memory stream | `tokio::sync::mpsc` | `flume` | `async-channel` |
+//! |---|---|---|---|---|
+//! | consumers | many (`Clone`) | one | many | many |
+//! | rendezvous (capacity 0) | yes | no (capacity ≥ 1) | yes | no |
+//! | close from a handle | `close()` on either end, per handle | receiver only | drop only | either end, closes all |
+//! | cancelled send | did not happen, item dropped with the future; `reserve` + `Permit` keeps it | same, `reserve` | item dropped with the future | item dropped with the future |
+//! | cancelled receive | item handed to it goes to the next receiver | n/a (one receiver) | items stay queued, wakeup passed on | items stay queued, wakeup passed on |
+//! | FIFO among waiting senders and receivers | both, with direct hand-off (no barging) | senders | woken in order, a newcomer may barge | woken in order, a newcomer may barge |
+//! | bound to a task group's lifetime | yes, typed `OwnerEnded` error | no | no | no |
+//! | bound to a task | optional, `TaskContextError` | no | no | no |
+//! | statistics | AnyIO's six counters | capacity, len | len, capacity, counts | len, counts |
+//!
+//! The per-item path takes one short, uncontended `parking_lot` lock per operation, allocates
+//! nothing for bounded streams (the buffer is allocated once, waiter slots are reused), wakes only
+//! a task that waits, hands items straight to a waiting receiver, and takes part in tokio's
+//! cooperative budget. Binding to a group adds nothing to it.
+//!
+//! One difference from AnyIO: on a rendezvous stream, `try_recv` does not take the item of a
+//! waiting `send` (AnyIO's `receive_nowait` does). A waiting sender keeps its item until it
+//! hands it to a waiting receiver itself; that is what makes a cancelled send never happen.
+//!
+//! # Examples
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! use futures::StreamExt;
+//!
+//! let (tx, rx) = tether::memory_stream::<u32>(16);
+//! let producer = tokio::spawn(async move {
+//!     for i in 0..3 {
+//!         tx.send(i).await.unwrap();
+//!     }
+//!     // dropping `tx` ends the stream once it is drained
+//! });
+//! assert_eq!(rx.collect::<Vec<_>>().await, [0, 1, 2]);
+//! producer.await.unwrap();
+//! # }
+//! ```
+
+mod bind;
+mod chan;
+mod error;
+mod receiver;
+mod sender;
+mod stats;
+
+pub use bind::{memory_stream_in, unbounded_memory_stream_in};
+pub use error::{RecvError, SendError, TryRecvError, TrySendError};
+pub use receiver::{MemoryReceiver, RecvFuture};
+pub use sender::{MemorySender, MemorySink, Permit, ReserveFuture, SendFuture};
+pub use stats::MemoryStreamStatistics;
+
+use crate::loom::sync::Arc;
+use chan::Chan;
+
+/// Creates a memory stream holding up to `capacity` items (AnyIO's
+/// `create_memory_object_stream(max_buffer_size)`).
+///
+/// `capacity == 0` makes a rendezvous stream: a send completes only when a receiver takes the
+/// item. `usize::MAX` is the same as [`unbounded_memory_stream`].
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let (tx, rx) = tether::memory_stream::<u32>(2);
+/// tx.send(1).await.unwrap();
+/// tx.send(2).await.unwrap();
+/// assert!(tx.try_send(3).unwrap_err().is_would_block()); // full
+/// assert_eq!(rx.recv().await, Ok(1));
+/// # }
+/// ```
+pub fn memory_stream<T>(capacity: usize) -> (MemorySender<T>, MemoryReceiver<T>) {
+    let chan = Arc::new(Chan::new(capacity));
+    (
+        MemorySender::from_chan(chan.clone()),
+        MemoryReceiver::from_chan(chan),
+    )
+}
+
+/// Creates a memory stream without a bound: sends never wait for room, and `try_send` fails
+/// only once the stream is closed (AnyIO's `create_memory_object_stream(math.inf)`). An awaited
+/// `send` may still yield once to the scheduler when the task used up tokio's cooperative
+/// budget.
+///
+/// # Examples
+///
+/// ```
+/// let (tx, rx) = tether::unbounded_memory_stream::<u32>();
+/// for i in 0..1000 {
+///     tx.try_send(i).unwrap();
+/// }
+/// assert_eq!(rx.statistics().current_buffer_used, 1000);
+/// assert_eq!(rx.statistics().max_buffer_size, None);
+/// ```
+pub fn unbounded_memory_stream<T>() -> (MemorySender<T>, MemoryReceiver<T>) {
+    memory_stream(usize::MAX)
+}
