@@ -235,6 +235,41 @@ fn cases() -> Vec<Case> {
             ("token_tracker", per_op!(latency_token_tracker, 2_000)),
         ],
     });
+    for (p, c) in [(1usize, 1usize), (4, 4)] {
+        for cap in [0usize, 1, 128, 1024] {
+            let n = 50_000;
+            let mut impls: Vec<(&'static str, Sample)> = vec![(
+                "tether",
+                Box::new(move |rt: &Runtime| in_task(rt, move || stream_tether(n, cap, p, c))),
+            )];
+            if c == 1 && cap > 0 {
+                impls.push((
+                    "tokio_mpsc",
+                    Box::new(move |rt: &Runtime| {
+                        in_task(rt, move || stream_tokio_mpsc(n, cap, p, c))
+                    }),
+                ));
+            }
+            impls.push((
+                "flume",
+                Box::new(move |rt: &Runtime| in_task(rt, move || stream_flume(n, cap, p, c))),
+            ));
+            if cap > 0 {
+                impls.push((
+                    "async_channel",
+                    Box::new(move |rt: &Runtime| {
+                        in_task(rt, move || stream_async_channel(n, cap, p, c))
+                    }),
+                ));
+            }
+            cases.push(Case {
+                name: format!("memory_stream/{p}p{c}c_cap{cap}"),
+                ops: n,
+                rounds: 7,
+                impls,
+            });
+        }
+    }
     cases
 }
 

@@ -387,3 +387,99 @@ pub async fn latency_token_tracker(n: usize) -> Duration {
     }
     total
 }
+
+// ----- memory_stream: p producers, c consumers, `n` items in all --------------------------
+
+macro_rules! stream_workload {
+    ($name:ident, |$cap:ident| $make:expr, |$tx:ident, $i:ident| $send:expr, |$rx:ident| $recv:expr) => {
+        pub async fn $name(n: usize, $cap: usize, producers: usize, consumers: usize) -> Duration {
+            let t = Instant::now();
+            let (tx, rx) = $make;
+            let mut tasks = Vec::with_capacity(producers + consumers);
+            for _ in 0..consumers {
+                let $rx = rx.clone();
+                tasks.push(tokio::spawn(async move {
+                    let mut got = 0usize;
+                    while let Some(v) = $recv {
+                        black_box(v);
+                        got += 1;
+                    }
+                    got
+                }));
+            }
+            drop(rx);
+            for p in 0..producers {
+                let $tx = tx.clone();
+                let share = n / producers + usize::from(p < n % producers);
+                tasks.push(tokio::spawn(async move {
+                    for $i in 0..share {
+                        $send;
+                    }
+                    0
+                }));
+            }
+            drop(tx);
+            let mut total = 0;
+            for task in tasks {
+                total += task.await.unwrap();
+            }
+            assert_eq!(total, n);
+            t.elapsed()
+        }
+    };
+}
+
+stream_workload!(
+    stream_tether,
+    |cap| tether::memory_stream::<usize>(cap),
+    |tx, i| tx.send(i).await.unwrap(),
+    |rx| rx.recv().await.ok()
+);
+stream_workload!(
+    stream_flume,
+    |cap| flume::bounded::<usize>(cap),
+    |tx, i| tx.send_async(i).await.unwrap(),
+    |rx| rx.recv_async().await.ok()
+);
+stream_workload!(
+    stream_async_channel,
+    |cap| async_channel::bounded::<usize>(cap),
+    |tx, i| tx.send(i).await.unwrap(),
+    |rx| rx.recv().await.ok()
+);
+
+/// tokio mpsc: single consumer only, capacity ≥ 1.
+pub async fn stream_tokio_mpsc(
+    n: usize,
+    cap: usize,
+    producers: usize,
+    consumers: usize,
+) -> Duration {
+    assert_eq!(consumers, 1, "tokio mpsc has one receiver");
+    let t = Instant::now();
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<usize>(cap);
+    let consumer = tokio::spawn(async move {
+        let mut got = 0usize;
+        while let Some(v) = rx.recv().await {
+            black_box(v);
+            got += 1;
+        }
+        got
+    });
+    let mut tasks = Vec::new();
+    for p in 0..producers {
+        let tx = tx.clone();
+        let share = n / producers + usize::from(p < n % producers);
+        tasks.push(tokio::spawn(async move {
+            for i in 0..share {
+                tx.send(i).await.unwrap();
+            }
+        }));
+    }
+    drop(tx);
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert_eq!(consumer.await.unwrap(), n);
+    t.elapsed()
+}
