@@ -40,6 +40,9 @@ use super::{CancelReason, CancelSource};
 use crate::loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use crate::loom::sync::{Arc, Mutex};
 
+/// `Node::slot` when the node is not in its parent's child list.
+const NO_SLOT: usize = usize::MAX;
+
 /// One entered cancel scope, task group scope, or child task root.
 pub(crate) struct Node {
     /// The enclosing node, set once when the scope is entered (`None` = a root of the tree).
@@ -57,6 +60,12 @@ pub(crate) struct Node {
     deadline_gen: AtomicU64,
     /// The task currently driving this node's future, woken when it must look again.
     waker: AtomicWaker,
+    /// Our key in the parent's `children` while registered (`NO_SLOT` otherwise). Only the
+    /// future driving this node registers and deregisters it, so no lock is needed.
+    slot: AtomicUsize,
+    /// Set (and never cleared) once a child registered below this node or an observer waited
+    /// on it: `wake_subtree` must then visit this node rather than only wake its waker.
+    dependents: AtomicBool,
     state: Mutex<NodeState>,
 }
 
@@ -66,8 +75,6 @@ struct NodeState {
     deadline: Option<Instant>,
     /// Nodes below this one that are currently pending (see invariants).
     children: Slab<Arc<Node>>,
-    /// Our key in the parent's `children`, while registered.
-    slot: Option<usize>,
     /// Other tasks waiting in `CancelScope::cancelled()`.
     observers: Slab<Waker>,
     /// The scope stopped its body because of its own cancellation.
@@ -86,6 +93,8 @@ impl Node {
             task_root: false,
             deadline_gen: AtomicU64::new(0),
             waker: AtomicWaker::new(),
+            slot: AtomicUsize::new(NO_SLOT),
+            dependents: AtomicBool::new(false),
             state: Mutex::new(NodeState {
                 deadline,
                 ..NodeState::default()
@@ -103,6 +112,8 @@ impl Node {
             task_root: true,
             deadline_gen: AtomicU64::new(0),
             waker: AtomicWaker::new(),
+            slot: AtomicUsize::new(NO_SLOT),
+            dependents: AtomicBool::new(false),
             state: Mutex::new(NodeState {
                 entered: true,
                 ..NodeState::default()
@@ -304,8 +315,9 @@ impl Node {
         let Some(parent) = self.parent.get() else {
             return;
         };
+        parent.dependents.store(true, Ordering::Release);
         let key = parent.state.lock().children.insert(self.clone());
-        self.state.lock().slot = Some(key);
+        self.slot.store(key, Ordering::Relaxed);
         if self.is_effectively_cancelled() {
             self.wake_subtree();
         }
@@ -313,8 +325,10 @@ impl Node {
 
     /// Removes this node from its parent's child list (no-op if not registered).
     pub(crate) fn deregister_from_parent(&self) {
-        let slot = self.state.lock().slot.take();
-        if let (Some(key), Some(parent)) = (slot, self.parent.get()) {
+        let key = self.slot.swap(NO_SLOT, Ordering::Relaxed);
+        if key != NO_SLOT
+            && let Some(parent) = self.parent.get()
+        {
             let mut st = parent.state.lock();
             if st.children.contains(key) {
                 st.children.remove(key);
@@ -325,21 +339,33 @@ impl Node {
     /// Wakes every future and observer in this subtree that a cancellation of this node reaches
     /// (shielded children and their subtrees are skipped). Iterative, so deep trees are fine.
     pub(crate) fn wake_subtree(self: &Arc<Self>) {
+        // Children that never had children or observers of their own (the common case: the
+        // leaf tasks of a group) are woken from the snapshot directly: their waker is taken
+        // under the parent's lock and woken after it, with no clone of their `Arc` and no
+        // lock of their own. The others are visited like the root.
+        self.waker.wake();
         let mut stack: Vec<Arc<Node>> = vec![self.clone()];
         let mut wakers: Vec<Waker> = Vec::new();
         while let Some(node) = stack.pop() {
             {
                 let st = node.state.lock();
                 for (_, child) in st.children.iter() {
-                    if !child.is_shield() {
+                    if child.is_shield() {
+                        continue;
+                    }
+                    if child.dependents.load(Ordering::Acquire) {
                         stack.push(child.clone());
+                    } else if let Some(waker) = child.waker.take() {
+                        wakers.push(waker);
                     }
                 }
                 for (_, waker) in st.observers.iter() {
                     wakers.push(waker.clone());
                 }
             }
-            node.waker.wake();
+            if !Arc::ptr_eq(&node, self) {
+                node.waker.wake();
+            }
             for waker in wakers.drain(..) {
                 waker.wake();
             }
@@ -347,6 +373,7 @@ impl Node {
     }
 
     pub(crate) fn update_observer(&self, key: Option<usize>, waker: &Waker) -> usize {
+        self.dependents.store(true, Ordering::Release);
         let mut st = self.state.lock();
         match key {
             Some(key) if st.observers.contains(key) => {
