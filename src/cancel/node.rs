@@ -66,6 +66,8 @@ pub(crate) struct Node {
     /// Set (and never cleared) once a child registered below this node or an observer waited
     /// on it: `wake_subtree` must then visit this node rather than only wake its waker.
     dependents: AtomicBool,
+    /// The scope has been entered (a scope runs at most once).
+    entered: AtomicBool,
     state: Mutex<NodeState>,
 }
 
@@ -79,8 +81,6 @@ struct NodeState {
     observers: Slab<Waker>,
     /// The scope stopped its body because of its own cancellation.
     caught: bool,
-    /// The scope has been entered (a scope runs at most once).
-    entered: bool,
 }
 
 impl Node {
@@ -95,6 +95,7 @@ impl Node {
             waker: AtomicWaker::new(),
             slot: AtomicUsize::new(NO_SLOT),
             dependents: AtomicBool::new(false),
+            entered: AtomicBool::new(false),
             state: Mutex::new(NodeState {
                 deadline,
                 ..NodeState::default()
@@ -114,22 +115,16 @@ impl Node {
             waker: AtomicWaker::new(),
             slot: AtomicUsize::new(NO_SLOT),
             dependents: AtomicBool::new(false),
-            state: Mutex::new(NodeState {
-                entered: true,
-                ..NodeState::default()
-            }),
+            entered: AtomicBool::new(true),
+            state: Mutex::new(NodeState::default()),
         };
         Arc::new(node)
     }
 
     /// Marks the node entered under `parent`. Returns `false` if it was entered before.
     pub(crate) fn enter(&self, parent: Option<Arc<Node>>) -> bool {
-        {
-            let mut st = self.state.lock();
-            if st.entered {
-                return false;
-            }
-            st.entered = true;
+        if self.entered.swap(true, Ordering::AcqRel) {
+            return false;
         }
         if let Some(parent) = parent {
             let _ = self.parent.set(parent);
