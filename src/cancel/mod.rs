@@ -104,6 +104,19 @@ impl CancelScope {
         }
     }
 
+    /// A fresh scope with `deadline` and `shield` set at construction (no lock, no wake-up:
+    /// nobody can be waiting on a node that was just made). For the shorthands.
+    pub(crate) fn preset(shield: bool, deadline: Option<Instant>) -> CancelScope {
+        CancelScope {
+            node: Node::new(shield, deadline),
+        }
+    }
+
+    /// Like [`run`](Self::run), consuming the handle (no reference-count round trip).
+    pub(crate) fn into_run<F: Future>(self, body: F) -> Run<F> {
+        Run::new(self, body)
+    }
+
     pub(crate) fn from_node(node: Arc<Node>) -> CancelScope {
         CancelScope { node }
     }
