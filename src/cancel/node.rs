@@ -40,6 +40,39 @@ use super::{CancelReason, CancelSource};
 use crate::loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use crate::loom::sync::{Arc, Mutex};
 
+/// Wakers collected under a lock and woken after it; the first `INLINE` need no allocation.
+#[derive(Default)]
+struct WakeList {
+    inline: [Option<Waker>; INLINE],
+    len: usize,
+    more: Vec<Waker>,
+}
+
+const INLINE: usize = 8;
+
+impl WakeList {
+    fn push(&mut self, waker: Waker) {
+        if self.len < INLINE {
+            self.inline[self.len] = Some(waker);
+            self.len += 1;
+        } else {
+            self.more.push(waker);
+        }
+    }
+
+    fn wake_all(&mut self) {
+        for slot in &mut self.inline[..self.len] {
+            if let Some(waker) = slot.take() {
+                waker.wake();
+            }
+        }
+        self.len = 0;
+        for waker in self.more.drain(..) {
+            waker.wake();
+        }
+    }
+}
+
 /// `Node::slot` when the node is not in its parent's child list.
 const NO_SLOT: usize = usize::MAX;
 
@@ -105,7 +138,8 @@ impl Node {
             shield: AtomicBool::new(shield),
             holds: AtomicUsize::new(0),
             task_root: false,
-            deadline_gen: AtomicU64::new(0),
+            // Generation 0 means "no deadline ever set"; a preset deadline is generation 1.
+            deadline_gen: AtomicU64::new(u64::from(deadline.is_some())),
             waker: AtomicWaker::new(),
             slot: AtomicUsize::new(NO_SLOT),
             dependents: AtomicBool::new(false),
@@ -350,44 +384,44 @@ impl Node {
     /// Wakes every future and observer in this subtree that a cancellation of this node reaches
     /// (shielded children and their subtrees are skipped). Iterative, so deep trees are fine.
     pub(crate) fn wake_subtree(self: &Arc<Self>) {
-        // Children that never had children or observers of their own (the common case: the
-        // leaf tasks of a group) are woken from the snapshot directly: their waker is taken
-        // under the parent's lock and woken after it, with no clone of their `Arc` and no
-        // lock of their own. The others are visited like the root.
         self.waker.wake();
-        let mut stack: Vec<Arc<Node>> = vec![self.clone()];
-        let mut wakers: Vec<Waker> = Vec::new();
+        // Allocates only for nodes with nested dependents, or more than `INLINE` wakers.
+        let mut stack: Vec<Arc<Node>> = Vec::new();
+        let mut wakers = WakeList::default();
+        self.wake_children(&mut stack, &mut wakers);
         while let Some(node) = stack.pop() {
-            {
-                let st = node.state.lock();
-                let Some(deps) = st.deps.as_ref() else {
-                    drop(st);
-                    if !Arc::ptr_eq(&node, self) {
-                        node.waker.wake();
-                    }
+            node.waker.wake();
+            node.wake_children(&mut stack, &mut wakers);
+        }
+    }
+
+    /// Wakes this node's (unshielded) children and observers, after releasing the lock.
+    ///
+    /// Children that never had children or observers of their own (the common case: the leaf
+    /// tasks of a group) are woken from the snapshot directly: their waker is taken under this
+    /// node's lock and woken after it, with no clone of their `Arc` and no lock of their own.
+    /// The others are pushed on `stack` to be visited like this one.
+    fn wake_children(&self, stack: &mut Vec<Arc<Node>>, wakers: &mut WakeList) {
+        {
+            let st = self.state.lock();
+            let Some(deps) = st.deps.as_ref() else {
+                return;
+            };
+            for (_, child) in deps.children.iter() {
+                if child.is_shield() {
                     continue;
-                };
-                for (_, child) in deps.children.iter() {
-                    if child.is_shield() {
-                        continue;
-                    }
-                    if child.dependents.load(Ordering::Acquire) {
-                        stack.push(child.clone());
-                    } else if let Some(waker) = child.waker.take() {
-                        wakers.push(waker);
-                    }
                 }
-                for (_, waker) in deps.observers.iter() {
-                    wakers.push(waker.clone());
+                if child.dependents.load(Ordering::Acquire) {
+                    stack.push(child.clone());
+                } else if let Some(waker) = child.waker.take() {
+                    wakers.push(waker);
                 }
             }
-            if !Arc::ptr_eq(&node, self) {
-                node.waker.wake();
-            }
-            for waker in wakers.drain(..) {
-                waker.wake();
+            for (_, waker) in deps.observers.iter() {
+                wakers.push(waker.clone());
             }
         }
+        wakers.wake_all();
     }
 
     pub(crate) fn update_observer(&self, key: Option<usize>, waker: &Waker) -> usize {
