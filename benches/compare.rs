@@ -80,6 +80,9 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
+/// Every case runs `rounds * ROUNDS_FACTOR` rounds (about 30 s for the whole comparison).
+const ROUNDS_FACTOR: usize = 3;
+
 fn run_case(rt: &Runtime, case: &Case) -> Outcome {
     // Profiling aid: `COMPARE_PROFILE=<impl>` runs only that implementation, many times.
     if let Ok(only) = std::env::var("COMPARE_PROFILE") {
@@ -96,8 +99,10 @@ fn run_case(rt: &Runtime, case: &Case) -> Outcome {
         f(rt);
     }
     let k = case.impls.len();
+    // The machine is shared: many short rounds, interleaved, beat a few long ones.
+    let rounds = case.rounds * ROUNDS_FACTOR;
     let mut per_impl: Vec<Vec<f64>> = vec![Vec::new(); k];
-    for round in 0..case.rounds {
+    for round in 0..rounds {
         // Rotate the order so no side always runs first.
         for j in 0..k {
             let i = (j + round) % k;
@@ -107,7 +112,7 @@ fn run_case(rt: &Runtime, case: &Case) -> Outcome {
     }
     let ratios = (1..k)
         .map(|p| {
-            let r = (0..case.rounds)
+            let r = (0..rounds)
                 .map(|round| per_impl[0][round] / per_impl[p][round])
                 .collect();
             (case.impls[p].0, median(r))
