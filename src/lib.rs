@@ -14,6 +14,10 @@
 //! - [`CancelScope`]: level-triggered cancellation, deadlines, shields, reasons;
 //!   [`move_on_after`], [`fail_after`], [`shield`], [`with_cleanup`], [`checkpoint`],
 //!   [`current_effective_deadline`].
+//! - [`stream`]: memory object streams (AnyIO's `create_memory_object_stream`): bounded,
+//!   rendezvous or unbounded MPMC channels with close, statistics and lossless cancellation, that
+//!   can be bound to the task group owning them so a consumer gets a typed error, not a hang,
+//!   when that group ends.
 //! - [`sync`]: AnyIO's synchronization primitives: `Event`, `Lock`, `Semaphore`,
 //!   `CapacityLimiter`, `Condition`.
 //! - [`TaskId`] and [`TaskContextError`]: every group and scope knows the task that entered it,

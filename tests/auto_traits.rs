@@ -29,6 +29,15 @@ fn handles_and_errors_are_send_and_sync() {
     send::<TaskStatus<String>>();
     sync::<TaskStatus<String>>();
     send::<SpawnError<std::future::Ready<()>>>();
+    send_sync::<tether::MemorySender<String>>();
+    send_sync::<tether::MemoryReceiver<String>>();
+    send_sync::<tether::SendError<String>>();
+    send_sync::<tether::RecvError>();
+    send_sync::<tether::sync::Lock>();
+    send_sync::<tether::sync::Event>();
+    send_sync::<tether::sync::Semaphore>();
+    send_sync::<tether::sync::CapacityLimiter>();
+    send_sync::<tether::sync::Condition>();
 }
 
 #[test]

@@ -1206,3 +1206,28 @@ mod interleavings {
         }
     }
 }
+
+#[tokio::test]
+async fn operations_are_cancellation_points_even_when_ready_and_lose_nothing() {
+    let (tx, rx) = tether::memory_stream::<u32>(4);
+    tx.try_send(1).unwrap();
+    let scope = tether::CancelScope::new();
+    let handle = scope.clone();
+    let (tx2, rx2) = (tx.clone(), rx.clone());
+    let result = scope
+        .run(async move {
+            handle.cancel();
+            // An item is buffered and there is room, yet both are cut off here.
+            let _ = rx2.recv().await;
+            let _ = tx2.send(2).await;
+            unreachable!("a cancelled scope never completes a stream operation");
+        })
+        .await;
+    assert!(result.is_err());
+    // Nothing was taken, nothing was sent.
+    assert_eq!(rx.try_recv().unwrap(), 1);
+    assert!(matches!(
+        rx.try_recv(),
+        Err(tether::stream::TryRecvError::WouldBlock)
+    ));
+}

@@ -52,7 +52,6 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 pub use cleanup::{WithCleanup, with_cleanup};
-#[allow(unused_imports)] // used by the stream and sync modules' cancellation points
 pub(crate) use context::current_is_cancelled;
 pub use context::{Checkpoint, checkpoint, checkpoint_if_cancelled, current_effective_deadline};
 pub(crate) use context::{LazyRoot, current_node, with_current};

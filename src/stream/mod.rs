@@ -26,8 +26,11 @@
 //!
 //! # Cancellation: nothing is lost
 //!
-//! `send`, `reserve` and `recv` are cancellation points (each may wait, and dropping the future
-//! there is the cancellation).
+//! `send`, `reserve` and `recv` (and `Stream::poll_next`) are cancellation points, in Trio's
+//! strict sense: inside a cancelled [`CancelScope`](crate::CancelScope) they never complete, even
+//! when an item or room is ready at once, so the scope drops them there; and each may wait,
+//! where dropping the future is the cancellation. `try_send`/`try_recv` are not cancellation
+//! points.
 //!
 //! - A `send` cancelled before it returned `Ready` did not happen, strictly: the item stays in
 //!   the future until the future itself delivers it, so it is dropped with the future and no

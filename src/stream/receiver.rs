@@ -8,6 +8,7 @@ use std::task::{Context, Poll, ready};
 use super::chan::{Chan, Key};
 use super::error::{RecvError, TryRecvError};
 use super::stats::MemoryStreamStatistics;
+use crate::cancel::current_is_cancelled;
 use crate::error::TaskContextError;
 use crate::loom::sync::atomic::{AtomicBool, Ordering};
 use crate::loom::sync::{Arc, Mutex};
@@ -326,6 +327,11 @@ impl<T> Future for RecvFuture<'_, T> {
     type Output = Result<T, RecvError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if current_is_cancelled() {
+            // A cancellation point even when an item is ready: the cancelled scope drops us,
+            // and `Drop` passes on anything handed to us.
+            return Poll::Pending;
+        }
         let this = &mut *self;
         if this.key.is_none() {
             this.rx.unpark();
@@ -363,6 +369,9 @@ impl<T> futures::Stream for MemoryReceiver<T> {
     type Item = T;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        if current_is_cancelled() {
+            return Poll::Pending;
+        }
         let this = &mut *self;
         let mut key = this.stream_key.lock().take();
         let result = poll_recv(this, &mut key, cx);

@@ -8,6 +8,7 @@ use std::task::{Context, Poll, ready};
 use super::chan::{Chan, Key, SendPoll};
 use super::error::{SendError, TrySendError};
 use super::stats::MemoryStreamStatistics;
+use crate::cancel::current_is_cancelled;
 use crate::loom::sync::Arc;
 use crate::loom::sync::atomic::{AtomicBool, Ordering};
 
@@ -292,6 +293,10 @@ impl<T> Future for SendFuture<'_, T> {
     type Output = Result<(), SendError<T>>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if current_is_cancelled() {
+            // A cancellation point even when there is room: the item stays in this future.
+            return Poll::Pending;
+        }
         let this = &mut *self;
         let item = this
             .item
@@ -371,6 +376,9 @@ impl<'a, T> Future for ReserveFuture<'a, T> {
     type Output = Result<Permit<'a, T>, SendError<()>>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if current_is_cancelled() {
+            return Poll::Pending;
+        }
         let this = &mut *self;
         if this.tx.is_closed_here() {
             if let Some(key) = this.key.take() {

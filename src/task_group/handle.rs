@@ -95,7 +95,6 @@ impl TaskGroupHandle {
 
     /// Runs `callback` exactly once when the group ends (its body is done and every child has
     /// finished, or it was dropped); at once if it already has.
-    #[allow(dead_code)]
     pub(crate) fn on_end(&self, callback: Box<dyn FnOnce(&GroupEnded) + Send + 'static>) {
         self.shared.on_end(callback);
     }

@@ -35,7 +35,6 @@ pub use error::{CloseError, FailureOrigin, GroupError, SpawnError, StartError, T
 pub use handle::TaskGroupHandle;
 pub use owned::OwnedTaskGroup;
 pub use scoped::{TaskGroup, task_group};
-#[allow(unused_imports)]
 pub(crate) use shared::GroupEnded;
 pub use start::{Start, TaskStatus};
 

@@ -30,7 +30,6 @@ const CLOSED: usize = 1 << (usize::BITS - 1);
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct GroupEnded {
     /// The task that hosted the group.
-    #[allow(dead_code)] // read by streams bound to the group
     pub(crate) host: TaskId,
 }
 
