@@ -7,7 +7,7 @@ use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
 
-use super::context::{CurrentGuard, current_node};
+use super::context::{current_node, with_current};
 use super::node::Node;
 use super::timeout::{Shielded, shield};
 use crate::loom::sync::Arc;
@@ -126,10 +126,7 @@ impl<F: Future, C: Future<Output = ()>> Future for WithCleanup<F, C> {
             let mut cut_off = node.must_drop_body();
             if !cut_off {
                 node.register_waker(cx.waker());
-                let polled = {
-                    let _current = CurrentGuard::enter(node);
-                    body.poll(cx)
-                };
+                let polled = with_current(node, || body.poll(cx));
                 match polled {
                     Poll::Ready(output) => *this.output = Some(output),
                     Poll::Pending => {
@@ -151,10 +148,7 @@ impl<F: Future, C: Future<Output = ()>> Future for WithCleanup<F, C> {
 
         // Cleanup: shielded, under our node so it sits below the scopes we hold.
         if let Some(cleanup) = this.cleanup.as_mut().as_pin_mut() {
-            let polled = {
-                let _current = CurrentGuard::enter(node);
-                cleanup.poll(cx)
-            };
+            let polled = with_current(node, || cleanup.poll(cx));
             if polled.is_pending() {
                 return Poll::Pending;
             }

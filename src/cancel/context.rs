@@ -2,11 +2,11 @@
 //!
 //! While a tether future (a scope, a group body, a child task) polls its body, it makes its node
 //! the *current* node of this thread, and restores the previous one when the poll returns (also on
-//! unwind). A scope entered inside that body finds its parent here. Because the slot is set only
+//! unwind). A child task's root node is made lazily ([`LazyRoot`]). A scope entered inside that body finds its parent here. Because the slot is set only
 //! for the duration of a poll, a plain `tokio::spawn` inside a scope starts outside the tree, as
 //! tokio intends; tether children are attached explicitly.
 
-use std::cell::RefCell;
+use std::cell::OnceCell;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -16,45 +16,113 @@ use tokio::time::Instant;
 use super::node::Node;
 use crate::loom::sync::Arc;
 
-thread_local! {
-    static CURRENT: RefCell<Option<Arc<Node>>> = const { RefCell::new(None) };
+// The current position is *borrowed* into the thread-local for the duration of a poll
+// (`scoped_tls`), so entering it costs no reference-count traffic.
+//
+// `NODE` is set by scopes and group bodies; `CHILD` by the wrapper of a tether child task,
+// which is always the top-level future of its tokio task (tasks are never polled inside one
+// another's poll), so when both are set, `NODE` is the inner one.
+scoped_tls::scoped_thread_local!(static NODE: Arc<Node>);
+scoped_tls::scoped_thread_local!(static CHILD: LazyRoot);
+
+/// Polls `f` with `node` as the current node of this thread (restored on return and unwind).
+#[inline]
+pub(crate) fn with_current<R>(node: &Arc<Node>, f: impl FnOnce() -> R) -> R {
+    NODE.set(node, f)
 }
 
-/// Makes `node` current until dropped.
-pub(crate) struct CurrentGuard {
-    previous: Option<Arc<Node>>,
+/// The root node of a child task, created the first time it is needed: when the body enters
+/// a scope or group, or when the child first returns `Pending` (to be reachable by
+/// cancellation). A child that completes on its first poll never allocates one.
+pub(crate) struct LazyRoot {
+    /// The group's node: the root's parent.
+    parent: Arc<Node>,
+    root: OnceCell<Arc<Node>>,
 }
 
-impl CurrentGuard {
-    #[inline]
-    pub(crate) fn enter(node: &Arc<Node>) -> CurrentGuard {
-        let previous = CURRENT.with(|c| c.replace(Some(node.clone())));
-        CurrentGuard { previous }
+impl LazyRoot {
+    pub(crate) fn new(parent: Arc<Node>) -> LazyRoot {
+        LazyRoot {
+            parent,
+            root: OnceCell::new(),
+        }
     }
-}
 
-impl Drop for CurrentGuard {
+    /// A root created at once (a `start()` child, whose root the start call may cancel).
+    pub(crate) fn eager(parent: Arc<Node>) -> LazyRoot {
+        let root = Node::new_task_root(parent.clone());
+        LazyRoot {
+            parent,
+            root: OnceCell::from(root),
+        }
+    }
+
+    /// The root, if it exists.
     #[inline]
-    fn drop(&mut self) {
-        let previous = self.previous.take();
-        let _ = CURRENT.try_with(|c| c.replace(previous));
+    pub(crate) fn get(&self) -> Option<&Arc<Node>> {
+        self.root.get()
+    }
+
+    /// The root, created now if needed.
+    pub(crate) fn force(&self) -> &Arc<Node> {
+        self.root
+            .get_or_init(|| Node::new_task_root(self.parent.clone()))
+    }
+
+    /// The body below must be dropped now (see [`Node::must_drop_body`]). Without a root,
+    /// nothing in the child holds anything, and only the group's cancellation can reach it.
+    #[inline]
+    pub(crate) fn must_drop_body(&self) -> bool {
+        match self.root.get() {
+            Some(root) => root.must_drop_body(),
+            None => self.parent.is_effectively_cancelled(),
+        }
+    }
+
+    /// Polls `f` with this child as the current position of the thread.
+    #[inline]
+    pub(crate) fn enter<R>(&self, f: impl FnOnce() -> R) -> R {
+        CHILD.set(self, f)
     }
 }
 
 /// The node of the innermost scope being polled on this thread, if any.
 #[inline]
 pub(crate) fn current_node() -> Option<Arc<Node>> {
-    CURRENT.with(|c| c.borrow().clone())
+    if NODE.is_set() {
+        Some(NODE.with(|n| n.clone()))
+    } else if CHILD.is_set() {
+        Some(CHILD.with(|c| c.force().clone()))
+    } else {
+        None
+    }
 }
 
 /// Whether the code running now is inside a cancelled scope (and not shielded from it).
 #[inline]
 pub(crate) fn current_is_cancelled() -> bool {
-    CURRENT.with(|c| {
-        c.borrow()
-            .as_ref()
-            .is_some_and(|n| n.is_effectively_cancelled())
-    })
+    if NODE.is_set() {
+        NODE.with(|n| n.is_effectively_cancelled())
+    } else if CHILD.is_set() {
+        CHILD.with(|c| match c.get() {
+            Some(root) => root.is_effectively_cancelled(),
+            None => c.parent.is_effectively_cancelled(),
+        })
+    } else {
+        false
+    }
+}
+
+/// The effective deadline at the current position (see [`current_effective_deadline`]).
+fn current_deadline() -> Option<Instant> {
+    if NODE.is_set() {
+        NODE.with(|n| n.effective_deadline())
+    } else if CHILD.is_set() {
+        // A child root has no deadline of its own.
+        CHILD.with(|c| c.parent.effective_deadline())
+    } else {
+        None
+    }
 }
 
 /// The deadline that applies to the code running now: the earliest deadline of the enclosing
@@ -84,7 +152,7 @@ pub(crate) fn current_is_cancelled() -> bool {
 /// # }
 /// ```
 pub fn current_effective_deadline() -> Option<Instant> {
-    current_node().and_then(|n| n.effective_deadline())
+    current_deadline()
 }
 
 /// A cancellation point and a scheduling point.

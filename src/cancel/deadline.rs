@@ -24,7 +24,8 @@ impl DeadlineTimer {
     pub(crate) fn new() -> DeadlineTimer {
         DeadlineTimer {
             sleep: None,
-            armed_gen: u64::MAX,
+            // Generation 0 means "no deadline ever set": nothing to arm, no lock to take.
+            armed_gen: 0,
         }
     }
 

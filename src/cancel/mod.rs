@@ -54,7 +54,7 @@ use tokio::time::Instant;
 pub use cleanup::{WithCleanup, with_cleanup};
 pub(crate) use context::current_is_cancelled;
 pub use context::{Checkpoint, checkpoint, checkpoint_if_cancelled, current_effective_deadline};
-pub(crate) use context::{CurrentGuard, current_node};
+pub(crate) use context::{LazyRoot, current_node, with_current};
 pub(crate) use deadline::DeadlineTimer;
 pub(crate) use node::Node;
 pub use run::Run;
@@ -101,6 +101,19 @@ impl CancelScope {
         CancelScope {
             node: Node::new(false, None),
         }
+    }
+
+    /// A fresh scope with `deadline` and `shield` set at construction (no lock, no wake-up:
+    /// nobody can be waiting on a node that was just made). For the shorthands.
+    pub(crate) fn preset(shield: bool, deadline: Option<Instant>) -> CancelScope {
+        CancelScope {
+            node: Node::new(shield, deadline),
+        }
+    }
+
+    /// Like [`run`](Self::run), consuming the handle (no reference-count round trip).
+    pub(crate) fn into_run<F: Future>(self, body: F) -> Run<F> {
+        Run::new(self, body)
     }
 
     pub(crate) fn from_node(node: Arc<Node>) -> CancelScope {

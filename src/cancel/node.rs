@@ -16,6 +16,9 @@
 //!   a body that finishes on its first poll never touches the parent's lock). After registering,
 //!   the node re-checks effective cancellation and wakes its own subtree if it is cancelled, so a
 //!   cancellation that raced with the registration is never lost.
+//! - A child task's root node is itself created lazily (`LazyRoot`): when the child's body
+//!   enters a scope or group, or when the child first returns `Pending`. Until then nothing in
+//!   the child can hold or be cancelled on its own, so the group's node decides alone.
 //! - `holds` counts the shielded scopes and task groups that are running *below* this node in the
 //!   same task. A node with `holds > 0` must not drop its body: a shielded section, or a group
 //!   still waiting for its children, is in there. Holds are counted up to and including the first
@@ -36,6 +39,42 @@ use super::{CancelReason, CancelSource};
 use crate::loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use crate::loom::sync::{Arc, Mutex, OnceLock};
 
+/// Wakers collected under a lock and woken after it; the first `INLINE` need no allocation.
+#[derive(Default)]
+struct WakeList {
+    inline: [Option<Waker>; INLINE],
+    len: usize,
+    more: Vec<Waker>,
+}
+
+const INLINE: usize = 8;
+
+impl WakeList {
+    fn push(&mut self, waker: Waker) {
+        if self.len < INLINE {
+            self.inline[self.len] = Some(waker);
+            self.len += 1;
+        } else {
+            self.more.push(waker);
+        }
+    }
+
+    fn wake_all(&mut self) {
+        for slot in &mut self.inline[..self.len] {
+            if let Some(waker) = slot.take() {
+                waker.wake();
+            }
+        }
+        self.len = 0;
+        for waker in self.more.drain(..) {
+            waker.wake();
+        }
+    }
+}
+
+/// `Node::slot` when the node is not in its parent's child list.
+const NO_SLOT: usize = usize::MAX;
+
 /// One entered cancel scope, task group scope, or child task root.
 pub(crate) struct Node {
     /// The enclosing node, set once when the scope is entered (`None` = a root of the tree).
@@ -53,6 +92,14 @@ pub(crate) struct Node {
     deadline_gen: AtomicU64,
     /// The task currently driving this node's future, woken when it must look again.
     waker: AtomicWaker,
+    /// Our key in the parent's `children` while registered (`NO_SLOT` otherwise). Only the
+    /// future driving this node registers and deregisters it, so no lock is needed.
+    slot: AtomicUsize,
+    /// Set (and never cleared) once a child registered below this node or an observer waited
+    /// on it: `wake_subtree` must then visit this node rather than only wake its waker.
+    dependents: AtomicBool,
+    /// The scope has been entered (a scope runs at most once).
+    entered: AtomicBool,
     state: Mutex<NodeState>,
 }
 
@@ -60,16 +107,26 @@ pub(crate) struct Node {
 struct NodeState {
     reason: Option<CancelReason>,
     deadline: Option<Instant>,
-    /// Nodes below this one that are currently pending (see invariants).
-    children: Slab<Arc<Node>>,
-    /// Our key in the parent's `children`, while registered.
-    slot: Option<usize>,
-    /// Other tasks waiting in `CancelScope::cancelled()`.
-    observers: Slab<Waker>,
+    /// Who must be woken when this node is cancelled; boxed on first use, as most nodes (the
+    /// root of a leaf child task, a scope around a short body) never have any, and it keeps
+    /// every node 72 bytes smaller.
+    deps: Option<Box<Deps>>,
     /// The scope stopped its body because of its own cancellation.
     caught: bool,
-    /// The scope has been entered (a scope runs at most once).
-    entered: bool,
+}
+
+#[derive(Default)]
+struct Deps {
+    /// Nodes below this one that are currently pending (see invariants).
+    children: Slab<Arc<Node>>,
+    /// Other tasks waiting in `CancelScope::cancelled()`.
+    observers: Slab<Waker>,
+}
+
+impl NodeState {
+    fn deps(&mut self) -> &mut Deps {
+        self.deps.get_or_insert_with(Box::default)
+    }
 }
 
 impl Node {
@@ -80,8 +137,12 @@ impl Node {
             shield: AtomicBool::new(shield),
             holds: AtomicUsize::new(0),
             task_root: false,
-            deadline_gen: AtomicU64::new(0),
+            // Generation 0 means "no deadline ever set"; a preset deadline is generation 1.
+            deadline_gen: AtomicU64::new(u64::from(deadline.is_some())),
             waker: AtomicWaker::new(),
+            slot: AtomicUsize::new(NO_SLOT),
+            dependents: AtomicBool::new(false),
+            entered: AtomicBool::new(false),
             state: Mutex::new(NodeState {
                 deadline,
                 ..NodeState::default()
@@ -99,22 +160,18 @@ impl Node {
             task_root: true,
             deadline_gen: AtomicU64::new(0),
             waker: AtomicWaker::new(),
-            state: Mutex::new(NodeState {
-                entered: true,
-                ..NodeState::default()
-            }),
+            slot: AtomicUsize::new(NO_SLOT),
+            dependents: AtomicBool::new(false),
+            entered: AtomicBool::new(true),
+            state: Mutex::new(NodeState::default()),
         };
         Arc::new(node)
     }
 
     /// Marks the node entered under `parent`. Returns `false` if it was entered before.
     pub(crate) fn enter(&self, parent: Option<Arc<Node>>) -> bool {
-        {
-            let mut st = self.state.lock();
-            if st.entered {
-                return false;
-            }
-            st.entered = true;
+        if self.entered.swap(true, Ordering::AcqRel) {
+            return false;
         }
         if let Some(parent) = parent {
             let _ = self.parent.set(parent);
@@ -300,8 +357,9 @@ impl Node {
         let Some(parent) = self.parent.get() else {
             return;
         };
-        let key = parent.state.lock().children.insert(self.clone());
-        self.state.lock().slot = Some(key);
+        parent.dependents.store(true, Ordering::Release);
+        let key = parent.state.lock().deps().children.insert(self.clone());
+        self.slot.store(key, Ordering::Relaxed);
         if self.is_effectively_cancelled() {
             self.wake_subtree();
         }
@@ -309,11 +367,15 @@ impl Node {
 
     /// Removes this node from its parent's child list (no-op if not registered).
     pub(crate) fn deregister_from_parent(&self) {
-        let slot = self.state.lock().slot.take();
-        if let (Some(key), Some(parent)) = (slot, self.parent.get()) {
+        let key = self.slot.swap(NO_SLOT, Ordering::Relaxed);
+        if key != NO_SLOT
+            && let Some(parent) = self.parent.get()
+        {
             let mut st = parent.state.lock();
-            if st.children.contains(key) {
-                st.children.remove(key);
+            if let Some(deps) = st.deps.as_mut()
+                && deps.children.contains(key)
+            {
+                deps.children.remove(key);
             }
         }
     }
@@ -321,44 +383,67 @@ impl Node {
     /// Wakes every future and observer in this subtree that a cancellation of this node reaches
     /// (shielded children and their subtrees are skipped). Iterative, so deep trees are fine.
     pub(crate) fn wake_subtree(self: &Arc<Self>) {
-        let mut stack: Vec<Arc<Node>> = vec![self.clone()];
-        let mut wakers: Vec<Waker> = Vec::new();
+        self.waker.wake();
+        // Allocates only for nodes with nested dependents, or more than `INLINE` wakers.
+        let mut stack: Vec<Arc<Node>> = Vec::new();
+        let mut wakers = WakeList::default();
+        self.wake_children(&mut stack, &mut wakers);
         while let Some(node) = stack.pop() {
-            {
-                let st = node.state.lock();
-                for (_, child) in st.children.iter() {
-                    if !child.is_shield() {
-                        stack.push(child.clone());
-                    }
-                }
-                for (_, waker) in st.observers.iter() {
-                    wakers.push(waker.clone());
-                }
-            }
             node.waker.wake();
-            for waker in wakers.drain(..) {
-                waker.wake();
-            }
+            node.wake_children(&mut stack, &mut wakers);
         }
     }
 
+    /// Wakes this node's (unshielded) children and observers, after releasing the lock.
+    ///
+    /// Children that never had children or observers of their own (the common case: the leaf
+    /// tasks of a group) are woken from the snapshot directly: their waker is taken under this
+    /// node's lock and woken after it, with no clone of their `Arc` and no lock of their own.
+    /// The others are pushed on `stack` to be visited like this one.
+    fn wake_children(&self, stack: &mut Vec<Arc<Node>>, wakers: &mut WakeList) {
+        {
+            let st = self.state.lock();
+            let Some(deps) = st.deps.as_ref() else {
+                return;
+            };
+            for (_, child) in deps.children.iter() {
+                if child.is_shield() {
+                    continue;
+                }
+                if child.dependents.load(Ordering::Acquire) {
+                    stack.push(child.clone());
+                } else if let Some(waker) = child.waker.take() {
+                    wakers.push(waker);
+                }
+            }
+            for (_, waker) in deps.observers.iter() {
+                wakers.push(waker.clone());
+            }
+        }
+        wakers.wake_all();
+    }
+
     pub(crate) fn update_observer(&self, key: Option<usize>, waker: &Waker) -> usize {
+        self.dependents.store(true, Ordering::Release);
         let mut st = self.state.lock();
+        let observers = &mut st.deps().observers;
         match key {
-            Some(key) if st.observers.contains(key) => {
-                if !st.observers[key].will_wake(waker) {
-                    st.observers[key] = waker.clone();
+            Some(key) if observers.contains(key) => {
+                if !observers[key].will_wake(waker) {
+                    observers[key] = waker.clone();
                 }
                 key
             }
-            _ => st.observers.insert(waker.clone()),
+            _ => observers.insert(waker.clone()),
         }
     }
 
     pub(crate) fn remove_observer(&self, key: usize) {
         let mut st = self.state.lock();
-        if st.observers.contains(key) {
-            st.observers.remove(key);
+        if let Some(deps) = st.deps.as_mut()
+            && deps.observers.contains(key)
+        {
+            deps.observers.remove(key);
         }
     }
 }

@@ -7,10 +7,12 @@ use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
 
-use super::context::{CurrentGuard, current_node};
+use super::context::{current_node, with_current};
 use super::deadline::DeadlineTimer;
+use super::node::Node;
 use super::{CancelScope, Cancelled};
 use crate::error::TaskContextError;
+use crate::loom::sync::Arc;
 use crate::task::TaskId;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -99,6 +101,28 @@ fn wrong_task(owner: TaskId, current: TaskId) -> ! {
     panic!("{err}")
 }
 
+/// Follows shield and deadline changes of `node`, and fires the deadline when its timer is due.
+///
+/// Runs before the body on every poll after the first, and after the body whenever it returned
+/// `Pending` (the waker is registered by then, so a change made meanwhile wakes us again).
+fn follow(
+    node: &Arc<Node>,
+    timer: Pin<&mut DeadlineTimer>,
+    holding: &mut bool,
+    cx: &mut Context<'_>,
+) {
+    // Follow shield changes: a shielded scope holds the enclosing ones in this task.
+    let shielded = node.is_shield();
+    if shielded != *holding {
+        node.hold_ancestors(shielded);
+        *holding = shielded;
+    }
+    // Follow deadline changes, and fire the deadline.
+    if timer.poll_deadline(node, cx) {
+        node.deadline_reached();
+    }
+}
+
 impl<F: Future> Future for Run<F> {
     type Output = Result<F::Output, Cancelled>;
 
@@ -113,8 +137,22 @@ impl<F: Future> Future for Run<F> {
                          CancelScope for each run"
                     );
                 }
-                *this.task = Some(TaskId::current());
                 *this.phase = Phase::Running;
+                // The timer is armed only once the body is pending (a body that completes on
+                // its first poll never touches the timer wheel, as with `tokio::time::timeout`),
+                // but a deadline that has already passed cancels before the body runs.
+                if node.deadline_gen() != 0
+                    && node
+                        .deadline()
+                        .is_some_and(|d| d <= tokio::time::Instant::now())
+                {
+                    node.deadline_reached();
+                }
+                // Shields are followed before the body on later polls; take the hold now.
+                if node.is_shield() {
+                    node.hold_ancestors(true);
+                    *this.holding = true;
+                }
             }
             Phase::Running => {
                 let now = TaskId::current();
@@ -123,42 +161,31 @@ impl<F: Future> Future for Run<F> {
                 {
                     wrong_task(owner, now);
                 }
+                follow(node, this.timer.as_mut(), this.holding, cx);
             }
             Phase::Parked => return Poll::Pending,
             Phase::Done => panic!("`Run` polled after it completed"),
         }
 
-        // Follow shield changes: a shielded scope holds the enclosing ones in this task.
-        let shielded = node.is_shield();
-        if shielded != *this.holding {
-            node.hold_ancestors(shielded);
-            *this.holding = shielded;
-        }
-
-        if this.timer.as_mut().poll_deadline(node, cx) {
-            node.deadline_reached();
-        }
-
         if !node.must_drop_body() {
-            node.register_waker(cx.waker());
-            let polled = {
-                let _current = CurrentGuard::enter(node);
-                this.body
-                    .as_mut()
-                    .as_pin_mut()
-                    .expect("body present while running")
-                    .poll(cx)
-            };
+            let body = this.body.as_mut().as_pin_mut();
+            let polled = with_current(node, || body.expect("body present while running").poll(cx));
             if let Poll::Ready(output) = polled {
                 this.body.set(None);
                 exit(this.scope, this.registered, this.holding);
                 *this.phase = Phase::Done;
                 return Poll::Ready(Ok(output));
             }
+            // Pending: from here on a cancellation, shield or deadline change must wake us.
+            // Registering the waker after the poll is enough because every check below runs
+            // after it (register, then look: a change made in between is seen or wakes us).
+            node.register_waker(cx.waker());
             if !*this.registered {
                 *this.registered = true;
+                *this.task = Some(TaskId::current());
                 node.register_in_parent();
             }
+            follow(node, this.timer.as_mut(), this.holding, cx);
             if !node.must_drop_body() {
                 return Poll::Pending;
             }

@@ -50,7 +50,7 @@ pub fn move_on_after<F: Future>(timeout: Duration, body: F) -> MoveOn<F> {
 /// Like [`move_on_after`] with an absolute deadline.
 pub fn move_on_at<F: Future>(deadline: Instant, body: F) -> MoveOn<F> {
     MoveOn {
-        run: CancelScope::new().with_deadline(deadline).run(body),
+        run: CancelScope::preset(false, Some(deadline)).into_run(body),
     }
 }
 
@@ -126,7 +126,7 @@ pub fn fail_after<F: Future>(timeout: Duration, body: F) -> FailAfter<F> {
 /// Like [`fail_after`] with an absolute deadline.
 pub fn fail_at<F: Future>(deadline: Instant, body: F) -> FailAfter<F> {
     FailAfter {
-        run: CancelScope::new().with_deadline(deadline).run(body),
+        run: CancelScope::preset(false, Some(deadline)).into_run(body),
         deadline,
     }
 }
@@ -212,7 +212,7 @@ impl TimeoutError {
 /// ```
 pub fn shield<F: Future>(body: F) -> Shielded<F> {
     Shielded {
-        run: CancelScope::new().with_shield(true).run(body),
+        run: CancelScope::preset(true, None).into_run(body),
     }
 }
 

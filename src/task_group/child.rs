@@ -15,10 +15,9 @@ use pin_project_lite::pin_project;
 use super::TaskResult;
 use super::shared::GroupShared;
 use super::start::StartLink;
-use crate::cancel::{CurrentGuard, Node};
+use crate::cancel::LazyRoot;
 use crate::error::BoxError;
 use crate::loom::sync::Arc;
-use crate::task::TaskId;
 
 /// How a child ended.
 pub(crate) enum ChildOutcome {
@@ -30,7 +29,8 @@ pub(crate) enum ChildOutcome {
 
 pin_project! {
     pub(crate) struct Child<F> {
-        root: Arc<Node>,
+        // The child's root node, made on first need (see `LazyRoot`).
+        root: LazyRoot,
         shared: Arc<GroupShared>,
         #[pin]
         body: Option<F>,
@@ -53,7 +53,7 @@ pin_project! {
 
 impl<F> Child<F> {
     pub(crate) fn new(
-        root: Arc<Node>,
+        root: LazyRoot,
         shared: Arc<GroupShared>,
         body: F,
         start: Option<Arc<dyn StartLink>>,
@@ -75,7 +75,7 @@ fn drop_body<F>(mut body: Pin<&mut Option<F>>) {
 }
 
 fn report(
-    root: &Arc<Node>,
+    root: &LazyRoot,
     shared: &Arc<GroupShared>,
     start: &mut Option<Arc<dyn StartLink>>,
     registered: &mut bool,
@@ -84,13 +84,14 @@ fn report(
 ) {
     *finished = true;
     if std::mem::take(registered) {
-        root.deregister_from_parent();
+        root.force().deregister_from_parent();
     }
     let outcome = match start.take() {
-        Some(link) => link.child_exited(outcome, root),
+        // A start() child's root is made eagerly.
+        Some(link) => link.child_exited(outcome, root.force()),
         None => Some(outcome),
     };
-    shared.child_exited(outcome, TaskId::current());
+    shared.child_exited(outcome);
 }
 
 impl<F> Future for Child<F>
@@ -110,14 +111,9 @@ where
             if this.shared.is_aborted() || root.must_drop_body() {
                 break 'outcome ChildOutcome::Cancelled;
             }
-            root.register_waker(cx.waker());
+            let body = this.body.as_mut().as_pin_mut();
             let polled = catch_unwind(AssertUnwindSafe(|| {
-                let _current = CurrentGuard::enter(root);
-                this.body
-                    .as_mut()
-                    .as_pin_mut()
-                    .expect("body present while running")
-                    .poll(cx)
+                root.enter(|| body.expect("body present while running").poll(cx))
             }));
             match polled {
                 Ok(Poll::Ready(output)) => match output.into_result() {
@@ -125,9 +121,13 @@ where
                     Err(error) => ChildOutcome::Failed(error),
                 },
                 Ok(Poll::Pending) => {
+                    // Registered after the poll, then every check below looks again: a
+                    // cancellation made meanwhile is seen here or wakes us.
+                    let node = root.force();
+                    node.register_waker(cx.waker());
                     if !*this.registered {
                         *this.registered = true;
-                        root.register_in_parent();
+                        node.register_in_parent();
                     }
                     if this.shared.is_aborted() || root.must_drop_body() {
                         ChildOutcome::Cancelled

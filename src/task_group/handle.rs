@@ -111,7 +111,7 @@ where
     let link = StartShared::<V>::new(shared.clone());
     let body = child(TaskStatus::new(link.clone()));
     match shared.spawn(body, Some(link.clone())) {
-        Ok((_, task)) => {
+        Ok(task) => {
             link.set_task(task);
             Start::waiting(link)
         }

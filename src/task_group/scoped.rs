@@ -14,7 +14,7 @@ use super::handle::{TaskGroupHandle, start_in};
 use super::shared::GroupShared;
 use super::start::{Start, TaskStatus};
 use crate::cancel::{
-    CancelReason, CancelScope, CancelSource, CurrentGuard, DeadlineTimer, current_node,
+    CancelReason, CancelScope, CancelSource, DeadlineTimer, current_node, with_current,
 };
 use crate::error::TaskContextError;
 use crate::loom::sync::Arc;
@@ -299,10 +299,8 @@ impl<B: Future<Output = R>, R: TaskResult> Future for GroupDriver<'_, B, R> {
             if node.must_drop_body() {
                 this.body.set(None);
             } else {
-                let polled = catch_unwind(AssertUnwindSafe(|| {
-                    let _current = CurrentGuard::enter(node);
-                    body.poll(cx)
-                }));
+                let polled =
+                    catch_unwind(AssertUnwindSafe(|| with_current(node, || body.poll(cx))));
                 match polled {
                     Ok(Poll::Ready(output)) => {
                         this.body.set(None);

@@ -20,7 +20,7 @@ use super::child::{Child, ChildOutcome};
 use super::error::{FailureOrigin, GroupError, SpawnError, TaskFailure};
 use super::panic::GroupPanic;
 use super::start::StartLink;
-use crate::cancel::{CancelReason, CancelSource, Node};
+use crate::cancel::{CancelReason, CancelSource, LazyRoot, Node};
 use crate::loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use crate::loom::sync::{Arc, Mutex};
 use crate::task::TaskId;
@@ -87,7 +87,7 @@ impl GroupShared {
         self: &Arc<Self>,
         body: F,
         start: Option<Arc<dyn StartLink>>,
-    ) -> Result<(Arc<Node>, TaskId), SpawnError<F>>
+    ) -> Result<TaskId, SpawnError<F>>
     where
         F: Future + Send + 'static,
         F::Output: TaskResult,
@@ -97,14 +97,20 @@ impl GroupShared {
             self.state.fetch_sub(1, Ordering::AcqRel);
             return Err(SpawnError::new(body, self.host));
         }
-        let root = Node::new_task_root(self.node.clone());
-        if let Some(link) = &start {
-            link.set_root(root.clone());
-        }
-        let child = Child::new(root.clone(), self.clone(), body, start);
+        // A plain child makes its root node only when it needs one (most trivial children
+        // never do); a start() child needs it now, for the start call to cancel it.
+        let root = match &start {
+            Some(link) => {
+                let root = LazyRoot::eager(self.node.clone());
+                link.set_root(root.force().clone());
+                root
+            }
+            None => LazyRoot::new(self.node.clone()),
+        };
+        let child = Child::new(root, self.clone(), body, start);
         // The group joins through `state`, not through the JoinHandle.
         let task = TaskId::from_tokio(self.runtime.spawn(child).id());
-        Ok((root, task))
+        Ok(task)
     }
 
     pub(crate) fn is_aborted(&self) -> bool {
@@ -116,12 +122,16 @@ impl GroupShared {
     }
 
     /// A child finished (or was dropped). `outcome` is `None` when a `start()` call took it.
-    pub(crate) fn child_exited(&self, outcome: Option<ChildOutcome>, task: TaskId) {
+    ///
+    /// Called from the child's own task, which names the failing task (only looked up when
+    /// there is a failure to report).
+    pub(crate) fn child_exited(&self, outcome: Option<ChildOutcome>) {
         match outcome {
             Some(ChildOutcome::Failed(error)) => {
+                let task = TaskId::current();
                 self.record_failure(TaskFailure::new(FailureOrigin::Child(task), error));
             }
-            Some(ChildOutcome::Panicked(payload)) => self.record_panic(payload, task),
+            Some(ChildOutcome::Panicked(payload)) => self.record_panic(payload, TaskId::current()),
             Some(ChildOutcome::Done | ChildOutcome::Cancelled) | None => {}
         }
         let previous = self.state.fetch_sub(1, Ordering::AcqRel);
