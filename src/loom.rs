@@ -1,13 +1,13 @@
 //! A small shim over the synchronization types the crate's own state uses.
 //!
 //! Normal builds use `std` atomics, `std::sync::Arc`, `std::sync::OnceLock`, `parking_lot::Mutex`
-//! and `futures`' `AtomicWaker`. In this crate's unit tests under `cfg(loom)` (loom is a
-//! dev-dependency, so only `cfg(all(test, loom))` switches) the same names resolve to loom's
+//! and `futures`' `AtomicWaker`. In this crate's unit tests under `cfg(tether_loom)` (loom is a
+//! dev-dependency, so only `cfg(all(test, tether_loom))` switches) the same names resolve to loom's
 //! model-checked types, so the cancel tree, the group accounting and the `start()` handshake can
 //! be checked for every interleaving (see `docs/reliability.md`). Code in the crate names these
 //! types through this module only.
 
-#[cfg(not(all(test, loom)))]
+#[cfg(not(all(test, tether_loom)))]
 pub(crate) mod sync {
     pub(crate) use std::sync::Arc;
     pub(crate) use std::sync::OnceLock;
@@ -19,12 +19,12 @@ pub(crate) mod sync {
     pub(crate) type MutexGuard<'a, T> = parking_lot::MutexGuard<'a, T>;
 }
 
-#[cfg(not(all(test, loom)))]
+#[cfg(not(all(test, tether_loom)))]
 pub(crate) mod future {
     pub(crate) use futures::task::AtomicWaker;
 }
 
-#[cfg(all(test, loom))]
+#[cfg(all(test, tether_loom))]
 pub(crate) mod sync {
     // `std`'s `Arc` on purpose: the crate uses `self: &Arc<Self>` receivers and `Arc<str>`, which
     // loom's `Arc` cannot express, and reference counts are not what the models check (the
@@ -89,7 +89,7 @@ pub(crate) mod sync {
     }
 }
 
-#[cfg(all(test, loom))]
+#[cfg(all(test, tether_loom))]
 pub(crate) mod future {
     use std::task::Waker;
 
@@ -106,6 +106,9 @@ pub(crate) mod future {
         }
         pub(crate) fn wake(&self) {
             self.0.wake();
+        }
+        pub(crate) fn take(&self) -> Option<Waker> {
+            self.0.take_waker()
         }
     }
 }

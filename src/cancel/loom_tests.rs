@@ -1,7 +1,7 @@
-//! loom models of the cancel tree (`RUSTFLAGS="--cfg loom" cargo test --release --lib loom`).
+//! loom models of the cancel tree (`RUSTFLAGS="--cfg tether_loom" cargo test --release --lib loom`).
 //!
 //! The node's own state (the `cancelled` flag, the `state` lock with the child list, the
-//! once-set parent link and the `AtomicWaker`) is loom's under `cfg(loom)` (see `crate::loom`),
+//! once-set parent link and the `AtomicWaker`) is loom's under `cfg(tether_loom)` (see `crate::loom`),
 //! so every interleaving of these operations is explored, up to the preemption bound.
 
 use std::sync::atomic::{AtomicUsize, Ordering as StdOrdering};

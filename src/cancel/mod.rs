@@ -427,5 +427,5 @@ impl Cancelled {
         self.reason.source == CancelSource::Deadline
     }
 }
-#[cfg(all(test, loom))]
+#[cfg(all(test, tether_loom))]
 mod loom_tests;

@@ -357,9 +357,9 @@ impl Node {
         let Some(parent) = self.parent.get() else {
             return;
         };
-        parent.dependents.store(true, Ordering::Release);
         let key = parent.state.lock().deps().children.insert(self.clone());
         self.slot.store(key, Ordering::Relaxed);
+        parent.mark_dependents();
         if self.is_effectively_cancelled() {
             self.wake_subtree();
         }
@@ -424,17 +424,38 @@ impl Node {
     }
 
     pub(crate) fn update_observer(&self, key: Option<usize>, waker: &Waker) -> usize {
-        self.dependents.store(true, Ordering::Release);
-        let mut st = self.state.lock();
-        let observers = &mut st.deps().observers;
-        match key {
-            Some(key) if observers.contains(key) => {
-                if !observers[key].will_wake(waker) {
-                    observers[key] = waker.clone();
+        let key = {
+            let mut st = self.state.lock();
+            let observers = &mut st.deps().observers;
+            match key {
+                Some(key) if observers.contains(key) => {
+                    if !observers[key].will_wake(waker) {
+                        observers[key] = waker.clone();
+                    }
+                    key
                 }
-                key
+                _ => observers.insert(waker.clone()),
             }
-            _ => observers.insert(waker.clone()),
+        };
+        self.mark_dependents();
+        key
+    }
+
+    /// Records that this node now has children or observers of its own, so a cancel walk must
+    /// visit it rather than only take its waker (see `wake_children`). Call it *after* the
+    /// child or observer was inserted, and check for cancellation after it.
+    ///
+    /// The walk reads `dependents` under the *parent's* lock, while the cancellation flag it
+    /// serves is written before that walk. On the first mark we therefore pass through the
+    /// parent's lock: either the walk held it first (its cancellation flag is then visible to
+    /// the caller's check that follows), or it comes after us and sees the flag and visits this
+    /// node, finding what was inserted. Without this handshake the two sides could each miss the
+    /// other (found by the loom model `a_grandchild_registering_under_a_cancelled_grandparent_is_woken`).
+    fn mark_dependents(&self) {
+        if !self.dependents.swap(true, Ordering::AcqRel)
+            && let Some(parent) = self.parent.get()
+        {
+            drop(parent.state.lock());
         }
     }
 

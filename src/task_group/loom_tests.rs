@@ -1,8 +1,8 @@
 //! loom models of the group's child accounting and of the `start()` handshake
-//! (`RUSTFLAGS="--cfg loom" cargo test --release --lib loom`).
+//! (`RUSTFLAGS="--cfg tether_loom" cargo test --release --lib loom`).
 //!
 //! The group's `state` word, its outcome lock, the start handshake's lock, once-cells and waker
-//! are loom's under `cfg(loom)`. A child is spawned for real onto a tokio runtime that is never
+//! are loom's under `cfg(tether_loom)`. A child is spawned for real onto a tokio runtime that is never
 //! run: dropping the runtime drops the child unpolled, which reports its exit exactly as a
 //! finished child does (`Child`'s drop path), so "a child exits" is a step loom can interleave.
 

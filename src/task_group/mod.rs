@@ -26,7 +26,7 @@
 mod child;
 mod error;
 mod handle;
-#[cfg(all(test, loom))]
+#[cfg(all(test, tether_loom))]
 mod loom_tests;
 mod owned;
 mod panic;
