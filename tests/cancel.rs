@@ -478,3 +478,54 @@ async fn with_cleanup_in_a_child_runs_before_its_group_returns() {
     assert_eq!(err.len(), 1);
     assert!(cleaned.load(Ordering::SeqCst));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_local_task_polled_inside_a_scope_is_not_part_of_that_scope() {
+    // `LocalSet::run_until` polls local tasks inside the poll of the future that awaits it, so
+    // a scope around that future is "current" on the thread while a *different* task runs.
+    let outer = CancelScope::new().with_timeout(Duration::from_secs(3600));
+    let seen = bounded(outer.run(async {
+        let local = tokio::task::LocalSet::new();
+        local
+            .run_until(async {
+                tokio::task::spawn_local(async {
+                    (current_effective_deadline(), tether::TaskId::current())
+                })
+                .await
+                .unwrap()
+            })
+            .await
+    }))
+    .await
+    .unwrap();
+    assert_ne!(seen.1, tether::TaskId::current(), "it ran in its own task");
+    assert_eq!(
+        seen.0, None,
+        "a local task does not inherit the outer scope's deadline"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_group_in_a_local_task_does_not_hold_the_scope_around_the_local_set() {
+    let outer = CancelScope::new().with_timeout(100 * MS);
+    let start = Instant::now();
+    let result = bounded(outer.run(async {
+        let local = tokio::task::LocalSet::new();
+        local
+            .run_until(async {
+                // A local task runs a group with a long shielded child: it must not hold back
+                // the outer scope, which belongs to another task.
+                let task = tokio::task::spawn_local(async {
+                    tether::task_group(async |tg| {
+                        tg.spawn(shield(sleep(Duration::from_secs(10))));
+                    })
+                    .await
+                });
+                let _ = task.await;
+            })
+            .await
+    }))
+    .await;
+    assert!(result.unwrap_err().is_deadline());
+    assert_eq!(start.elapsed(), 100 * MS);
+}

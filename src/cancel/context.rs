@@ -2,11 +2,13 @@
 //!
 //! While a tether future (a scope, a group body, a child task) polls its body, it makes its node
 //! the *current* node of this thread, and restores the previous one when the poll returns (also on
-//! unwind). A child task's root node is made lazily ([`LazyRoot`]). A scope entered inside that body finds its parent here. Because the slot is set only
-//! for the duration of a poll, a plain `tokio::spawn` inside a scope starts outside the tree, as
-//! tokio intends; tether children are attached explicitly.
+//! unwind). A child task's root node is made lazily ([`LazyRoot`]). A scope entered inside that
+//! body finds its parent here. Because the slot is set only for the duration of a poll, a plain
+//! `tokio::spawn` inside a scope starts outside the tree, as tokio intends; tether children are
+//! attached explicitly. The slot also records which task set it, so a task polled *within*
+//! that poll (a `LocalSet`'s local task) is outside the tree too.
 
-use std::cell::OnceCell;
+use std::cell::{Cell, OnceCell};
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -25,10 +27,41 @@ use crate::loom::sync::Arc;
 scoped_tls::scoped_thread_local!(static NODE: Arc<Node>);
 scoped_tls::scoped_thread_local!(static CHILD: LazyRoot);
 
+thread_local! {
+    // The tokio task that set the current position (`None`: a `block_on` body). Another task
+    // can run *inside* that poll — `LocalSet::run_until` polls its local tasks within the poll
+    // of the future awaiting it — and such a task is not in the scope: for it the position
+    // reads as unset, so it neither inherits the scope's cancellation or deadline nor takes
+    // holds on another task's scopes.
+    static OWNER: Cell<Option<tokio::task::Id>> = const { Cell::new(None) };
+}
+
+/// Restores the previous owner task on drop (also on unwind).
+struct RestoreOwner(Option<tokio::task::Id>);
+
+impl Drop for RestoreOwner {
+    #[inline]
+    fn drop(&mut self) {
+        let _ = OWNER.try_with(|owner| owner.set(self.0));
+    }
+}
+
+#[inline]
+fn owned_by_current_task<R>(f: impl FnOnce() -> R) -> R {
+    let _restore = RestoreOwner(OWNER.with(|owner| owner.replace(tokio::task::try_id())));
+    f()
+}
+
+/// Whether the position set on this thread belongs to the task running now.
+#[inline]
+fn position_is_ours() -> bool {
+    OWNER.with(|owner| owner.get() == tokio::task::try_id())
+}
+
 /// Polls `f` with `node` as the current node of this thread (restored on return and unwind).
 #[inline]
 pub(crate) fn with_current<R>(node: &Arc<Node>, f: impl FnOnce() -> R) -> R {
-    NODE.set(node, f)
+    owned_by_current_task(|| NODE.set(node, f))
 }
 
 /// The root node of a child task, created the first time it is needed: when the body enters
@@ -82,13 +115,16 @@ impl LazyRoot {
     /// Polls `f` with this child as the current position of the thread.
     #[inline]
     pub(crate) fn enter<R>(&self, f: impl FnOnce() -> R) -> R {
-        CHILD.set(self, f)
+        owned_by_current_task(|| CHILD.set(self, f))
     }
 }
 
 /// The node of the innermost scope being polled on this thread, if any.
 #[inline]
 pub(crate) fn current_node() -> Option<Arc<Node>> {
+    if !position_is_ours() {
+        return None;
+    }
     if NODE.is_set() {
         Some(NODE.with(|n| n.clone()))
     } else if CHILD.is_set() {
@@ -101,6 +137,9 @@ pub(crate) fn current_node() -> Option<Arc<Node>> {
 /// Whether the code running now is inside a cancelled scope (and not shielded from it).
 #[inline]
 pub(crate) fn current_is_cancelled() -> bool {
+    if !position_is_ours() {
+        return false;
+    }
     if NODE.is_set() {
         NODE.with(|n| n.is_effectively_cancelled())
     } else if CHILD.is_set() {
@@ -115,6 +154,9 @@ pub(crate) fn current_is_cancelled() -> bool {
 
 /// The effective deadline at the current position (see [`current_effective_deadline`]).
 fn current_deadline() -> Option<Instant> {
+    if !position_is_ours() {
+        return None;
+    }
     if NODE.is_set() {
         NODE.with(|n| n.effective_deadline())
     } else if CHILD.is_set() {
