@@ -63,6 +63,8 @@
 pub mod cancel;
 mod error;
 mod loom;
+#[cfg(all(test, tether_loom))]
+mod loom_support;
 pub mod stream;
 pub mod sync;
 mod task;

@@ -15,7 +15,6 @@ pub(crate) mod sync {
 
     /// A mutex whose `lock` returns the guard directly (no poisoning), as `parking_lot`'s does.
     pub(crate) type Mutex<T> = parking_lot::Mutex<T>;
-    #[allow(dead_code)]
     pub(crate) type MutexGuard<'a, T> = parking_lot::MutexGuard<'a, T>;
 }
 

@@ -4,59 +4,14 @@
 //! once-set parent link and the `AtomicWaker`) is loom's under `cfg(tether_loom)` (see `crate::loom`),
 //! so every interleaving of these operations is explored, up to the preemption bound.
 
-use std::sync::atomic::{AtomicUsize, Ordering as StdOrdering};
-use std::task::{Wake, Waker};
+use std::task::Waker;
 
-use loom::sync::atomic::{AtomicBool, Ordering};
+use loom::sync::atomic::Ordering;
 use loom::thread;
 
 use super::{CancelReason, CancelSource, Node};
 use crate::loom::sync::Arc;
-
-/// Interleavings explored by every model in this module (printed by each test).
-static ITERATIONS: AtomicUsize = AtomicUsize::new(0);
-
-/// A waker that records that it was woken.
-struct Flag(AtomicBool);
-
-impl Wake for Flag {
-    fn wake(self: std::sync::Arc<Self>) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-    fn wake_by_ref(self: &std::sync::Arc<Self>) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-}
-
-fn flag() -> (std::sync::Arc<Flag>, Waker) {
-    let flag = std::sync::Arc::new(Flag(AtomicBool::new(false)));
-    let waker = Waker::from(flag.clone());
-    (flag, waker)
-}
-
-pub(crate) fn model(name: &str, f: impl Fn() + Sync + Send + 'static) {
-    model_bounded(name, None, f);
-}
-
-/// `LOOM_MAX_PREEMPTIONS` bounds the search; unset, a model uses `default_bound` (`None`: the
-/// small two-thread models are explored exhaustively).
-pub(crate) fn model_bounded(
-    name: &str,
-    default_bound: Option<usize>,
-    f: impl Fn() + Sync + Send + 'static,
-) {
-    let mut builder = loom::model::Builder::new();
-    if builder.preemption_bound.is_none() {
-        builder.preemption_bound = default_bound;
-    }
-    let before = ITERATIONS.load(StdOrdering::SeqCst);
-    builder.check(move || {
-        ITERATIONS.fetch_add(1, StdOrdering::SeqCst);
-        f();
-    });
-    let n = ITERATIONS.load(StdOrdering::SeqCst) - before;
-    println!("loom model {name}: {n} interleavings");
-}
+use crate::loom_support::{flag, model, model_bounded};
 
 fn reason(message: &str) -> CancelReason {
     CancelReason::with_message(CancelSource::Explicit, message)

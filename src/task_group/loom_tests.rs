@@ -9,9 +9,9 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering as StdOrdering};
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll, Waker};
 
-use loom::sync::atomic::{AtomicBool, Ordering};
+use loom::sync::atomic::Ordering;
 use loom::thread;
 
 use super::child::ChildOutcome;
@@ -20,38 +20,8 @@ use super::shared::GroupShared;
 use super::start::{Start, StartLink, StartShared, TaskStatus};
 use crate::cancel::Node;
 use crate::loom::sync::Arc;
+use crate::loom_support::{flag, model};
 use crate::task::TaskId;
-
-static ITERATIONS: AtomicUsize = AtomicUsize::new(0);
-
-struct Flag(AtomicBool);
-
-impl Wake for Flag {
-    fn wake(self: std::sync::Arc<Self>) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-    fn wake_by_ref(self: &std::sync::Arc<Self>) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-}
-
-fn flag() -> (std::sync::Arc<Flag>, Waker) {
-    let flag = std::sync::Arc::new(Flag(AtomicBool::new(false)));
-    let waker = Waker::from(flag.clone());
-    (flag, waker)
-}
-
-fn model(name: &str, f: impl Fn() + Sync + Send + 'static) {
-    // `LOOM_MAX_PREEMPTIONS` bounds the search; unset, these small models are explored fully.
-    let builder = loom::model::Builder::new();
-    let before = ITERATIONS.load(StdOrdering::SeqCst);
-    builder.check(move || {
-        ITERATIONS.fetch_add(1, StdOrdering::SeqCst);
-        f();
-    });
-    let n = ITERATIONS.load(StdOrdering::SeqCst) - before;
-    println!("loom model {name}: {n} interleavings");
-}
 
 /// A runtime that is never run: it only gives spawned children a home (and drops them).
 fn runtime() -> tokio::runtime::Runtime {
