@@ -70,9 +70,53 @@
 //! a task that waits, hands items straight to a waiting receiver, and takes part in tokio's
 //! cooperative budget. Binding to a group adds nothing to it.
 //!
-//! One difference from AnyIO: on a rendezvous stream, `try_recv` does not take the item of a
-//! waiting `send` (AnyIO's `receive_nowait` does). A waiting sender keeps its item until it
-//! hands it to a waiting receiver itself; that is what makes a cancelled send never happen.
+//! # Draining without waiting, and where this differs from AnyIO
+//!
+//! `try_recv` takes only items that were *sent*: buffered, or handed over by a send that has
+//! returned `Ready`. It never takes the item of a `send` still waiting (AnyIO's
+//! `receive_nowait` does): a waiting sender keeps its item in its own future until that future
+//! delivers it, which is what makes a cancelled send never happen — even a `select!` that drops
+//! the send in the same instant a receiver made room. So on a full stream with blocked
+//! senders, taking the buffered item *grants* its room to the oldest sender, and the next
+//! `try_recv` is [`TryRecvError::WouldBlock`] until that sender's task has run. Statistics count
+//! such a granted sender in [`tasks_waiting_send`](MemoryStreamStatistics::tasks_waiting_send)
+//! until it delivers. A non-blocking drain that should also take what blocked senders are about
+//! to deliver yields while any are left:
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! # let (tx, rx) = tether::memory_stream::<u32>(1);
+//! # tx.try_send(0).unwrap();
+//! # let t = tokio::spawn(async move { tx.send(1).await });
+//! # tokio::task::yield_now().await;
+//! let mut drained = Vec::new();
+//! loop {
+//!     match rx.try_recv() {
+//!         Ok(item) => drained.push(item),
+//!         Err(tether::TryRecvError::WouldBlock) if rx.statistics().tasks_waiting_send > 0 => {
+//!             tokio::task::yield_now().await
+//!         }
+//!         Err(_) => break,
+//!     }
+//! }
+//! assert_eq!(drained, [0, 1]);
+//! # t.await.unwrap().unwrap();
+//! # }
+//! ```
+//!
+//! # Memory
+//!
+//! A bounded stream allocates its buffer once (up to 1024 slots up front, growing to at most
+//! its capacity). An unbounded stream grows with a burst and gives the memory back as the burst
+//! drains: its allocation halves whenever the buffer falls to a quarter of it, down to 1024
+//! slots.
+//!
+//! # Lifetime of a bound stream's state
+//!
+//! Binding registers a small callback with the group. It holds the stream weakly: once every
+//! handle is dropped, the stream's state is freed at once, even while the group lives on; the
+//! group keeps only the callback (a few dozen bytes) until it ends.
 //!
 //! # Examples
 //!
