@@ -33,11 +33,11 @@ fn handles_and_errors_are_send_and_sync() {
     send_sync::<tether::MemoryReceiver<String>>();
     send_sync::<tether::SendError<String>>();
     send_sync::<tether::RecvError>();
-    send_sync::<tether::sync::Lock>();
-    send_sync::<tether::sync::Event>();
-    send_sync::<tether::sync::Semaphore>();
-    send_sync::<tether::sync::CapacityLimiter>();
-    send_sync::<tether::sync::Condition>();
+    send_sync::<tether::Lock>();
+    send_sync::<tether::Event>();
+    send_sync::<tether::Semaphore>();
+    send_sync::<tether::CapacityLimiter>();
+    send_sync::<tether::Condition>();
 }
 
 #[test]

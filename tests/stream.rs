@@ -136,7 +136,7 @@ async fn broken_resource_hands_the_item_back() {
         drop(rx2);
         let err = tx.send("lost?".into()).await.unwrap_err();
         assert!(err.is_broken());
-        assert!(err.to_string().contains("every receive end"), "{err}");
+        assert!(err.to_string().contains("receive ends are all closed"), "{err}");
         assert_eq!(err.into_inner(), "lost?");
         let err = tx.try_send("again".into()).unwrap_err();
         assert!(matches!(
@@ -546,18 +546,28 @@ async fn errors_are_lowercase_without_final_period_and_debug_needs_no_debug_item
     let err = tx.try_send(Opaque).unwrap_err();
     let text = format!("{err} {err:?}");
     assert!(!text.ends_with('.'));
-    for msg in [
-        SendError::BrokenResource(()).to_string(),
+    // A misuse names the fix; a normal ending or a would-block says what happened, neutrally.
+    let misuses = [
         SendError::Closed(()).to_string(),
+        RecvError::Closed.to_string(),
+    ];
+    let normal = [
+        SendError::BrokenResource(()).to_string(),
         TrySendError::WouldBlock(()).to_string(),
         RecvError::EndOfStream.to_string(),
-        RecvError::Closed.to_string(),
         TryRecvError::WouldBlock.to_string(),
-    ] {
+    ];
+    for msg in misuses.iter().chain(&normal) {
         assert!(msg.chars().next().unwrap().is_lowercase(), "{msg}");
         assert!(!msg.ends_with('.'), "{msg}");
-        assert!(msg.contains(';'), "a message names the fix: {msg}");
     }
+    for msg in &misuses {
+        assert!(msg.contains(';'), "a misuse names the fix: {msg}");
+    }
+    assert_eq!(
+        RecvError::EndOfStream.to_string(),
+        "receiving from an empty and closed memory stream"
+    );
 }
 
 #[test]
@@ -1229,7 +1239,7 @@ async fn operations_are_cancellation_points_even_when_ready_and_lose_nothing() {
     assert_eq!(rx.try_recv().unwrap(), 1);
     assert!(matches!(
         rx.try_recv(),
-        Err(tether::stream::TryRecvError::WouldBlock)
+        Err(tether::TryRecvError::WouldBlock)
     ));
 }
 

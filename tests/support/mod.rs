@@ -34,3 +34,51 @@ pub(crate) async fn bounded<F: Future>(fut: F) -> F::Output {
         .await
         .expect("test hung: still pending after its time limit")
 }
+
+/// A waker that runs `on_wake` each time it is woken: the probe for "wakes under a lock" bugs,
+/// when `on_wake` reads the primitive that woke it (its `statistics()`).
+pub(crate) fn waker_fn(on_wake: impl Fn() + Send + Sync + 'static) -> std::task::Waker {
+    struct OnWake<F>(F);
+    impl<F: Fn() + Send + Sync + 'static> futures::task::ArcWake for OnWake<F> {
+        fn wake_by_ref(arc_self: &Arc<Self>) {
+            (arc_self.0)()
+        }
+    }
+    futures::task::waker(Arc::new(OnWake(on_wake)))
+}
+
+/// Runs `f` on its own thread and fails the test if it has not returned within `LIMIT`: a
+/// deadlock (a thread blocked on a lock it holds) becomes a failure instead of a hung suite. The
+/// deadlocked thread is left behind; the test process ends anyway.
+pub(crate) fn finishes<R: Send + 'static>(what: &str, f: impl FnOnce() -> R + Send + 'static) -> R {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(THREAD_LIMIT)
+        .unwrap_or_else(|_| panic!("{what} did not return: deadlocked or hung"))
+}
+
+/// How long a plain thread may take in [`finishes`] (real time: threads have no paused clock).
+pub(crate) const THREAD_LIMIT: Duration = Duration::from_secs(10);
+
+/// Runs `f` in a new tokio task and returns what it returned, with that task's id: the other
+/// side of a wrong-task misuse.
+pub(crate) async fn in_other_task<R: Send + 'static>(
+    f: impl Future<Output = R> + Send + 'static,
+) -> (R, tether::TaskId) {
+    tokio::spawn(async move { (f.await, tether::TaskId::current()) })
+        .await
+        .unwrap()
+}
+
+/// The message of a panic payload (`panic!` with a literal or a format string).
+pub(crate) fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    match payload.downcast::<String>() {
+        Ok(s) => *s,
+        Err(payload) => payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .unwrap_or_default(),
+    }
+}
