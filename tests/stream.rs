@@ -136,7 +136,10 @@ async fn broken_resource_hands_the_item_back() {
         drop(rx2);
         let err = tx.send("lost?".into()).await.unwrap_err();
         assert!(err.is_broken());
-        assert!(err.to_string().contains("receive ends are all closed"), "{err}");
+        assert!(
+            err.to_string().contains("receive ends are all closed"),
+            "{err}"
+        );
         assert_eq!(err.into_inner(), "lost?");
         let err = tx.try_send("again".into()).unwrap_err();
         assert!(matches!(

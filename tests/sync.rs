@@ -1010,9 +1010,9 @@ fn condition_notifies_after_unlocking() {
         let guard = condition.lock().await.unwrap();
         drop(condition.wait(guard).await.unwrap());
     };
-    let mut first = Box::pin(wait(condition.clone()));
+    let mut first = support::LeakOnPanic::new(Box::pin(wait(condition.clone())));
     assert!(first.as_mut().poll(&mut cx).is_pending());
-    let mut second = Box::pin(wait(condition.clone()));
+    let mut second = support::LeakOnPanic::new(Box::pin(wait(condition.clone())));
     assert!(second.as_mut().poll(&mut cx).is_pending());
     assert_eq!(condition.statistics().tasks_waiting, 2);
 

@@ -82,3 +82,40 @@ pub(crate) fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
             .unwrap_or_default(),
     }
 }
+
+/// Holds a value that is leaked instead of dropped when the test is already failing: a future
+/// whose `Drop` takes a lock that a deadlocked thread holds would otherwise hang the failing
+/// test while it unwinds, instead of letting it report.
+pub(crate) struct LeakOnPanic<T>(Option<T>);
+
+impl<T> LeakOnPanic<T> {
+    pub(crate) fn new(value: T) -> Self {
+        Self(Some(value))
+    }
+
+    /// Gives the value back (to drop it deliberately, for example).
+    pub(crate) fn into_inner(mut self) -> T {
+        self.0.take().expect("present until taken")
+    }
+}
+
+impl<T> std::ops::Deref for LeakOnPanic<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        self.0.as_ref().expect("present until taken")
+    }
+}
+
+impl<T> std::ops::DerefMut for LeakOnPanic<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        self.0.as_mut().expect("present until taken")
+    }
+}
+
+impl<T> Drop for LeakOnPanic<T> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            std::mem::forget(self.0.take());
+        }
+    }
+}
