@@ -635,8 +635,10 @@ impl CapacityLimiter {
                 state.debt -= 1;
                 return Ok(Admitted::PaidDebt);
             }
-            if !state.borrowers.contains_key(&borrower) {
-                state.borrowers.insert(borrower, Holding::Guard);
+            if let std::collections::hash_map::Entry::Vacant(entry) =
+                state.borrowers.entry(borrower)
+            {
+                entry.insert(Holding::Guard);
                 return Ok(Admitted::Yes);
             }
             Self::take_back(&mut state)
