@@ -3,48 +3,18 @@
 //! Deterministic: futures are polled by hand (`futures::poll!`, `now_or_never`), time is paused,
 //! and every test that could hang is wrapped in a timeout.
 
-use std::future::Future;
+mod support;
+
 use std::pin::pin;
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
+use support::{Tracked, bounded, tracked};
 use tether::{
     RecvError, SendError, TryRecvError, TrySendError, memory_stream, unbounded_memory_stream,
 };
-
-const LIMIT: Duration = Duration::from_secs(5);
-
-/// Fails the test instead of hanging it.
-async fn bounded<F: Future>(f: F) -> F::Output {
-    tokio::time::timeout(LIMIT, f)
-        .await
-        .expect("the operation hung")
-}
-
-/// An item that records its drop, to prove what was lost and what was not.
-#[derive(Debug)]
-struct Tracked {
-    id: u32,
-    log: Arc<Mutex<Vec<u32>>>,
-}
-
-impl Drop for Tracked {
-    fn drop(&mut self) {
-        self.log
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .push(self.id);
-    }
-}
-
-fn tracked(id: u32, log: &Arc<Mutex<Vec<u32>>>) -> Tracked {
-    Tracked {
-        id,
-        log: log.clone(),
-    }
-}
 
 #[tokio::test(start_paused = true)]
 async fn capacity_two_drains_then_ends() {

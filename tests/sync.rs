@@ -7,75 +7,20 @@
 mod support;
 
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures::FutureExt;
-use futures::task::ArcWake;
 use parking_lot::Mutex;
 use tether::TaskId;
 use tether::{
     Borrower, CapacityLimiter, CapacityLimiterError, Condition, ConditionError, Event, Lock,
     LockError, LockGuard, Semaphore, SemaphoreError,
 };
+use support::{Manual, bounded, settle};
 use tokio::task::yield_now;
-
-/// Bound for anything that could hang: virtual time under `start_paused`, so it costs nothing.
-const LIMIT: Duration = Duration::from_secs(10);
-
-async fn bounded<F: Future>(future: F) -> F::Output {
-    tokio::time::timeout(LIMIT, future)
-        .await
-        .expect("test hung: a waiter was never woken")
-}
-
-/// Let every ready task of the current-thread runtime run (a few rounds).
-async fn settle() {
-    for _ in 0..8 {
-        yield_now().await;
-    }
-}
-
-/// A future polled by hand that records whether it was woken since its last poll.
-struct Manual<F: Future> {
-    future: Pin<Box<F>>,
-    flag: Arc<WakeFlag>,
-    waker: Waker,
-}
-
-struct WakeFlag(AtomicBool);
-
-impl ArcWake for WakeFlag {
-    fn wake_by_ref(arc_self: &Arc<Self>) {
-        arc_self.0.store(true, Ordering::SeqCst);
-    }
-}
-
-impl<F: Future> Manual<F> {
-    fn new(future: F) -> Self {
-        let flag = Arc::new(WakeFlag(AtomicBool::new(false)));
-        let waker = futures::task::waker(flag.clone());
-        Self {
-            future: Box::pin(future),
-            flag,
-            waker,
-        }
-    }
-
-    fn poll(&mut self) -> Poll<F::Output> {
-        self.flag.0.store(false, Ordering::SeqCst);
-        self.future
-            .as_mut()
-            .poll(&mut Context::from_waker(&self.waker))
-    }
-
-    fn is_woken(&self) -> bool {
-        self.flag.0.load(Ordering::SeqCst)
-    }
-}
 
 /// AnyIO's explicit form for a future polled by hand: the guard it returns is forgotten, so the
 /// token stays taken until an explicit `release`.

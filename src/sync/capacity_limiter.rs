@@ -162,10 +162,11 @@ impl fmt::Debug for Borrower {
 ///
 /// Two forms, which can be mixed:
 ///
-/// - **Guard form**: [`token`](CapacityLimiter::token) returns a [`CapacityToken`] that gives the
-///   token back when dropped.
-/// - **Explicit form** (AnyIO's): [`acquire`](CapacityLimiter::acquire) /
-///   [`release`](CapacityLimiter::release), and the `_on_behalf_of` variants.
+/// - **Guard form**: [`acquire`](CapacityLimiter::acquire) returns a [`CapacityToken`] that gives
+///   the token back when dropped.
+/// - **Explicit form** (AnyIO's `acquire()`/`release()`): [`CapacityToken::forget`] keeps the
+///   token without a guard, and [`release`](CapacityLimiter::release) gives it back; likewise
+///   the `_on_behalf_of` variants.
 ///
 /// # Comparison to a `Semaphore`
 ///
@@ -693,7 +694,7 @@ impl fmt::Debug for CapacityLimiter {
 }
 
 /// A token of a [`CapacityLimiter`], given back when dropped; returned by
-/// [`CapacityLimiter::token`].
+/// [`CapacityLimiter::acquire`].
 ///
 /// # Examples
 ///

@@ -262,8 +262,8 @@ impl Condition {
     }
 
     /// The explicit form of [`wait`](Condition::wait) (AnyIO's `wait()`): the current task holds the
-    /// lock through [`acquire`](Condition::acquire); it is released while waiting and held again on
-    /// success.
+    /// lock without a guard ([`LockGuard::forget`]); it is released while waiting and held again,
+    /// still without a guard, on success.
     ///
     /// # Errors
     ///

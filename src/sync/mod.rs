@@ -18,3 +18,6 @@ pub use error::{CapacityLimiterError, ConditionError, LockError, SemaphoreError}
 pub use event::Event;
 pub use lock::{Lock, LockGuard, LockStatistics};
 pub use semaphore::{Semaphore, SemaphorePermit, SemaphoreStatistics};
+
+#[cfg(all(test, tether_loom))]
+mod loom_tests;

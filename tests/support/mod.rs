@@ -1,4 +1,9 @@
-//! Helpers shared by the integration tests: drop counters and a hang guard.
+//! Helpers shared by the integration tests: time bounds, drop counters and drop logs, hand-polled
+//! futures, wakers that probe, and the other side of a wrong-task misuse.
+//!
+//! Every test that could hang is bounded: [`bounded`] under a paused clock (where the limit costs
+//! nothing: the runtime jumps to it once everything is idle), [`bounded_for`] in real time
+//! (stress runs), [`finishes`] for a plain thread that could deadlock.
 #![allow(dead_code)]
 
 use std::future::Future;
@@ -27,12 +32,99 @@ impl Drop for DropGuard {
     }
 }
 
+/// The bound of [`bounded`]: virtual time under a paused clock, so it costs nothing there.
+pub(crate) const LIMIT: Duration = Duration::from_secs(30);
+
+/// The bound of a stress run in real time (see [`bounded_for`]).
+pub(crate) const STRESS_LIMIT: Duration = Duration::from_secs(120);
+
+/// An hour: "forever" for a sleep that must be cut off.
+pub(crate) const HOUR: Duration = Duration::from_secs(3600);
+
 /// Fails the test instead of hanging it. Under a paused clock the runtime auto-advances to the
 /// limit as soon as everything is idle, so a hang fails at once.
 pub(crate) async fn bounded<F: Future>(fut: F) -> F::Output {
-    tokio::time::timeout(Duration::from_secs(30), fut)
+    tokio::time::timeout(LIMIT, fut)
         .await
         .expect("test hung: still pending after its time limit")
+}
+
+/// [`bounded`] with a name and a limit of its own, for real-time runs.
+pub(crate) async fn bounded_for<F: Future>(what: &str, limit: Duration, fut: F) -> F::Output {
+    tokio::time::timeout(limit, fut)
+        .await
+        .unwrap_or_else(|_| panic!("{what}: still running after {limit:?} (hang)"))
+}
+
+/// Lets every ready task of a current-thread runtime run (a few rounds of `yield_now`).
+pub(crate) async fn settle() {
+    for _ in 0..8 {
+        tokio::task::yield_now().await;
+    }
+}
+
+/// An item that records its drop in a shared log, to prove what was lost and what was not.
+#[derive(Debug)]
+pub(crate) struct Tracked {
+    pub(crate) id: u32,
+    pub(crate) log: Arc<std::sync::Mutex<Vec<u32>>>,
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        self.log
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(self.id);
+    }
+}
+
+/// A [`Tracked`] item with `id`, logging into `log`.
+pub(crate) fn tracked(id: u32, log: &Arc<std::sync::Mutex<Vec<u32>>>) -> Tracked {
+    Tracked {
+        id,
+        log: log.clone(),
+    }
+}
+
+/// A future polled by hand that records whether it was woken since its last poll.
+pub(crate) struct Manual<F: Future> {
+    future: std::pin::Pin<Box<F>>,
+    flag: Arc<WakeFlag>,
+    waker: std::task::Waker,
+}
+
+struct WakeFlag(std::sync::atomic::AtomicBool);
+
+impl futures::task::ArcWake for WakeFlag {
+    fn wake_by_ref(arc_self: &Arc<Self>) {
+        arc_self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+impl<F: Future> Manual<F> {
+    pub(crate) fn new(future: F) -> Self {
+        let flag = Arc::new(WakeFlag(std::sync::atomic::AtomicBool::new(false)));
+        let waker = futures::task::waker(flag.clone());
+        Self {
+            future: Box::pin(future),
+            flag,
+            waker,
+        }
+    }
+
+    /// Polls once, clearing the woken flag first.
+    pub(crate) fn poll(&mut self) -> std::task::Poll<F::Output> {
+        self.flag.0.store(false, Ordering::SeqCst);
+        self.future
+            .as_mut()
+            .poll(&mut std::task::Context::from_waker(&self.waker))
+    }
+
+    /// Whether it was woken since its last poll.
+    pub(crate) fn is_woken(&self) -> bool {
+        self.flag.0.load(Ordering::SeqCst)
+    }
 }
 
 /// A waker that runs `on_wake` each time it is woken: the probe for "wakes under a lock" bugs,
