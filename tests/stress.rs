@@ -17,7 +17,6 @@ use support::{DropCounter, HOUR};
 use tether::{CancelScope, OwnedTaskGroup, RecvError, task_group};
 use tokio::time::sleep;
 
-
 fn scale(n: usize) -> usize {
     let factor: f64 = std::env::var("TETHER_STRESS_SCALE")
         .ok()

@@ -14,12 +14,12 @@ use std::time::Duration;
 
 use futures::FutureExt;
 use parking_lot::Mutex;
+use support::{Manual, bounded, settle};
 use tether::TaskId;
 use tether::{
     Borrower, CapacityLimiter, CapacityLimiterError, Condition, ConditionError, Event, Lock,
     LockError, LockGuard, Semaphore, SemaphoreError,
 };
-use support::{Manual, bounded, settle};
 use tokio::task::yield_now;
 
 /// AnyIO's explicit form for a future polled by hand: the guard it returns is forgotten, so the
@@ -1010,4 +1010,36 @@ fn semaphore_release_of_an_acquired_token_never_overflows_under_a_racing_acquire
         sem.release(),
         Err(SemaphoreError::Overflow { max_value: 2 })
     );
+}
+
+/// Issue 8, §3: `let _p = x.acquire().await` is the Rust idiom for "hold until the end of the
+/// scope". Before, `Semaphore::acquire` and `CapacityLimiter::acquire` returned `()` and that
+/// line held a token forever; now every waiting method returns a guard.
+#[tokio::test(start_paused = true)]
+async fn let_underscore_p_acquire_gives_the_token_back_at_the_end_of_the_scope() {
+    let sem = Semaphore::with_max(1, 1);
+    let limiter = CapacityLimiter::new(1);
+    let lock = Lock::new();
+    {
+        let _p = sem.acquire().await;
+        let _t = limiter.acquire().await.unwrap();
+        let _g = lock.lock().await.unwrap();
+        assert_eq!(sem.value(), 0);
+        assert_eq!(limiter.available_tokens(), 0);
+        assert!(lock.is_locked());
+    }
+    assert_eq!(sem.value(), 1);
+    assert_eq!(limiter.available_tokens(), 1);
+    assert!(!lock.is_locked());
+    // AnyIO's explicit form is spelled out: forget the guard, release later.
+    sem.acquire().await.forget();
+    limiter.acquire().await.unwrap().forget();
+    lock.lock().await.unwrap().forget();
+    assert_eq!((sem.value(), limiter.available_tokens()), (0, 0));
+    sem.release().unwrap();
+    limiter.release().unwrap();
+    lock.release().unwrap();
+    assert_eq!(sem.value(), 1);
+    assert_eq!(limiter.available_tokens(), 1);
+    assert!(!lock.is_locked());
 }

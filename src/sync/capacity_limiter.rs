@@ -535,6 +535,7 @@ impl CapacityLimiter {
         };
         // After unlocking: it wakes waiters (see the module invariants).
         if added > 0 {
+            crate::loom::preemption_point();
             self.semaphore.add_permits(added);
         }
         Ok(())
@@ -677,6 +678,7 @@ impl CapacityLimiter {
     /// Makes a returned token free, waking the first waiter. Never called with `state` held.
     fn add_free(&self, add: bool) {
         if add {
+            crate::loom::preemption_point();
             self.semaphore.add_permits(1);
         }
     }

@@ -33,29 +33,35 @@ fn releasing_a_taken_token_never_overflows() {
         }
         other.join().unwrap();
         assert_eq!(sem.value(), 2);
-        assert_eq!(sem.release(), Err(SemaphoreError::Overflow { max_value: 2 }));
+        assert_eq!(
+            sem.release(),
+            Err(SemaphoreError::Overflow { max_value: 2 })
+        );
     });
 }
 
-/// A guard dropped on one thread and a release of a kept token on another never push the value
+/// A release of a kept token on one thread and a free release on another never push the value
 /// past `max_value`, and an extra release is refused whatever the order.
 #[test]
-fn guards_and_releases_never_exceed_max_value() {
-    model("semaphore: guard drop vs release vs extra release", || {
-        let sem = Arc::new(Semaphore::with_max(1, 2));
-        sem.try_acquire().unwrap().forget(); // kept: value 0
-        let guard_thread = {
-            let sem = sem.clone();
-            thread::spawn(move || {
-                sem.release().unwrap(); // gives the kept token back
-            })
-        };
-        let extra = sem.release(); // a free release: allowed once (1 token of room)
-        guard_thread.join().unwrap();
-        assert_eq!(extra, Ok(()));
-        assert_eq!(sem.value(), 2);
-        assert!(sem.release().is_err());
-    });
+fn kept_and_free_releases_never_exceed_max_value() {
+    model(
+        "semaphore: release of a kept token vs a free release",
+        || {
+            let sem = Arc::new(Semaphore::with_max(1, 2));
+            sem.try_acquire().unwrap().forget(); // kept: value 0
+            let kept_release = {
+                let sem = sem.clone();
+                thread::spawn(move || {
+                    sem.release().unwrap(); // gives the kept token back
+                })
+            };
+            let extra = sem.release(); // a free release: allowed once (1 token of room)
+            kept_release.join().unwrap();
+            assert_eq!(extra, Ok(()));
+            assert_eq!(sem.value(), 2);
+            assert!(sem.release().is_err());
+        },
+    );
 }
 
 /// Issue 8, bugs 11 and 13: lowering the total to 0 while a token comes back, on another
@@ -64,28 +70,31 @@ fn guards_and_releases_never_exceed_max_value() {
 /// then paid by the first acquirer that gets the permit).
 #[test]
 fn nobody_is_admitted_while_the_total_is_zero() {
-    model("limiter: release vs set_total_tokens(0) vs try_acquire", || {
-        let limiter = Arc::new(CapacityLimiter::new(1));
-        limiter
-            .try_acquire_on_behalf_of(Borrower::key(1))
-            .unwrap()
-            .forget();
-        let releaser = {
-            let limiter = limiter.clone();
-            thread::spawn(move || limiter.release_on_behalf_of(Borrower::key(1)).unwrap())
-        };
-        limiter.set_total_tokens(0).unwrap();
-        let admitted = limiter.try_acquire_on_behalf_of(Borrower::key(2)).is_ok();
-        releaser.join().unwrap();
-        assert!(!admitted, "admitted while the total was 0");
-        assert!(limiter.try_acquire_on_behalf_of(Borrower::key(3)).is_err());
-        assert_eq!(limiter.borrowed_tokens(), 0);
-        // Raising the total admits exactly one.
-        limiter.set_total_tokens(1).unwrap();
-        limiter
-            .try_acquire_on_behalf_of(Borrower::key(3))
-            .unwrap()
-            .forget();
-        assert!(limiter.try_acquire_on_behalf_of(Borrower::key(4)).is_err());
-    });
+    model(
+        "limiter: release vs set_total_tokens(0) vs try_acquire",
+        || {
+            let limiter = Arc::new(CapacityLimiter::new(1));
+            limiter
+                .try_acquire_on_behalf_of(Borrower::key(1))
+                .unwrap()
+                .forget();
+            let releaser = {
+                let limiter = limiter.clone();
+                thread::spawn(move || limiter.release_on_behalf_of(Borrower::key(1)).unwrap())
+            };
+            limiter.set_total_tokens(0).unwrap();
+            let admitted = limiter.try_acquire_on_behalf_of(Borrower::key(2)).is_ok();
+            releaser.join().unwrap();
+            assert!(!admitted, "admitted while the total was 0");
+            assert!(limiter.try_acquire_on_behalf_of(Borrower::key(3)).is_err());
+            assert_eq!(limiter.borrowed_tokens(), 0);
+            // Raising the total admits exactly one.
+            limiter.set_total_tokens(1).unwrap();
+            limiter
+                .try_acquire_on_behalf_of(Borrower::key(3))
+                .unwrap()
+                .forget();
+            assert!(limiter.try_acquire_on_behalf_of(Borrower::key(4)).is_err());
+        },
+    );
 }

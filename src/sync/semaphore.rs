@@ -258,6 +258,7 @@ impl Semaphore {
                     max_value: self.max_value,
                 })?;
         }
+        crate::loom::preemption_point();
         self.semaphore.add_permits(1);
         Ok(())
     }
