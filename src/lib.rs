@@ -20,6 +20,9 @@
 //!   when that group ends.
 //! - [`sync`]: AnyIO's synchronization primitives: `Event`, `Lock`, `Semaphore`,
 //!   `CapacityLimiter`, `Condition`.
+//! - [`thread`]: blocking code on worker threads under a capacity limiter
+//!   ([`thread::to_thread`]), calls back into async code from them ([`thread::from_thread`]),
+//!   and a [`thread::BlockingPortal`] through which synchronous code calls async functions.
 //! - [`TaskId`] and [`TaskContextError`]: every group and scope knows the task that entered it,
 //!   and use from another task is a typed error naming both tasks and the fix.
 //!
@@ -69,6 +72,8 @@ pub mod stream;
 pub mod sync;
 mod task;
 pub mod task_group;
+// Threads (issue 11): to_thread, from_thread, BlockingPortal.
+pub mod thread;
 
 pub use cancel::{
     CancelReason, CancelScope, CancelSource, Cancelled, TimeoutError, checkpoint,

@@ -1,0 +1,293 @@
+//! `to_thread`: run a blocking closure on tokio's blocking pool under a capacity limiter.
+
+use std::fmt;
+use std::future::{Future, IntoFuture};
+use std::panic::resume_unwind;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
+
+use tokio::runtime::Handle;
+
+use super::worker::{self, CallState, WorkerContext};
+use crate::cancel::shield;
+use crate::sync::{Borrower, CapacityLimiter};
+
+/// AnyIO's default number of worker threads running at once.
+const DEFAULT_THREAD_TOKENS: usize = 40;
+
+/// The process-wide limiter `to_thread` uses unless given another one (AnyIO's
+/// `to_thread.current_default_thread_limiter()`), with 40 tokens, AnyIO's default.
+///
+/// Change its total with [`CapacityLimiter::set_total_tokens`] to allow more or fewer threads at
+/// once. AnyIO keeps one default limiter per event loop; tether keeps one per process, because a
+/// tokio blocking pool is not tied to one runtime's lifetime in a way user code can see.
+///
+/// # Examples
+///
+/// ```
+/// let limiter = tether::thread::default_thread_limiter();
+/// assert_eq!(limiter.total_tokens(), 40);
+/// ```
+pub fn default_thread_limiter() -> Arc<CapacityLimiter> {
+    static DEFAULT: OnceLock<Arc<CapacityLimiter>> = OnceLock::new();
+    DEFAULT
+        .get_or_init(|| Arc::new(CapacityLimiter::new(DEFAULT_THREAD_TOKENS)))
+        .clone()
+}
+
+/// Runs the blocking closure `f` on tokio's blocking pool and returns its result (AnyIO's
+/// `to_thread.run_sync`).
+///
+/// The call first takes a token from a [`CapacityLimiter`] — [`default_thread_limiter`] (40
+/// tokens) unless [`ToThread::limiter`] gives another — and the *thread* holds it until `f`
+/// returns, so the limiter bounds the threads really running, abandoned ones included. Inside
+/// `f`, [`from_thread`](crate::thread::from_thread) calls back into the async world and sees the
+/// cancellation of the scope that awaited this call.
+///
+/// # Cancellation
+///
+/// By default the wait for the thread is *shielded*: when the enclosing scope is cancelled (or
+/// its deadline passes) while `f` runs, the caller keeps waiting until `f` returns, and
+/// `from_thread::check_cancelled()` and every later `from_thread` call in the thread report
+/// [`FromThreadError::Cancelled`](crate::thread::FromThreadError::Cancelled) so `f` can stop
+/// early. Once `f` returns, this future still resolves with `f`'s value (as in AnyIO, where the
+/// shielded wait returns and the cancellation is raised at the next checkpoint); the
+/// cancellation is delivered at the caller's next `.await` that does not complete at once (or
+/// next [`checkpoint`](crate::checkpoint)): the cancelled scope drops its body there and
+/// resolves with `Err(Cancelled)` as usual. So no thread's work is ever silently abandoned, and
+/// the caller may still look at the value before its scope stops it.
+///
+/// With [`abandon_on_cancel(true)`](ToThread::abandon_on_cancel) the wait is not shielded: the
+/// cancellation drops this future at once, the thread keeps running until `f` returns, its
+/// result is dropped, and its `from_thread` calls report the cancellation. Its limiter token is
+/// given back when the thread really finishes (AnyIO gives it back at once).
+///
+/// Waiting for a limiter token is a cancellation point in both modes; a call cancelled there
+/// never starts its thread.
+///
+/// # Panics
+///
+/// A panic in `f` resumes in the caller with the original payload
+/// ([`std::panic::resume_unwind`]). Panics if awaited outside a tokio runtime, or if the runtime
+/// shuts down before the blocking pool ran `f`.
+///
+/// # Cancel safety
+///
+/// Dropping the future by tether's cancellation is described above. Dropping it any other way
+/// (a `select!` branch that lost, an aborted task) cannot wait in `Drop`: the thread runs on,
+/// abandoned, its result is dropped, and its `from_thread` calls report
+/// [`FromThreadError::Abandoned`](crate::thread::FromThreadError::Abandoned).
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use tether::thread::to_thread;
+///
+/// let sum = to_thread(|| (1..=10u64).sum::<u64>()).await;
+/// assert_eq!(sum, 55);
+///
+/// // With a limiter of your own, abandoning the thread on cancellation:
+/// let limiter = std::sync::Arc::new(tether::sync::CapacityLimiter::new(2));
+/// let len = to_thread(|| "blocking".len()).limiter(limiter).abandon_on_cancel(true).await;
+/// assert_eq!(len, 8);
+/// # }
+/// ```
+pub fn to_thread<F, T>(f: F) -> ToThread<F>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    ToThread {
+        f,
+        limiter: None,
+        abandon_on_cancel: false,
+    }
+}
+
+/// A [`to_thread`] call being configured; `.await` it to run.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let call = tether::thread::to_thread(|| 1 + 1).abandon_on_cancel(false);
+/// assert_eq!(call.await, 2);
+/// # }
+/// ```
+#[must_use = "a to_thread call does nothing until it is awaited"]
+pub struct ToThread<F> {
+    f: F,
+    limiter: Option<Arc<CapacityLimiter>>,
+    abandon_on_cancel: bool,
+}
+
+impl<F, T> ToThread<F>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    /// Takes the token from `limiter` instead of [`default_thread_limiter`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use std::sync::Arc;
+    /// let limiter = Arc::new(tether::sync::CapacityLimiter::new(1));
+    /// let seen = {
+    ///     let limiter = limiter.clone();
+    ///     tether::thread::to_thread(move || limiter.borrowed_tokens()).limiter(limiter.clone()).await
+    /// };
+    /// assert_eq!(seen, 1); // the thread held the only token
+    /// assert_eq!(limiter.borrowed_tokens(), 0);
+    /// # }
+    /// ```
+    pub fn limiter(mut self, limiter: Arc<CapacityLimiter>) -> Self {
+        self.limiter = Some(limiter);
+        self
+    }
+
+    /// Whether a cancellation of the caller returns at once and leaves the thread running
+    /// (`true`), or waits for the thread first (`false`, the default). See [`to_thread`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// assert_eq!(tether::thread::to_thread(|| 7).abandon_on_cancel(true).await, 7);
+    /// # }
+    /// ```
+    pub fn abandon_on_cancel(mut self, abandon: bool) -> Self {
+        self.abandon_on_cancel = abandon;
+        self
+    }
+}
+
+impl<F, T> IntoFuture for ToThread<F>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    type Output = T;
+    type IntoFuture = ToThreadFuture<T>;
+
+    fn into_future(self) -> ToThreadFuture<T> {
+        ToThreadFuture {
+            inner: Box::pin(run(self.f, self.limiter, self.abandon_on_cancel)),
+        }
+    }
+}
+
+impl<F> fmt::Debug for ToThread<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ToThread")
+            .field("limiter", &self.limiter)
+            .field("abandon_on_cancel", &self.abandon_on_cancel)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The future of an awaited [`to_thread`] call: resolves to the closure's value.
+///
+/// # Cancel safety
+///
+/// See [`to_thread`].
+#[must_use = "futures do nothing unless polled"]
+pub struct ToThreadFuture<T> {
+    inner: Pin<Box<dyn Future<Output = T> + Send>>,
+}
+
+impl<T> Future for ToThreadFuture<T> {
+    type Output = T;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
+        self.inner.as_mut().poll(cx)
+    }
+}
+
+impl<T> fmt::Debug for ToThreadFuture<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ToThreadFuture").finish_non_exhaustive()
+    }
+}
+
+/// Borrower keys for worker threads: from the top half of the `u64` range, one per call, so a
+/// thread's token never collides with a task's (or with small keys a user picks).
+fn next_borrower() -> Borrower {
+    static NEXT: AtomicU64 = AtomicU64::new(1 << 63);
+    Borrower::key(NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+/// A limiter token held by a worker thread: given back when the thread's closure returns.
+struct ThreadToken {
+    limiter: Arc<CapacityLimiter>,
+    borrower: Borrower,
+}
+
+impl Drop for ThreadToken {
+    fn drop(&mut self) {
+        let result = self.limiter.release_on_behalf_of(self.borrower);
+        debug_assert!(result.is_ok(), "{result:?}");
+    }
+}
+
+/// Marks the call abandoned if the future is dropped before it saw the thread finish.
+struct AbandonOnDrop(Option<Arc<CallState>>);
+
+impl Drop for AbandonOnDrop {
+    fn drop(&mut self) {
+        if let Some(state) = self.0.take() {
+            state.abandon();
+        }
+    }
+}
+
+async fn run<F, T>(f: F, limiter: Option<Arc<CapacityLimiter>>, abandon_on_cancel: bool) -> T
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    // Runs during the first poll, inside the caller's scope: capture it.
+    let caller = worker::caller_scope();
+    let handle = Handle::current();
+    let limiter = limiter.unwrap_or_else(default_thread_limiter);
+    let borrower = next_borrower();
+    if let Err(err) = limiter.acquire_on_behalf_of(borrower).await {
+        unreachable!("a fresh borrower key already held a token: {err}");
+    }
+    let token = ThreadToken { limiter, borrower };
+    let state = Arc::new(CallState::default());
+    let mut abandon_guard = AbandonOnDrop(Some(state.clone()));
+    let ctx = Arc::new(WorkerContext {
+        handle: handle.clone(),
+        caller,
+        state,
+    });
+    let join = handle.spawn_blocking(move || {
+        let _token = token;
+        worker::enter(ctx, f)
+    });
+    let result = if abandon_on_cancel {
+        join.await
+    } else {
+        shield(join).await
+    };
+    abandon_guard.0 = None;
+    match result {
+        Ok(value) => value,
+        Err(err) => match err.try_into_panic() {
+            Ok(payload) => resume_unwind(payload),
+            Err(_) => panic!(
+                "the tokio runtime shut down before to_thread's closure could run; keep the \
+                 runtime alive while awaiting to_thread"
+            ),
+        },
+    }
+}
