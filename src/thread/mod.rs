@@ -61,4 +61,4 @@ mod worker;
 
 pub use error::{FromThreadError, PortalError};
 pub use portal::{BlockingPortal, CloseMode, PortalResource, PortalTask};
-pub use to_thread::{ToThread, ToThreadFuture, default_thread_limiter, to_thread};
+pub use to_thread::{ToThread, default_thread_limiter, to_thread};

@@ -1,7 +1,7 @@
 //! `to_thread`: run a blocking closure on tokio's blocking pool under a capacity limiter.
 
 use std::fmt;
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::panic::resume_unwind;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -96,19 +96,24 @@ pub fn default_thread_limiter() -> Arc<CapacityLimiter> {
 /// assert_eq!(len, 8);
 /// # }
 /// ```
-pub fn to_thread<F, T>(f: F) -> ToThread<F>
+pub fn to_thread<F, T>(f: F) -> ToThread<F, T>
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
     ToThread {
-        f,
-        limiter: None,
-        abandon_on_cancel: false,
+        config: Some(Config {
+            f,
+            limiter: None,
+            abandon_on_cancel: false,
+        }),
+        running: None,
     }
 }
 
-/// A [`to_thread`] call being configured; `.await` it to run.
+/// The future of a [`to_thread`] call, configurable until it is first polled.
+///
+/// Resolves to the closure's value. See [`to_thread`] for cancellation and panics.
 ///
 /// # Examples
 ///
@@ -119,19 +124,39 @@ where
 /// assert_eq!(call.await, 2);
 /// # }
 /// ```
-#[must_use = "a to_thread call does nothing until it is awaited"]
-pub struct ToThread<F> {
+#[must_use = "futures do nothing unless polled"]
+pub struct ToThread<F, T> {
+    /// The closure and its options, until the first poll.
+    config: Option<Config<F>>,
+    /// The running call, from the first poll on.
+    running: Option<Pin<Box<dyn Future<Output = T> + Send>>>,
+}
+
+struct Config<F> {
     f: F,
     limiter: Option<Arc<CapacityLimiter>>,
     abandon_on_cancel: bool,
 }
 
-impl<F, T> ToThread<F>
+// `F` is never pinned: it is moved into the call on the first poll.
+impl<F, T> Unpin for ToThread<F, T> {}
+
+impl<F, T> ToThread<F, T>
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
+    fn config(&mut self) -> &mut Config<F> {
+        self.config
+            .as_mut()
+            .expect("to_thread options are set before the call is first polled")
+    }
+
     /// Takes the token from `limiter` instead of [`default_thread_limiter`].
+    ///
+    /// # Panics
+    ///
+    /// Panics if the call was already polled.
     ///
     /// # Examples
     ///
@@ -140,21 +165,26 @@ where
     /// # async fn main() {
     /// use std::sync::Arc;
     /// let limiter = Arc::new(tether::sync::CapacityLimiter::new(1));
-    /// let seen = {
-    ///     let limiter = limiter.clone();
-    ///     tether::thread::to_thread(move || limiter.borrowed_tokens()).limiter(limiter.clone()).await
-    /// };
+    /// let inside = limiter.clone();
+    /// let seen = tether::thread::to_thread(move || inside.borrowed_tokens())
+    ///     .limiter(limiter.clone())
+    ///     .await;
     /// assert_eq!(seen, 1); // the thread held the only token
     /// assert_eq!(limiter.borrowed_tokens(), 0);
     /// # }
     /// ```
+    #[track_caller]
     pub fn limiter(mut self, limiter: Arc<CapacityLimiter>) -> Self {
-        self.limiter = Some(limiter);
+        self.config().limiter = Some(limiter);
         self
     }
 
     /// Whether a cancellation of the caller returns at once and leaves the thread running
     /// (`true`), or waits for the thread first (`false`, the default). See [`to_thread`].
+    ///
+    /// # Panics
+    ///
+    /// Panics if the call was already polled.
     ///
     /// # Examples
     ///
@@ -164,57 +194,47 @@ where
     /// assert_eq!(tether::thread::to_thread(|| 7).abandon_on_cancel(true).await, 7);
     /// # }
     /// ```
+    #[track_caller]
     pub fn abandon_on_cancel(mut self, abandon: bool) -> Self {
-        self.abandon_on_cancel = abandon;
+        self.config().abandon_on_cancel = abandon;
         self
     }
 }
 
-impl<F, T> IntoFuture for ToThread<F>
+impl<F, T> Future for ToThread<F, T>
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
     type Output = T;
-    type IntoFuture = ToThreadFuture<T>;
-
-    fn into_future(self) -> ToThreadFuture<T> {
-        ToThreadFuture {
-            inner: Box::pin(run(self.f, self.limiter, self.abandon_on_cancel)),
-        }
-    }
-}
-
-impl<F> fmt::Debug for ToThread<F> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ToThread")
-            .field("limiter", &self.limiter)
-            .field("abandon_on_cancel", &self.abandon_on_cancel)
-            .finish_non_exhaustive()
-    }
-}
-
-/// The future of an awaited [`to_thread`] call: resolves to the closure's value.
-///
-/// # Cancel safety
-///
-/// See [`to_thread`].
-#[must_use = "futures do nothing unless polled"]
-pub struct ToThreadFuture<T> {
-    inner: Pin<Box<dyn Future<Output = T> + Send>>,
-}
-
-impl<T> Future for ToThreadFuture<T> {
-    type Output = T;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
-        self.inner.as_mut().poll(cx)
+        let this = &mut *self;
+        if let Some(config) = this.config.take() {
+            this.running = Some(Box::pin(run(
+                config.f,
+                config.limiter,
+                config.abandon_on_cancel,
+            )));
+        }
+        this.running
+            .as_mut()
+            .expect("`ToThread` polled after it completed")
+            .as_mut()
+            .poll(cx)
     }
 }
 
-impl<T> fmt::Debug for ToThreadFuture<T> {
+impl<F, T> fmt::Debug for ToThread<F, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ToThreadFuture").finish_non_exhaustive()
+        let mut d = f.debug_struct("ToThread");
+        match &self.config {
+            Some(config) => d
+                .field("limiter", &config.limiter)
+                .field("abandon_on_cancel", &config.abandon_on_cancel),
+            None => d.field("running", &true),
+        };
+        d.finish_non_exhaustive()
     }
 }
 
