@@ -94,7 +94,10 @@ async fn the_limiter_bounds_the_threads_running_at_once() {
     .await
     .unwrap();
     let most = most.load(Ordering::SeqCst);
-    assert!((1..=2).contains(&most), "{most} threads ran at once under a limit of 2");
+    assert!(
+        (1..=2).contains(&most),
+        "{most} threads ran at once under a limit of 2"
+    );
     assert_eq!(limiter.borrowed_tokens(), 0);
 }
 
@@ -134,7 +137,11 @@ async fn default_mode_waits_for_the_thread_then_delivers_the_cancellation() {
     let cancelled = result.unwrap_err();
     assert_eq!(cancelled.reason().message(), Some("stop"));
     assert!(scope.cancelled_caught());
-    assert_eq!(value_seen.load(Ordering::SeqCst), 7, "the thread's work was not abandoned");
+    assert_eq!(
+        value_seen.load(Ordering::SeqCst),
+        7,
+        "the thread's work was not abandoned"
+    );
     assert!(!after_await.load(Ordering::SeqCst));
 }
 
@@ -188,11 +195,21 @@ async fn abandon_mode_returns_at_once_and_the_thread_keeps_its_token_until_it_en
         }
     };
     let (result, ()) = bounded(async { tokio::join!(run, canceller) }).await;
-    assert!(result.is_err(), "the caller returned while the thread was still blocked");
-    assert_eq!(limiter.borrowed_tokens(), 1, "the running thread still holds its token");
+    assert!(
+        result.is_err(),
+        "the caller returned while the thread was still blocked"
+    );
+    assert_eq!(
+        limiter.borrowed_tokens(),
+        1,
+        "the running thread still holds its token"
+    );
     gate_tx.send(()).unwrap();
     let (seen, ran) = bounded(done_rx).await.unwrap();
-    assert!(matches!(seen, Err(FromThreadError::Cancelled(_))), "{seen:?}");
+    assert!(
+        matches!(seen, Err(FromThreadError::Cancelled(_))),
+        "{seen:?}"
+    );
     assert!(matches!(ran, Err(FromThreadError::Cancelled(_))), "{ran:?}");
     // The token comes back as the thread's closure returns.
     bounded(async {
@@ -218,7 +235,10 @@ async fn dropping_the_future_outside_a_scope_abandons_the_thread_visibly() {
         _ = started_rx => {}
     }
     gate_tx.send(()).unwrap();
-    assert_eq!(bounded(done_rx).await.unwrap(), Err(FromThreadError::Abandoned));
+    assert_eq!(
+        bounded(done_rx).await.unwrap(),
+        Err(FromThreadError::Abandoned)
+    );
 }
 
 #[tokio::test]
@@ -231,7 +251,11 @@ async fn a_panic_in_the_thread_resumes_in_the_caller_with_its_payload() {
     .await;
     let payload = panic_payload(result);
     assert_eq!(payload.downcast_ref::<Payload>(), Some(&Payload(7)));
-    assert_eq!(limiter.borrowed_tokens(), 0, "the token came back despite the panic");
+    assert_eq!(
+        limiter.borrowed_tokens(),
+        0,
+        "the token came back despite the panic"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -272,7 +296,10 @@ async fn from_thread_after_the_caller_was_cancelled_returns_the_cancellation() {
         assert_eq!(cancelled.reason().message(), Some("caller gone"));
         assert!(err.is_cancelled());
     }
-    assert!(!ran.load(Ordering::SeqCst), "nothing ran after the cancellation");
+    assert!(
+        !ran.load(Ordering::SeqCst),
+        "nothing ran after the cancellation"
+    );
 }
 
 #[tokio::test]
@@ -313,16 +340,17 @@ async fn a_panic_in_from_thread_work_reaches_the_to_thread_caller() {
         .catch_unwind(),
     )
     .await;
-    assert_eq!(panic_payload(result).downcast_ref::<Payload>(), Some(&Payload(3)));
+    assert_eq!(
+        panic_payload(result).downcast_ref::<Payload>(),
+        Some(&Payload(3))
+    );
 }
 
 #[tokio::test]
 async fn nested_to_thread_from_thread_to_thread() {
     let value = bounded(to_thread(|| {
-        from_thread::run(async {
-            to_thread(|| from_thread::run_sync(|| 5).unwrap() * 2).await
-        })
-        .unwrap()
+        from_thread::run(async { to_thread(|| from_thread::run_sync(|| 5).unwrap() * 2).await })
+            .unwrap()
             + 1
     }))
     .await;
@@ -360,7 +388,10 @@ async fn cancellation_reaches_the_innermost_nested_thread() {
 async fn from_thread_outside_a_worker_thread_is_a_typed_error() {
     // From async code on the runtime itself:
     let err = from_thread::run_sync(|| ()).unwrap_err();
-    assert!(matches!(err, FromThreadError::NotInWorkerThread { .. }), "{err:?}");
+    assert!(
+        matches!(err, FromThreadError::NotInWorkerThread { .. }),
+        "{err:?}"
+    );
     // From a plain thread, named in the message:
     let err = std::thread::Builder::new()
         .name("plain-worker".into())
@@ -373,8 +404,13 @@ async fn from_thread_outside_a_worker_thread_is_a_typed_error() {
     assert!(message.contains("plain-worker"), "{message}");
     assert!(message.contains("BlockingPortal"), "{message}");
     // From a bare spawn_blocking thread too: tether did not start it.
-    let err = tokio::task::spawn_blocking(from_thread::check_cancelled).await.unwrap();
-    assert!(matches!(err, Err(FromThreadError::NotInWorkerThread { .. })));
+    let err = tokio::task::spawn_blocking(from_thread::check_cancelled)
+        .await
+        .unwrap();
+    assert!(matches!(
+        err,
+        Err(FromThreadError::NotInWorkerThread { .. })
+    ));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -389,7 +425,9 @@ fn portal_call_start_task_soon_and_await_from_async() {
         assert_eq!(task.join(), Ok("soon"));
         // An async caller on another runtime awaits the handle instead of blocking.
         let task = portal.start_task_soon(|| async { 9 }).unwrap();
-        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
         assert_eq!(rt.block_on(task), Ok(9));
         portal.close(CloseMode::Wait).unwrap();
     });
@@ -419,7 +457,9 @@ fn portal_from_16_threads_at_once() {
             })
             .collect();
         let total: u64 = threads.into_iter().map(|t| t.join().unwrap()).sum();
-        let expected: u64 = (0..16u64).map(|t| (0..50).map(|i| t * 1000 + i).sum::<u64>()).sum();
+        let expected: u64 = (0..16u64)
+            .map(|t| (0..50).map(|i| t * 1000 + i).sum::<u64>())
+            .sum();
         assert_eq!(total, expected);
         portal.close(CloseMode::Wait).unwrap();
     });
@@ -433,7 +473,8 @@ fn closing_the_portal_gives_every_call_in_flight_a_typed_error() {
         let (entered_tx, entered_rx) = mpsc::channel::<()>();
         let callers: Vec<_> = (0..8)
             .map(|_| {
-                let (portal, guard, entered_tx) = (portal.clone(), drops.guard(), entered_tx.clone());
+                let (portal, guard, entered_tx) =
+                    (portal.clone(), drops.guard(), entered_tx.clone());
                 std::thread::spawn(move || {
                     portal.call(move || async move {
                         let _guard = guard;
@@ -450,9 +491,16 @@ fn closing_the_portal_gives_every_call_in_flight_a_typed_error() {
         for caller in callers {
             assert_eq!(caller.join().unwrap(), Err(PortalError::ClosedWhileRunning));
         }
-        assert_eq!(drops.count(), 8, "every task was dropped, none left running");
+        assert_eq!(
+            drops.count(),
+            8,
+            "every task was dropped, none left running"
+        );
         assert_eq!(portal.call(|| async {}), Err(PortalError::Closed));
-        assert!(matches!(portal.start_task_soon(|| async {}), Err(PortalError::Closed)));
+        assert!(matches!(
+            portal.start_task_soon(|| async {}),
+            Err(PortalError::Closed)
+        ));
         // Closing again is a no-op.
         portal.close(CloseMode::Wait).unwrap();
     });
@@ -505,28 +553,30 @@ fn no_thread_or_task_is_left_behind() {
                 .unwrap();
         }
         let held2 = held.clone();
-        let (gate_tx, gate_rx) = mpsc::channel::<()>();
+        let (started_tx, started_rx) = mpsc::channel::<()>();
         let in_thread = portal
             .start_task_soon(move || async move {
                 to_thread(move || {
                     let _held = held2;
-                    gate_rx.recv().unwrap();
+                    started_tx.send(()).unwrap();
+                    spin_until_cancelled()
                 })
                 .await
             })
             .unwrap();
+        started_rx.recv().unwrap();
         assert_eq!(Arc::strong_count(&held), 6);
-        let opener = std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(5));
-            gate_tx.send(()).unwrap();
-        });
         drop(portal); // closes with CloseMode::Cancel and joins the loop thread
-        assert_eq!(Arc::strong_count(&held), 1, "every task and thread let go of `held`");
+        assert_eq!(
+            Arc::strong_count(&held),
+            1,
+            "every task and thread let go of `held`"
+        );
         assert_eq!(thread_exits.count(), 1, "the loop thread has exited");
-        // The shielded to_thread was waited for, not abandoned: the close let it finish, and
-        // as nothing awaited after it, its task delivered its value.
-        assert_eq!(in_thread.join(), Ok(()));
-        opener.join().unwrap();
+        // The close reached the worker thread as a cancellation; its shielded wait was not
+        // abandoned, and as nothing awaited after it, its task delivered the thread's value.
+        let seen = in_thread.join().unwrap();
+        assert!(matches!(seen, FromThreadError::Cancelled(_)), "{seen:?}");
     });
 }
 
@@ -541,7 +591,9 @@ fn a_borrowed_portal_leaves_no_task_on_the_runtime() {
         let baseline = rt.metrics().num_alive_tasks();
         let portal = BlockingPortal::with_handle(rt.handle());
         for _ in 0..3 {
-            let _task = portal.start_task_soon(|| std::future::pending::<()>()).unwrap();
+            let _task = portal
+                .start_task_soon(|| std::future::pending::<()>())
+                .unwrap();
         }
         assert_eq!(portal.call(|| async { 1 }), Ok(1));
         assert!(rt.metrics().num_alive_tasks() > baseline);
@@ -549,7 +601,10 @@ fn a_borrowed_portal_leaves_no_task_on_the_runtime() {
         // The loop signals its end from inside its own task; the task itself ends right after.
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while rt.metrics().num_alive_tasks() != baseline {
-            assert!(std::time::Instant::now() < deadline, "portal tasks left on the runtime");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "portal tasks left on the runtime"
+            );
             std::thread::yield_now();
         }
     });
@@ -580,7 +635,10 @@ fn portal_start_task_returns_the_started_value() {
                 std::panic::panic_any(Payload(11))
             })
         }));
-        assert_eq!(panic_payload(result).downcast_ref::<Payload>(), Some(&Payload(11)));
+        assert_eq!(
+            panic_payload(result).downcast_ref::<Payload>(),
+            Some(&Payload(11))
+        );
     });
 }
 
@@ -595,7 +653,10 @@ fn a_panic_in_a_portal_task_resumes_in_the_caller_and_spares_the_others() {
         let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
             portal.call(|| async { std::panic::panic_any(Payload(5)) })
         }));
-        assert_eq!(panic_payload(result).downcast_ref::<Payload>(), Some(&Payload(5)));
+        assert_eq!(
+            panic_payload(result).downcast_ref::<Payload>(),
+            Some(&Payload(5))
+        );
         release_tx.send(()).unwrap();
         assert_eq!(survivor.join(), Ok(Ok("alive")));
     });
@@ -650,13 +711,20 @@ fn blocking_on_the_portal_from_its_own_loop_is_refused_at_once() {
                 // Starting a task does not block, and awaiting its handle is fine.
                 let task = inner.start_task_soon(|| async { 3 }).unwrap();
                 let awaited = task.await;
-                let join = inner.start_task_soon(|| async {}).unwrap().join().unwrap_err();
+                let join = inner
+                    .start_task_soon(|| async {})
+                    .unwrap()
+                    .join()
+                    .unwrap_err();
                 (call, close, awaited, join)
             })
             .unwrap();
         let (call, close, awaited, join) = errors;
         for err in [call, close, join] {
-            assert!(matches!(err, PortalError::CalledFromEventLoop { .. }), "{err:?}");
+            assert!(
+                matches!(err, PortalError::CalledFromEventLoop { .. }),
+                "{err:?}"
+            );
             assert!(err.to_string().contains("tether-portal-"), "{err}");
         }
         assert_eq!(awaited, Ok(3));
@@ -667,10 +735,14 @@ fn blocking_on_the_portal_from_its_own_loop_is_refused_at_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
 async fn a_to_thread_worker_may_call_a_portal_borrowed_from_its_runtime() {
-    let portal = Arc::new(BlockingPortal::with_handle(&tokio::runtime::Handle::current()));
+    let portal = Arc::new(BlockingPortal::with_handle(
+        &tokio::runtime::Handle::current(),
+    ));
     let inner = portal.clone();
     let value = bounded(to_thread(move || inner.call(|| async { 5 }))).await;
     assert_eq!(value, Ok(5));
     let portal = Arc::try_unwrap(portal).unwrap();
-    bounded(to_thread(move || portal.close(CloseMode::Wait))).await.unwrap();
+    bounded(to_thread(move || portal.close(CloseMode::Wait)))
+        .await
+        .unwrap();
 }

@@ -79,7 +79,9 @@ pub enum PortalError {
     Closed,
     /// The portal was closed (in [`CloseMode::Cancel`](crate::thread::CloseMode::Cancel)) while
     /// the call was queued or running, which cancelled it.
-    #[error("the blocking portal was closed while this call was queued or running, which cancelled it")]
+    #[error(
+        "the blocking portal was closed while this call was queued or running, which cancelled it"
+    )]
     ClosedWhileRunning,
     /// The task was cancelled through its [`PortalTask::cancel`](crate::thread::PortalTask::cancel).
     #[error("the portal task was cancelled: {0}")]
@@ -96,7 +98,9 @@ pub enum PortalError {
     },
     /// A task started with [`start_task`](crate::thread::BlockingPortal::start_task) ended
     /// without calling [`TaskStatus::started`](crate::TaskStatus::started).
-    #[error("the portal task ended without calling started(); call status.started(value) once it is ready")]
+    #[error(
+        "the portal task ended without calling started(); call status.started(value) once it is ready"
+    )]
     NotStarted,
 }
 

@@ -226,7 +226,8 @@ async fn portal_loop(mut inbox: mpsc::UnboundedReceiver<Msg>) {
             match msg {
                 Msg::Spawn(job) => job(&handle),
                 Msg::Close(CloseMode::Cancel) => {
-                    tg.cancel_scope().cancel_with("the blocking portal was closed");
+                    tg.cancel_scope()
+                        .cancel_with("the blocking portal was closed");
                     return;
                 }
                 Msg::Close(CloseMode::Wait) => return,
@@ -638,8 +639,8 @@ impl Drop for BlockingPortal {
                 let _ = thread.join();
             }
             Some(Finish::Borrowed(done)) => {
-                let same_runtime = Handle::try_current()
-                    .is_ok_and(|handle| handle.id() == self.shared.runtime_id);
+                let same_runtime =
+                    Handle::try_current().is_ok_and(|handle| handle.id() == self.shared.runtime_id);
                 if !same_runtime {
                     let _ = done.recv();
                 }
@@ -742,7 +743,8 @@ impl<T> PortalTask<T> {
     /// assert!(task.join().unwrap_err().to_string().contains("cancelled"));
     /// ```
     pub fn cancel(&self) {
-        self.scope.cancel_with("cancelled through its portal task handle");
+        self.scope
+            .cancel_with("cancelled through its portal task handle");
     }
 }
 
