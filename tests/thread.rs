@@ -17,8 +17,8 @@ use futures::FutureExt;
 use support::{DropCounter, bounded};
 use tether::sync::CapacityLimiter;
 use tether::thread::{
-    BlockingPortal, CloseMode, FromThreadError, PortalError, default_thread_limiter, from_thread,
-    to_thread,
+    BlockingPortal, CloseMode, FromThreadError, PortalError, PortalTask, default_thread_limiter,
+    from_thread, to_thread,
 };
 use tether::{CancelScope, CancelSource, TaskStatus};
 
@@ -591,9 +591,7 @@ fn a_borrowed_portal_leaves_no_task_on_the_runtime() {
         let baseline = rt.metrics().num_alive_tasks();
         let portal = BlockingPortal::with_handle(rt.handle());
         for _ in 0..3 {
-            let _task = portal
-                .start_task_soon(|| std::future::pending::<()>())
-                .unwrap();
+            let _task = portal.start_task_soon(std::future::pending::<()>).unwrap();
         }
         assert_eq!(portal.call(|| async { 1 }), Ok(1));
         assert!(rt.metrics().num_alive_tasks() > baseline);
@@ -745,4 +743,21 @@ async fn a_to_thread_worker_may_call_a_portal_borrowed_from_its_runtime() {
     bounded(to_thread(move || portal.close(CloseMode::Wait)))
         .await
         .unwrap();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Auto traits (kept here, next to the types, rather than in tests/auto_traits.rs)
+
+fn send<T: Send>() {}
+fn send_sync<T: Send + Sync>() {}
+
+#[test]
+fn thread_types_cross_threads() {
+    send_sync::<BlockingPortal>();
+    send_sync::<PortalTask<String>>();
+    send_sync::<tether::thread::PortalResource<Arc<String>>>();
+    send_sync::<PortalError>();
+    send_sync::<FromThreadError>();
+    send_sync::<CloseMode>();
+    send::<tether::thread::ToThread<fn() -> u8, u8>>();
 }

@@ -67,8 +67,8 @@ impl FromThreadError {
 /// use tether::thread::{BlockingPortal, CloseMode, PortalError};
 ///
 /// let portal = BlockingPortal::new().unwrap();
-/// let task = portal.start_task_soon(|| std::future::pending::<()>()).unwrap();
-/// portal.close(CloseMode::Cancel);
+/// let task = portal.start_task_soon(std::future::pending::<()>).unwrap();
+/// portal.close(CloseMode::Cancel).unwrap();
 /// assert_eq!(task.join().unwrap_err(), PortalError::ClosedWhileRunning);
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

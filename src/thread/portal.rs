@@ -738,7 +738,7 @@ impl<T> PortalTask<T> {
     ///
     /// ```
     /// let portal = tether::thread::BlockingPortal::new().unwrap();
-    /// let task = portal.start_task_soon(|| std::future::pending::<()>()).unwrap();
+    /// let task = portal.start_task_soon(std::future::pending::<()>).unwrap();
     /// task.cancel();
     /// assert!(task.join().unwrap_err().to_string().contains("cancelled"));
     /// ```
