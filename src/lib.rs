@@ -23,6 +23,8 @@
 //! - [`thread`]: blocking code on worker threads under a capacity limiter
 //!   ([`thread::to_thread`]), calls back into async code from them ([`thread::from_thread`]),
 //!   and a [`thread::BlockingPortal`] through which synchronous code calls async functions.
+//! - [`context`]: values a task sets that the children it spawns inherit
+//!   ([`context::ContextVar`]), with tokio task-locals and `tracing` spans carried along.
 //! - [`TaskId`] and [`TaskContextError`]: every group and scope knows the task that entered it,
 //!   and use from another task is a typed error naming both tasks and the fix.
 //!
@@ -74,6 +76,8 @@ mod task;
 pub mod task_group;
 // Threads (issue 11): to_thread, from_thread, BlockingPortal.
 pub mod thread;
+// Context that children inherit (issue 11): ContextVar, task-local propagation, spans.
+pub mod context;
 
 pub use cancel::{
     CancelReason, CancelScope, CancelSource, Cancelled, TimeoutError, checkpoint,

@@ -78,9 +78,11 @@ where
     let ctx = worker::current()?;
     ctx.check()?;
     let caller = ctx.caller.clone();
+    // In the thread's context: the copy of the caller's that `to_thread` entered.
+    let context = crate::context::capture();
     let task = ctx
         .handle
-        .spawn(async move { run_following(caller, future).await });
+        .spawn(context.scope(run_following(caller, future)));
     match futures::executor::block_on(task) {
         Ok(Ok(output)) => Ok(output),
         Ok(Err(cancelled)) => Err(FromThreadError::Cancelled(cancelled)),
@@ -157,7 +159,8 @@ where
 {
     let ctx = worker::current()?;
     ctx.check()?;
-    let task = ctx.handle.spawn(async move { f() });
+    let context = crate::context::capture();
+    let task = ctx.handle.spawn(context.scope(async move { f() }));
     match futures::executor::block_on(task) {
         Ok(value) => Ok(value),
         Err(err) => match err.try_into_panic() {

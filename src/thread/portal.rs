@@ -396,9 +396,11 @@ impl BlockingPortal {
         let (tx, rx) = oneshot::channel();
         let id = self.shared.identity.id;
         let task_scope = scope.clone();
+        // The task runs in the caller's context, not the loop's.
+        let context = crate::context::capture();
         self.submit(Box::new(move |tg: &TaskGroupHandle| {
             // The group is open while its loop reads messages.
-            let _ = tg.spawn(OnLoop::new(id, task_body(task_scope, f, tx)));
+            let _ = tg.spawn(OnLoop::new(id, context.scope(task_body(task_scope, f, tx))));
         }))?;
         Ok(PortalTask {
             outcome: rx,
@@ -459,11 +461,15 @@ impl BlockingPortal {
         let (started_tx, started_rx) = oneshot::channel();
         let id = self.shared.identity.id;
         let task_scope = scope.clone();
+        let context = crate::context::capture();
         self.submit(Box::new(move |tg: &TaskGroupHandle| {
             let group = tg.clone();
             let _ = tg.spawn(OnLoop::new(id, async move {
                 let started = group
-                    .start(move |status| OnLoop::new(id, task_body(task_scope, || f(status), tx)))
+                    .start(move |status| {
+                        let body = task_body(task_scope, || f(status), tx);
+                        OnLoop::new(id, context.scope(body))
+                    })
                     .await;
                 let _ = started_tx.send(started);
             }));

@@ -276,6 +276,8 @@ where
 {
     // Runs during the first poll, inside the caller's scope: capture it.
     let caller = worker::caller_scope();
+    // The thread runs in a copy of the caller's context (ContextVars, task-locals, span).
+    let mut context = crate::context::capture();
     let handle = Handle::current();
     let limiter = limiter.unwrap_or_else(default_thread_limiter);
     let borrower = next_borrower();
@@ -292,7 +294,7 @@ where
     });
     let join = handle.spawn_blocking(move || {
         let _token = token;
-        worker::enter(ctx, f)
+        context.run(|| worker::enter(ctx, f))
     });
     let result = if abandon_on_cancel {
         join.await
