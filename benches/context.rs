@@ -26,6 +26,26 @@ async fn capture_scope(n: usize) -> Duration {
     t.elapsed()
 }
 
+async fn capture_only(n: usize) -> Duration {
+    let t = Instant::now();
+    for _ in 0..n {
+        black_box(context::capture());
+    }
+    t.elapsed()
+}
+
+async fn scope_only(n: usize) -> Duration {
+    let t = Instant::now();
+    for i in 0..n {
+        black_box(
+            context::Snapshot::empty()
+                .scope(async move { black_box(i) })
+                .await,
+        );
+    }
+    t.elapsed()
+}
+
 /// The peer: the same ready future, polled bare.
 async fn bare(n: usize) -> Duration {
     let t = Instant::now();
@@ -54,6 +74,12 @@ fn hook(c: &mut Criterion) {
     let mut group = c.benchmark_group("context/capture_scope");
     group.bench_function("bare_future", |b| {
         b.iter_custom(|iters| in_task(&rt, move || bare(iters as usize)))
+    });
+    group.bench_function("capture_only", |b| {
+        b.iter_custom(|iters| in_task(&rt, move || capture_only(iters as usize)))
+    });
+    group.bench_function("scope_only", |b| {
+        b.iter_custom(|iters| in_task(&rt, move || scope_only(iters as usize)))
     });
     group.bench_function("nothing_set", |b| {
         b.iter_custom(|iters| in_task(&rt, move || capture_scope(iters as usize)))

@@ -11,7 +11,7 @@
 //!   it first if it is shared (copy on write), so a child's changes never reach its parent or
 //!   siblings, and a parent's later changes never reach children already spawned.
 
-use std::cell::RefCell;
+use std::cell::Cell;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -27,7 +27,23 @@ use super::var::VarMap;
 pub(super) struct Inside(pub(super) Option<Arc<VarMap>>);
 
 thread_local! {
-    pub(super) static CURRENT: RefCell<Option<Inside>> = const { RefCell::new(None) };
+    pub(super) static CURRENT: Cell<Option<Inside>> = const { Cell::new(None) };
+}
+
+/// Calls `f` with the current context (`None` outside any), without holding a borrow: the
+/// context is taken out of the cell for the call and put back after (also on unwind), so `f`
+/// must not expect to see it again through the thread-local (it cannot: `f` is crate code that
+/// only reads or updates the map).
+pub(super) fn with_current<R>(f: impl FnOnce(Option<&mut Inside>) -> R) -> R {
+    struct PutBack(Option<Inside>);
+    impl Drop for PutBack {
+        fn drop(&mut self) {
+            let inside = self.0.take();
+            let _ = CURRENT.try_with(|current| current.set(inside));
+        }
+    }
+    let mut taken = PutBack(CURRENT.with(Cell::take));
+    f(taken.0.as_mut())
 }
 
 /// A copy of the spawning task's context, taken by [`capture`] (Python's
@@ -79,12 +95,7 @@ pub struct Snapshot {
 /// assert!(snapshot.is_empty()); // nothing set outside any context
 /// ```
 pub fn capture() -> Snapshot {
-    let vars = CURRENT.with(|current| {
-        current
-            .borrow()
-            .as_ref()
-            .and_then(|inside| inside.0.clone())
-    });
+    let vars = with_current(|inside| inside.and_then(|inside| inside.0.clone()));
     Snapshot {
         vars,
         locals: task_local::capture(),

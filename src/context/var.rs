@@ -7,7 +7,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use super::snapshot::{CURRENT, Scoped, capture};
+use super::snapshot::{Scoped, capture, with_current};
 
 /// The variables of one context: `(variable id, value)` pairs, few enough that a linear scan
 /// beats hashing. Cloned only on a write to a shared map.
@@ -155,10 +155,8 @@ impl<T: Send + Sync + 'static> ContextVar<T> {
 
     fn lookup(&self) -> Option<Arc<dyn Any + Send + Sync>> {
         let id = self.id();
-        CURRENT.with(|current| {
-            current
-                .borrow()
-                .as_ref()
+        with_current(|inside| {
+            inside
                 .and_then(|inside| inside.0.as_ref())
                 .and_then(|vars| vars.get(id).cloned())
         })
@@ -226,9 +224,8 @@ impl<T: Send + Sync + 'static> ContextVar<T> {
     /// ```
     pub fn set(&self, value: T) -> Result<(), NoContextError> {
         let id = self.id();
-        let old = CURRENT.with(|current| {
-            let mut current = current.borrow_mut();
-            let inside = current.as_mut().ok_or(NoContextError { var: self.name })?;
+        let old = with_current(|inside| {
+            let inside = inside.ok_or(NoContextError { var: self.name })?;
             Ok(with_value(&mut inside.0, id, Arc::new(value)))
         })?;
         drop(old);
