@@ -312,3 +312,13 @@ mod spans {
         assert_eq!(events, vec![None, Some(span_id)]);
     }
 }
+
+fn send_sync<T: Send + Sync>() {}
+
+#[test]
+fn context_types_cross_threads() {
+    send_sync::<ContextVar<String>>();
+    send_sync::<Snapshot>();
+    send_sync::<context::NoContextError>();
+    send_sync::<context::Scoped<std::future::Ready<()>>>();
+}

@@ -569,6 +569,10 @@ impl BlockingPortal {
     /// thread has exited). Idempotent; a concurrent close returns once the loop has ended too.
     /// AnyIO's `portal.stop(cancel_remaining)`.
     ///
+    /// An own-thread portal's runtime also waits for the worker threads its tasks started
+    /// (`to_thread`), abandoned ones included: a closure that never returns keeps `close`
+    /// waiting, as it keeps the process from exiting cleanly.
+    ///
     /// # Errors
     ///
     /// [`PortalError::CalledFromEventLoop`] at once on the portal's own loop (nothing is
