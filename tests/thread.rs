@@ -170,6 +170,41 @@ async fn default_mode_as_the_whole_body_returns_the_value() {
 }
 
 #[tokio::test]
+async fn a_failing_sibling_reaches_the_thread_through_the_group() {
+    let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+    let seen = Arc::new(parking_lot::Mutex::new(None));
+    let err = {
+        let seen = seen.clone();
+        bounded(tether::task_group(async move |tg| {
+            tg.spawn(async move {
+                let observed = to_thread(move || {
+                    started_tx.send(()).unwrap();
+                    spin_until_cancelled()
+                })
+                .await;
+                // The shielded wait returned the thread's value before the group dropped us.
+                *seen.lock() = Some(observed);
+            });
+            tg.spawn(async move {
+                started_rx.await.unwrap();
+                Err::<(), _>("boom")
+            });
+        }))
+        .await
+        .unwrap_err()
+    };
+    assert_eq!(err.len(), 1, "the cancelled thread is not a failure");
+    let observed = seen
+        .lock()
+        .take()
+        .expect("the thread finished before the group exited");
+    assert!(
+        matches!(observed, FromThreadError::Cancelled(_)),
+        "{observed:?}"
+    );
+}
+
+#[tokio::test]
 async fn abandon_mode_returns_at_once_and_the_thread_keeps_its_token_until_it_ends() {
     let limiter = Arc::new(CapacityLimiter::new(1));
     let scope = CancelScope::new();
