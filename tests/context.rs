@@ -218,8 +218,27 @@ async fn context_travels_to_worker_threads_and_back() {
     assert_eq!(seen, (Some(3), Some(3), Some(3)));
 }
 
+/// Runs blocking test code on its own thread and fails (instead of hanging) after 30 s.
+fn bounded_sync(f: impl FnOnce() + Send + 'static) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let worker = std::thread::spawn(move || {
+        let out = std::panic::catch_unwind(AssertUnwindSafe(f));
+        let _ = tx.send(());
+        out
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(30))
+        .expect("test hung: still blocked after its time limit");
+    if let Err(payload) = worker.join().unwrap() {
+        std::panic::resume_unwind(payload);
+    }
+}
+
 #[test]
 fn portal_tasks_run_in_the_callers_context() {
+    bounded_sync(portal_context);
+}
+
+fn portal_context() {
     let portal = BlockingPortal::new().unwrap();
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
