@@ -305,6 +305,10 @@ mod spans {
 
     #[test]
     fn a_child_runs_in_its_spawners_current_span() {
+        super::bounded_sync(child_in_span);
+    }
+
+    fn child_in_span() {
         let stack = Stack::default();
         let _default = tracing::subscriber::set_default(stack.clone());
         let rt = tokio::runtime::Builder::new_current_thread()
