@@ -12,7 +12,7 @@ use tokio::runtime::Handle;
 
 use super::worker::{self, CallState, WorkerContext};
 use crate::cancel::shield;
-use crate::sync::{Borrower, CapacityLimiter};
+use crate::sync::{Borrower, CapacityLimiter, CapacityLimiterError};
 
 /// AnyIO's default number of worker threads running at once.
 const DEFAULT_THREAD_TOKENS: usize = 40;
@@ -245,6 +245,20 @@ fn next_borrower() -> Borrower {
     Borrower::key(NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
+/// Takes a token for `borrower` in the limiter's *explicit* form: kept until
+/// `release_on_behalf_of` (the worker thread gives it back through [`ThreadToken`]).
+///
+/// The one place that depends on the shape of `acquire_on_behalf_of`. The return type is spelled
+/// out on purpose: if `acquire_on_behalf_of` ever returns a guard, this stops compiling instead of
+/// silently dropping the guard (which would give the token back at once); the fix is then
+/// `.await.map(CapacityToken::forget)`.
+async fn acquire_explicit(
+    limiter: &CapacityLimiter,
+    borrower: Borrower,
+) -> Result<(), CapacityLimiterError> {
+    limiter.acquire_on_behalf_of(borrower).await
+}
+
 /// A limiter token held by a worker thread: given back when the thread's closure returns.
 struct ThreadToken {
     limiter: Arc<CapacityLimiter>,
@@ -281,7 +295,7 @@ where
     let handle = Handle::current();
     let limiter = limiter.unwrap_or_else(default_thread_limiter);
     let borrower = next_borrower();
-    if let Err(err) = limiter.acquire_on_behalf_of(borrower).await {
+    if let Err(err) = acquire_explicit(&limiter, borrower).await {
         unreachable!("a fresh borrower key already held a token: {err}");
     }
     let token = ThreadToken { limiter, borrower };
