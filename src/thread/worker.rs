@@ -75,9 +75,9 @@ pub(crate) fn caller_cancel_reason(caller: Option<&CancelScope>) -> Option<Cance
 /// The cancel scope of the code being polled now on this thread, if it runs inside one.
 ///
 /// This is the single place where the thread bridges read the cancel tree's position; it uses
-/// `cancel`'s crate-internal `current_node` and `CancelScope::from_node`, nothing else.
+/// `cancel`'s crate-internal `current_node` and the handle's `node` field, nothing else.
 pub(crate) fn caller_scope() -> Option<CancelScope> {
-    crate::cancel::current_node().map(CancelScope::from_node)
+    crate::cancel::current_node().map(|node| CancelScope { node })
 }
 
 thread_local! {
