@@ -198,6 +198,23 @@ impl fmt::Debug for Snapshot {
 pin_project! {
     /// Future returned by [`Snapshot::scope`] and [`ContextVar::scope`](super::ContextVar::scope):
     /// `future` running inside a context.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping it drops the inner future and the context copy; nothing else.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use tether::context::{ContextVar, Scoped};
+    ///
+    /// static N: ContextVar<u8> = ContextVar::new("n");
+    /// let scoped: Scoped<_> = N.scope(3, async { N.get() });
+    /// assert_eq!(scoped.await, Some(3));
+    /// # }
+    /// ```
     #[must_use = "futures do nothing unless polled"]
     pub struct Scoped<F> {
         snapshot: Snapshot,
