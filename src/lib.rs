@@ -21,6 +21,11 @@
 //!   that group ends.
 //! - [Synchronization primitives](#synchronization-primitives), AnyIO's set with Rust's guards:
 //!   [`Event`], [`Lock`], [`Semaphore`], [`CapacityLimiter`], [`Condition`].
+//! - [Threads](#threads): blocking code on worker threads under a capacity limiter
+//!   ([`to_thread`]), calls back into async code from them ([`from_thread`]), and a
+//!   [`BlockingPortal`] through which synchronous code calls async functions.
+//! - [Context](#context): values a task sets that the children it spawns inherit
+//!   ([`ContextVar`]), with tokio task-locals and `tracing` spans carried along.
 //! - [`TaskId`] and [`TaskContextError`]: every group and scope knows the task that entered it,
 //!   and use from another task is a typed error naming both tasks and the fix.
 //!
@@ -66,6 +71,8 @@
 //! `pub use` is the whole API.
 #![doc = include_str!("stream/guide.md")]
 #![doc = include_str!("sync/guide.md")]
+#![doc = include_str!("thread/guide.md")]
+#![doc = include_str!("context/guide.md")]
 #![forbid(unsafe_code)]
 
 // `cancel` and `task_group` are still public modules only until the `core` branch (which owns
@@ -75,6 +82,7 @@
 // re-exported below; they are hidden from the docs so each item is documented once.
 #[doc(hidden)]
 pub mod cancel;
+mod context;
 mod error;
 mod loom;
 #[cfg(all(test, tether_loom))]
@@ -84,12 +92,16 @@ mod sync;
 mod task;
 #[doc(hidden)]
 pub mod task_group;
+mod thread;
 
 pub use cancel::{
     CancelReason, CancelScope, CancelSource, Cancelled, Checkpoint, FailAfter, MoveOn, Run,
     Shielded, TimeoutError, WaitCancelled, WithCleanup, checkpoint, checkpoint_if_cancelled,
     current_effective_deadline, fail_after, fail_at, move_on_after, move_on_at, shield,
     with_cleanup,
+};
+pub use context::{
+    ContextVar, NoContextError, Scoped, Snapshot, capture as capture_context, propagate_task_local,
 };
 pub use error::{BoxError, TaskContextError};
 pub use stream::{
@@ -106,6 +118,10 @@ pub use task::TaskId;
 pub use task_group::{
     CloseError, FailureOrigin, GroupError, GroupPanic, OwnedTaskGroup, SpawnError, Start,
     StartError, TaskFailure, TaskGroup, TaskGroupHandle, TaskResult, TaskStatus, task_group,
+};
+pub use thread::{
+    BlockingPortal, CloseMode, FromThreadError, PortalError, PortalResource, PortalTask, ToThread,
+    default_thread_limiter, from_thread, to_thread,
 };
 
 /// The README's example, compiled and run as a doctest.
