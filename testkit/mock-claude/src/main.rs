@@ -84,10 +84,10 @@ async fn main() {
             "cwd": std::env::current_dir().ok().map(|p| p.display().to_string()),
         }),
     );
-    if let Some(p) = std::env::var_os(env::PIDFILE) {
-        if let Err(e) = std::fs::write(&p, format!("{}\n", std::process::id())) {
-            eprintln!("mock-claude: cannot write MOCK_CLAUDE_PIDFILE {p:?}: {e}");
-        }
+    if let Some(p) = std::env::var_os(env::PIDFILE)
+        && let Err(e) = std::fs::write(&p, format!("{}\n", std::process::id()))
+    {
+        eprintln!("mock-claude: cannot write MOCK_CLAUDE_PIDFILE {p:?}: {e}");
     }
     if args.has(&["-v", "--version"]) {
         println!("{} (Claude Code)", mock_claude::CLI_VERSION);
@@ -98,12 +98,12 @@ async fn main() {
         print!("{HELP}");
         return;
     }
-    if std::env::var(env::STRICT_FLAGS).is_ok_and(|v| v == "1") {
-        if let Some((flag, _)) = args.unknown.first() {
-            eprintln!("error: unknown option '{flag}'");
-            log.event("exit", json!({"code": 1, "why": "unknown option"}));
-            std::process::exit(1);
-        }
+    if std::env::var(env::STRICT_FLAGS).is_ok_and(|v| v == "1")
+        && let Some((flag, _)) = args.unknown.first()
+    {
+        eprintln!("error: unknown option '{flag}'");
+        log.event("exit", json!({"code": 1, "why": "unknown option"}));
+        std::process::exit(1);
     }
     let script = match load_script() {
         Ok(s) => s,
