@@ -26,6 +26,7 @@ pub const SCENARIOS: &[&str] = &[
     "cancel-permission[:MS]",
     "unknown-messages",
     "error-result",
+    "missing-session",
 ];
 
 fn text(t: &str) -> Step {
@@ -222,6 +223,10 @@ pub fn scenario(spec: &str) -> Result<Script, String> {
             },
             text("After the unknown messages."),
         ]),
+        "missing-session" => Script {
+            missing_session: true,
+            ..Script::default()
+        },
         "error-result" => Script {
             default_turn: Some(Turn {
                 steps: vec![text("Giving up.")],

@@ -35,6 +35,11 @@ pub struct Script {
     /// Fire the hooks the client registered at `initialize` on their natural events
     /// (`UserPromptSubmit`, `PreToolUse`, `PostToolUse`, `Stop`). Default: true.
     pub auto_hooks: Option<bool>,
+    /// With `--resume`: behave like the real CLI given an unknown session id. After the first input
+    /// line it writes `No conversation found with session ID: <id>` to stderr and a `result` with
+    /// `subtype: "error_during_execution"`, `num_turns: 0`, `errors: [...]`, never answers
+    /// `initialize`, and exits 1.
+    pub missing_session: bool,
     /// Fields merged into the `result` of an interrupted turn (override the defaults).
     pub interrupt_result: Map<String, Value>,
     /// The turns, in order: the n-th `user` message runs `turns[n]`.

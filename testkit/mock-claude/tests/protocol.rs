@@ -643,3 +643,178 @@ fn binary_path_finds_the_binary_cargo_built_for_the_tests() {
         std::path::Path::new(BIN).canonicalize().unwrap()
     );
 }
+
+#[tokio::test]
+async fn every_tool_call_asks_permission_and_fires_the_hooks() {
+    bounded(async {
+        let mut m = Mock::spawn(
+            &[("MOCK_CLAUDE_SCENARIO", "tools:200")],
+            &["--permission-prompt-tool", "stdio"],
+        );
+        let hooks = json!({
+            "UserPromptSubmit": [{"matcher": null, "hookCallbackIds": ["hook_0"]}],
+            "PreToolUse": [{"matcher": "Bash|Write", "hookCallbackIds": ["hook_1"]}],
+            "PostToolUse": [{"matcher": "Read", "hookCallbackIds": ["hook_2"]}],
+            "Stop": [{"matcher": null, "hookCallbackIds": ["hook_3"]}],
+        });
+        m.control("init", json!({"subtype": "initialize", "hooks": hooks}))
+            .await;
+        m.next().await;
+        m.user("go").await;
+        let mut asked = Vec::new();
+        loop {
+            let v = m.next().await;
+            if v["type"] == "result" {
+                assert_eq!(v["subtype"], "success");
+                assert_eq!(v["num_turns"], 201);
+                break;
+            }
+            if v["type"] != "control_request" {
+                continue;
+            }
+            let req = &v["request"];
+            let what = match req["subtype"].as_str().unwrap() {
+                "hook_callback" => req["callback_id"].as_str().unwrap().to_owned(),
+                other => other.to_owned(),
+            };
+            asked.push(what);
+            let body = if req["subtype"] == "can_use_tool" {
+                json!({"behavior": "allow", "updatedInput": req["input"]})
+            } else {
+                json!({})
+            };
+            m.answer(v["request_id"].as_str().unwrap(), body).await;
+        }
+        let mut expected = vec!["hook_0".to_owned()];
+        for _ in 0..200 {
+            expected.push("hook_1".into());
+            expected.push("can_use_tool".into());
+        }
+        expected.push("hook_3".into());
+        assert_eq!(
+            asked, expected,
+            "PostToolUse matcher `Read` does not match Bash"
+        );
+        assert_eq!(m.eof_and_wait().await.code(), Some(0));
+        let replies = m
+            .log()
+            .iter()
+            .filter(|e| e["event"] == "control_response" && e["expected"] == true)
+            .count();
+        assert_eq!(replies, 402);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn cancelled_permission_sends_control_cancel_request_and_ignores_the_late_answer() {
+    bounded(async {
+        let mut m = Mock::spawn(
+            &[("MOCK_CLAUDE_SCENARIO", "cancel-permission:0")],
+            &["--permission-prompt-tool", "stdio"],
+        );
+        m.user("go").await;
+        let req = m
+            .until(|v| v["type"] == "control_request")
+            .await
+            .pop()
+            .unwrap();
+        let cancel = m.next().await;
+        assert_eq!(cancel["type"], "control_cancel_request");
+        assert_eq!(cancel["request_id"], req["request_id"]);
+        let msgs = m.result().await;
+        assert_eq!(msgs.last().unwrap()["subtype"], "success");
+        m.answer(
+            req["request_id"].as_str().unwrap(),
+            json!({"behavior": "allow"}),
+        )
+        .await;
+        assert_eq!(m.eof_and_wait().await.code(), Some(0));
+        let late: Vec<Value> = m
+            .log()
+            .into_iter()
+            .filter(|e| e["event"] == "control_response")
+            .collect();
+        assert_eq!(late.len(), 1);
+        assert_eq!(late[0]["expected"], false);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn missing_session_fails_like_the_real_cli() {
+    bounded(async {
+        let mut m = Mock::spawn(
+            &[("MOCK_CLAUDE_SCENARIO", "missing-session")],
+            &["--resume=nope"],
+        );
+        m.control("init", json!({"subtype": "initialize", "hooks": null}))
+            .await;
+        let r = m.next().await;
+        assert_eq!(r["type"], "result", "the initialize is never answered");
+        assert_eq!(r["subtype"], "error_during_execution");
+        assert_eq!(r["num_turns"], 0);
+        assert_eq!(
+            r["errors"][0],
+            "No conversation found with session ID: nope"
+        );
+        assert_eq!(m.eof_and_wait().await.code(), Some(1));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn unknown_messages_and_a_non_json_line_are_written_verbatim() {
+    bounded(async {
+        let mut m = Mock::spawn(&[("MOCK_CLAUDE_SCENARIO", "unknown-messages")], &[]);
+        m.user("go").await;
+        let mut kinds = Vec::new();
+        loop {
+            let line = m.lines.next_line().await.unwrap().unwrap();
+            match serde_json::from_str::<Value>(&line) {
+                Ok(v) => {
+                    kinds.push(v["type"].as_str().unwrap_or("?").to_owned());
+                    if v["type"] == "result" {
+                        break;
+                    }
+                }
+                Err(_) => kinds.push(format!("raw:{line}")),
+            }
+        }
+        assert_eq!(
+            kinds,
+            [
+                "system",
+                "mock_future_type",
+                "raw:this line is not JSON",
+                "assistant",
+                "assistant",
+                "result"
+            ]
+        );
+        assert_eq!(m.eof_and_wait().await.code(), Some(0));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn sigint_interrupts_the_turn_and_exits_0() {
+    bounded(async {
+        let mut m = Mock::spawn(&[("MOCK_CLAUDE_SCENARIO", "sleep:60000")], &[]);
+        m.user("go").await;
+        m.until(|v| v["type"] == "assistant").await;
+        let pid = m.child.id().unwrap().to_string();
+        assert!(
+            std::process::Command::new("kill")
+                .args(["-INT", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let msgs = m.result().await;
+        assert_eq!(msgs.last().unwrap()["terminal_reason"], "aborted_streaming");
+        let status = m.child.wait().await.unwrap();
+        assert_eq!(status.code(), Some(0));
+    })
+    .await;
+}

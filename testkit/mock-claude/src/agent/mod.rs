@@ -321,6 +321,11 @@ impl Agent {
                 }
             };
             self.log.event("stdin", json!({"line": msg}));
+            if self.script.missing_session
+                && let Some(id) = self.args.value(&["--resume", "-r"])
+            {
+                self.missing_session(id).await;
+            }
             match msg.get("type").and_then(Value::as_str) {
                 Some("user") => {
                     let _ = turns.send(msg);
@@ -338,6 +343,31 @@ impl Agent {
         // Nothing can answer our requests any more.
         lock(&self.pending).clear();
         drop(turns);
+    }
+
+    /// The real CLI's answer to `--resume=<unknown id>`.
+    async fn missing_session(&self, id: &str) -> ! {
+        let error = format!("No conversation found with session ID: {id}");
+        eprintln!("{error}");
+        self.out
+            .send(&json!({
+                "type": "result",
+                "subtype": "error_during_execution",
+                "is_error": true,
+                "duration_ms": 0,
+                "duration_api_ms": 0,
+                "num_turns": 0,
+                "session_id": uuid(),
+                "total_cost_usd": 0,
+                "usage": wire::usage(0, 0),
+                "modelUsage": {},
+                "permission_denials": [],
+                "errors": [error],
+                "uuid": uuid(),
+            }))
+            .await;
+        self.last_result_error.store(true, Ordering::SeqCst);
+        self.exit(1, "missing session").await
     }
 
     fn on_control_response(&self, msg: &Value) {

@@ -122,17 +122,6 @@ impl Agent {
         };
         let result = match flow {
             Flow::Go | Flow::Stop => {
-                if self.auto_hooks {
-                    let tool = None;
-                    self.fire_hooks(
-                        "Stop",
-                        tool,
-                        json!({"stop_hook_active": false}),
-                        None,
-                        false,
-                    )
-                    .await;
-                }
                 let mut r = self.result(&ctx, started, "success", false);
                 r.insert(
                     "result".into(),
@@ -145,6 +134,8 @@ impl Agent {
                 r
             }
             Flow::Interrupted | Flow::DenyInterrupt => {
+                // A request sent after the interrupt handler cancelled the others.
+                self.cancel_outstanding().await;
                 let for_tool = if flow == Flow::DenyInterrupt {
                     true
                 } else if let Some(call) = ctx.in_tool.take() {
@@ -332,9 +323,15 @@ impl Agent {
         }
         for step in steps {
             let flow = self.step(step, ctx, true).await;
-            if flow != Flow::Go {
-                return flow;
+            match flow {
+                Flow::Go => {}
+                Flow::Stop => break,
+                Flow::DenyInterrupt | Flow::Interrupted => return flow,
             }
+        }
+        if self.auto_hooks {
+            self.fire_hooks("Stop", None, json!({"stop_hook_active": false}), None, true)
+                .await;
         }
         Flow::Go
     }
@@ -568,27 +565,7 @@ impl Agent {
                 }
             }
             Step::Messages { count, text } => {
-                let model = self.model();
-                let templated = text.contains("{i}");
-                let mut batch = Vec::with_capacity(512);
-                for i in 0..*count {
-                    let t = if templated {
-                        text.replace("{i}", &i.to_string())
-                    } else {
-                        text.clone()
-                    };
-                    batch.push(wire::assistant(
-                        &self.session_id,
-                        &model,
-                        &wire::message_id(),
-                        json!({"type": "text", "text": t}),
-                    ));
-                    if batch.len() == 512 {
-                        self.out.send_batch(&batch).await;
-                        batch.clear();
-                    }
-                }
-                self.out.send_batch(&batch).await;
+                self.bulk_messages(*count, text).await;
                 ctx.out_tokens += count;
                 ctx.last_text = (*count > 0).then(|| text.replace("{i}", &(count - 1).to_string()));
             }
@@ -648,6 +625,91 @@ impl Agent {
             Step::Exit { code } => self.exit(*code, "exit step").await,
         }
         Flow::Go
+    }
+
+    /// `count` assistant text messages, fast: the line is serialized once with markers and the
+    /// per-message parts (ids, uuid, text) are spliced in, so a million messages cost seconds, not
+    /// minutes, even in a debug build.
+    async fn bulk_messages(&self, count: u64, text: &str) {
+        const ID: &str = "\u{1}ID\u{1}";
+        const UUID: &str = "\u{1}UUID\u{1}";
+        const TEXT: &str = "\u{1}TEXT\u{1}";
+        const TS: &str = "\u{1}TS\u{1}";
+        let mut template = wire::assistant(
+            &self.session_id,
+            &self.model(),
+            ID,
+            json!({"type": "text", "text": TEXT}),
+        );
+        template["uuid"] = UUID.into();
+        template["timestamp"] = TS.into();
+        let template = template.to_string();
+        // The markers serialize as `\u0001ID\u0001` etc.; find them in the serialized form.
+        let marker = |m: &str| serde_json::to_string(m).expect("serializes");
+        let marks = [marker(ID), marker(UUID), marker(TEXT), marker(TS)];
+        // Split the template into literal pieces and marker slots, in order of appearance.
+        let mut pieces: Vec<(String, Option<usize>)> = Vec::new();
+        let mut rest = template.as_str();
+        loop {
+            let next = marks
+                .iter()
+                .enumerate()
+                .filter_map(|(k, m)| rest.find(m.as_str()).map(|at| (at, k)))
+                .min();
+            match next {
+                Some((at, k)) => {
+                    pieces.push((rest[..at].to_owned(), Some(k)));
+                    rest = &rest[at + marks[k].len()..];
+                }
+                None => {
+                    pieces.push((rest.to_owned(), None));
+                    break;
+                }
+            }
+        }
+        let templated = text.contains("{i}");
+        let fixed_text = serde_json::to_string(text).expect("serializes");
+        let mut buf: Vec<u8> = Vec::with_capacity(1 << 20);
+        let mut ts = wire::timestamp();
+        for i in 0..count {
+            if i % 1024 == 0 {
+                ts = wire::timestamp();
+            }
+            for (lit, slot) in &pieces {
+                buf.extend_from_slice(lit.as_bytes());
+                match slot {
+                    Some(0) => {
+                        buf.push(b'"');
+                        buf.extend_from_slice(wire::message_id().as_bytes());
+                        buf.push(b'"');
+                    }
+                    Some(1) => {
+                        buf.push(b'"');
+                        buf.extend_from_slice(super::io::uuid().as_bytes());
+                        buf.push(b'"');
+                    }
+                    Some(2) if templated => {
+                        let t = text.replace("{i}", &i.to_string());
+                        serde_json::to_writer(&mut buf, &t).expect("serializes");
+                    }
+                    Some(2) => buf.extend_from_slice(fixed_text.as_bytes()),
+                    Some(_) => {
+                        buf.push(b'"');
+                        buf.extend_from_slice(ts.as_bytes());
+                        buf.push(b'"');
+                    }
+                    None => {}
+                }
+            }
+            buf.push(b'\n');
+            if buf.len() >= 1 << 20 {
+                self.out.raw(&buf).await;
+                buf.clear();
+            }
+        }
+        if !buf.is_empty() {
+            self.out.raw(&buf).await;
+        }
     }
 
     async fn slow_text(&self, ctx: &mut TurnCtx, text: &str, chunks: u64, chunk_ms: u64) {
