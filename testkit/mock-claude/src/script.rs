@@ -216,6 +216,30 @@ pub enum Step {
         /// The line.
         line: Value,
     },
+    /// End the turn the way the real CLI does when the API call fails for good: a synthetic
+    /// assistant message (`model: "<synthetic>"`, `error`, `is_api_error_message: true`) and a
+    /// `result` with `subtype: "success"` but `is_error: true`, `terminal_reason: "api_error"`.
+    ApiError {
+        /// HTTP status (`api_error_status`).
+        #[serde(default = "default_api_status")]
+        status: u16,
+        /// The assistant message's `error` field.
+        #[serde(default = "default_api_error")]
+        error: String,
+        /// The text of the synthetic message and the result.
+        #[serde(default = "default_api_message")]
+        message: String,
+    },
+    /// (In `after_result`.) After `delay_ms`, run a whole turn the client did not ask for (as the
+    /// real CLI does when a background subagent finishes): `system/init`, the steps, a `result`.
+    /// It runs even after stdin EOF.
+    BackgroundTurn {
+        /// Delay before the turn starts.
+        #[serde(default)]
+        delay_ms: u64,
+        /// The turn's steps.
+        steps: Vec<Step>,
+    },
     /// Write text to stderr.
     Stderr {
         /// The text (a newline is added).
@@ -246,6 +270,15 @@ fn default_chunk_ms() -> u64 {
 }
 fn default_crash_code() -> i32 {
     1
+}
+fn default_api_status() -> u16 {
+    401
+}
+fn default_api_error() -> String {
+    "authentication_failed".to_owned()
+}
+fn default_api_message() -> String {
+    "Invalid API key · Fix external API key".to_owned()
 }
 fn yes() -> bool {
     true

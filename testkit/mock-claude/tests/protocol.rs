@@ -818,3 +818,108 @@ async fn sigint_interrupts_the_turn_and_exits_0() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn max_turns_api_errors_hook_stops_and_background_turns_end_turns_like_the_cli() {
+    bounded(async {
+        let script = json!({"turns": [
+            {"steps": [
+                {"type": "tool_use", "name": "Read", "input": {"file_path": "a"}, "permission": "allow"},
+                {"type": "tool_use", "name": "Read", "input": {"file_path": "b"}, "permission": "allow"},
+                {"type": "text", "text": "never"},
+            ]},
+            {"steps": [{"type": "api_error"}, {"type": "text", "text": "never"}]},
+            {"steps": [{"type": "text", "text": "first"}], "after_result": [
+                {"type": "background_turn", "delay_ms": 10, "steps": [{"type": "text", "text": "from the background"}]},
+            ]},
+        ]});
+        let mut m = Mock::script(script, &["--max-turns", "2"]);
+        m.user("one").await;
+        let msgs = m.result().await;
+        // Two model calls ran their tools; a third call would be over the limit.
+        assert_eq!(of_type(&msgs, "user").len(), 2);
+        let kinds: Vec<&Value> = of_type(&msgs, "assistant")
+            .iter()
+            .map(|a| &a["message"]["content"][0]["type"])
+            .collect();
+        assert_eq!(kinds, [&json!("tool_use"), &json!("tool_use")]);
+        let r = msgs.last().unwrap();
+        assert_eq!(r["subtype"], "error_max_turns");
+        assert_eq!(r["is_error"], true);
+        assert_eq!(r["terminal_reason"], "max_turns");
+        assert_eq!(r["errors"][0], "Reached maximum number of turns (2)");
+        assert!(r.get("result").is_none());
+
+        m.user("two").await;
+        let msgs = m.result().await;
+        let a = of_type(&msgs, "assistant");
+        assert_eq!(a.len(), 1);
+        assert_eq!(a[0]["message"]["model"], "<synthetic>");
+        assert_eq!(a[0]["is_api_error_message"], true);
+        let r = msgs.last().unwrap();
+        assert_eq!((r["subtype"].as_str(), r["is_error"].as_bool()), (Some("success"), Some(true)));
+        assert_eq!(r["terminal_reason"], "api_error");
+        assert_eq!(r["api_error_status"], 401);
+
+        m.user("three").await;
+        m.result().await;
+        m.stdin.take(); // the background turn runs even after EOF
+        let msgs = m.result().await;
+        assert_eq!(msgs[0]["subtype"], "init");
+        assert_eq!(of_type(&msgs, "assistant")[0]["message"]["content"][0]["text"], "from the background");
+        assert_eq!(msgs.last().unwrap()["result_index"], 3);
+        let status = m.child.wait().await.unwrap();
+        assert_eq!(status.code(), Some(0));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn error_replies_and_eof_with_a_pending_permission_deny_the_tool() {
+    bounded(async {
+        let script = json!({"default_turn": {"steps": [
+            {"type": "tool_use", "name": "Bash", "input": {"command": "x"}},
+        ]}});
+        let mut m = Mock::script(script, &["--permission-prompt-tool", "stdio"]);
+        m.control(
+            "init",
+            json!({"subtype": "initialize", "hooks": {"PostToolUse": [{"matcher": null, "hookCallbackIds": ["h"]}]}}),
+        )
+        .await;
+        m.next().await;
+        // An error reply to can_use_tool refuses the tool.
+        m.user("one").await;
+        let req = m.until(|v| v["type"] == "control_request").await.pop().unwrap();
+        m.send(json!({"type": "control_response", "response": {"subtype": "error", "request_id": req["request_id"], "error": "callback blew up"}}))
+            .await;
+        let msgs = m.result().await;
+        let tr = &of_type(&msgs, "user")[0]["message"]["content"][0];
+        assert_eq!(tr["content"], "Tool permission request failed: Error: callback blew up");
+        assert_eq!(msgs.last().unwrap()["permission_denials"].as_array().unwrap().len(), 1);
+        // Allowed, then an error reply to the PostToolUse hook: a warning, and the turn goes on.
+        m.user("two").await;
+        let req = m.until(|v| v["type"] == "control_request").await.pop().unwrap();
+        m.answer(req["request_id"].as_str().unwrap(), json!({"behavior": "allow", "updatedInput": {"command": "x"}}))
+            .await;
+        let hook = m.until(|v| v["type"] == "control_request").await.pop().unwrap();
+        assert_eq!(hook["request"]["input"]["hook_event_name"], "PostToolUse");
+        m.send(json!({"type": "control_response", "response": {"subtype": "error", "request_id": hook["request_id"], "error": "hook blew up"}}))
+            .await;
+        let msgs = m.result().await;
+        let info = msgs.iter().find(|v| v["subtype"] == "informational").expect("a warning");
+        assert_eq!(info["tag"], "hook_callback_failed");
+        assert_eq!(msgs.last().unwrap()["subtype"], "success");
+        // EOF while can_use_tool is pending: the tool is refused and the turn finishes.
+        m.user("three").await;
+        m.until(|v| v["type"] == "control_request").await;
+        m.stdin.take();
+        let msgs = m.result().await;
+        let tr = &of_type(&msgs, "user")[0]["message"]["content"][0];
+        assert_eq!(
+            tr["content"],
+            "Tool permission request failed: AbortError: Tool permission stream closed before response received"
+        );
+        assert_eq!(m.child.wait().await.unwrap().code(), Some(0));
+    })
+    .await;
+}

@@ -17,7 +17,7 @@ mod turn;
 pub(crate) mod wire;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -29,8 +29,26 @@ use tokio::sync::{mpsc, oneshot, watch};
 use args::Args;
 use io::{Log, Out, uuid};
 
-/// A reply to one of our control requests: the `response` body, or the error text.
-pub(crate) type Reply = Result<Value, String>;
+/// A reply to one of our control requests: the `response` body, or why there is none.
+pub(crate) type Reply = Result<Value, ReplyError>;
+
+/// Why a request of ours got no success reply.
+#[derive(Debug, Clone)]
+pub(crate) enum ReplyError {
+    /// The client answered with an error reply carrying this text.
+    Error(String),
+    /// Stdin closed before the reply.
+    Closed,
+}
+
+impl std::fmt::Display for ReplyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReplyError::Error(e) => f.write_str(e),
+            ReplyError::Closed => f.write_str("stream closed before the reply arrived"),
+        }
+    }
+}
 
 /// One hook registration from `initialize`.
 #[derive(Debug, Clone)]
@@ -67,7 +85,6 @@ pub(crate) struct Agent {
     pub(crate) default_model: String,
     pub(crate) mode: Mutex<String>,
     hooks: Mutex<Vec<HookReg>>,
-    initialized: AtomicBool,
     /// Our requests awaiting a reply, by request id.
     pending: Mutex<HashMap<String, oneshot::Sender<Reply>>>,
     /// Ids of our requests sent by the running turn and not yet answered (cancelled on interrupt).
@@ -81,6 +98,12 @@ pub(crate) struct Agent {
     pub(crate) exit_after_turn: AtomicBool,
     sigint_notify: tokio::sync::Notify,
     pub(crate) last_result_error: AtomicBool,
+    /// Stdin reached EOF (and the script does not ignore it).
+    stdin_closed: AtomicBool,
+    /// Results written so far (the next result's `result_index`).
+    pub(crate) results_emitted: AtomicUsize,
+    /// `--max-turns`.
+    pub(crate) max_turns: Option<u64>,
     pub(crate) mcp: Arc<tokio::sync::Mutex<McpServers>>,
     pub(crate) include_partial: bool,
     pub(crate) prompt_tool_stdio: bool,
@@ -137,6 +160,7 @@ impl Agent {
                 }
             }
         }
+        let max_turns = args.value(&["--max-turns"]).and_then(|v| v.parse().ok());
         let env_on = |k: &str| std::env::var(k).is_ok_and(|v| !v.is_empty() && v != "0");
         Agent {
             out: Out::new(),
@@ -158,7 +182,6 @@ impl Agent {
             default_model,
             mode: Mutex::new(mode),
             hooks: Mutex::new(Vec::new()),
-            initialized: AtomicBool::new(false),
             pending: Mutex::new(HashMap::new()),
             outstanding: Mutex::new(Vec::new()),
             cancelled: Mutex::new(Vec::new()),
@@ -166,6 +189,9 @@ impl Agent {
             exit_after_turn: AtomicBool::new(false),
             sigint_notify: tokio::sync::Notify::new(),
             last_result_error: AtomicBool::new(false),
+            stdin_closed: AtomicBool::new(false),
+            results_emitted: AtomicUsize::new(0),
+            max_turns,
             mcp: Arc::new(tokio::sync::Mutex::new(mcp)),
         }
     }
@@ -195,7 +221,13 @@ impl Agent {
     ) -> (String, oneshot::Receiver<Reply>) {
         let id = uuid();
         let (tx, rx) = oneshot::channel();
-        lock(&self.pending).insert(id.clone(), tx);
+        {
+            let mut pending = lock(&self.pending);
+            // After stdin EOF nothing can answer: the waiter sees `Closed` at once.
+            if !self.stdin_closed.load(Ordering::SeqCst) {
+                pending.insert(id.clone(), tx);
+            }
+        }
         if in_turn {
             lock(&self.outstanding).push(id.clone());
         }
@@ -211,9 +243,7 @@ impl Agent {
 
     /// Wait for the reply to request `id`. A closed input (EOF) or a cancel gives an error.
     pub(crate) async fn reply(&self, id: &str, rx: oneshot::Receiver<Reply>) -> Reply {
-        let r = rx
-            .await
-            .unwrap_or_else(|_| Err("Stream closed before the reply arrived".to_owned()));
+        let r = rx.await.unwrap_or(Err(ReplyError::Closed));
         lock(&self.outstanding).retain(|x| x != id);
         r
     }
@@ -341,7 +371,11 @@ impl Agent {
             std::future::pending::<()>().await;
         }
         // Nothing can answer our requests any more.
-        lock(&self.pending).clear();
+        {
+            let mut pending = lock(&self.pending);
+            self.stdin_closed.store(true, Ordering::SeqCst);
+            pending.clear();
+        }
         drop(turns);
     }
 
@@ -384,11 +418,12 @@ impl Agent {
         );
         if let Some(tx) = waiter {
             let reply = if resp.get("subtype").and_then(Value::as_str) == Some("error") {
-                Err(resp
-                    .get("error")
-                    .and_then(Value::as_str)
-                    .unwrap_or("unknown error")
-                    .to_owned())
+                Err(ReplyError::Error(
+                    resp.get("error")
+                        .and_then(Value::as_str)
+                        .unwrap_or("unknown error")
+                        .to_owned(),
+                ))
             } else {
                 Ok(resp.get("response").cloned().unwrap_or(json!({})))
             };
@@ -493,13 +528,11 @@ impl Agent {
         req: &Value,
         mut mcp: tokio::sync::OwnedMutexGuard<McpServers>,
     ) {
-        if self.initialized.swap(true, Ordering::SeqCst) {
-            self.respond_err(id, "Already initialized", "already_initialized")
-                .await;
-            return;
-        }
+        // A second initialize is answered with success again (seen on the real CLI); its hooks
+        // replace the earlier ones.
         if let Some(Value::Object(hooks)) = req.get("hooks") {
             let mut regs = lock(&self.hooks);
+            regs.clear();
             for (event, matchers) in hooks {
                 for m in matchers.as_array().into_iter().flatten() {
                     regs.push(HookReg {

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use mock_claude::{Permission, Step};
+use mock_claude::{Permission, Step, Turn};
 use serde_json::{Map, Value, json};
 
 use super::io::uuid;
@@ -16,8 +16,9 @@ use super::{Agent, sleep};
 enum Flow {
     /// Go on with the next step.
     Go,
-    /// A hook said `continue: false`: end the turn normally.
-    Stop,
+    /// The turn ends early with `TurnCtx::end` merged into its result (a hook's `continue: false`,
+    /// `--max-turns`, an API error).
+    End,
     /// The client denied a tool with `interrupt: true`.
     DenyInterrupt,
     /// An `interrupt` control request arrived.
@@ -45,7 +46,8 @@ struct TurnCtx {
     in_tool: Option<ToolCall>,
     /// Text streamed so far by a slow step: (message id, text).
     partial: Option<(String, String)>,
-    stop: bool,
+    /// Result fields for a turn that ends early (`Flow::End`).
+    end: Option<Map<String, Value>>,
 }
 
 enum Exec {
@@ -72,6 +74,13 @@ enum Decision {
     },
 }
 
+fn end_fields(v: Value) -> Map<String, Value> {
+    match v {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
+}
+
 fn prompt_text(msg: &Value) -> String {
     match msg.pointer("/message/content") {
         Some(Value::String(s)) => s.clone(),
@@ -88,9 +97,15 @@ impl Agent {
     /// Run the `index`-th turn for `user_msg`, through its `result` and `after_result` steps.
     pub(crate) async fn run_turn(self: &Arc<Self>, index: usize, user_msg: &Value) {
         let turn = self.script.turn(index);
+        self.run_turn_spec(turn, prompt_text(user_msg)).await;
+    }
+
+    /// Run `turn` (a user turn, or a background turn the mock starts on its own).
+    async fn run_turn_spec(self: &Arc<Self>, turn: Turn, prompt: String) {
         let started = Instant::now();
+        let index = self.results_emitted.fetch_add(1, Ordering::SeqCst);
         let mut ctx = TurnCtx {
-            prompt: prompt_text(user_msg),
+            prompt,
             index,
             api_calls: 1,
             ..TurnCtx::default()
@@ -105,6 +120,12 @@ impl Agent {
                 .await;
         }
         self.mcp_ready().await;
+        if self.auto_hooks {
+            // The real CLI calls UserPromptSubmit before it writes system/init.
+            let extra = json!({"prompt": ctx.prompt});
+            self.fire_hooks("UserPromptSubmit", None, extra, None, false)
+                .await;
+        }
         self.out.send(&self.init_message().await).await;
         if self.include_partial {
             self.out
@@ -121,7 +142,7 @@ impl Agent {
             _ = irx.changed() => Flow::Interrupted,
         };
         let result = match flow {
-            Flow::Go | Flow::Stop => {
+            Flow::Go | Flow::End => {
                 let mut r = self.result(&ctx, started, "success", false);
                 r.insert(
                     "result".into(),
@@ -130,6 +151,12 @@ impl Agent {
                 r.insert("stop_reason".into(), "end_turn".into());
                 r.insert("terminal_reason".into(), "completed".into());
                 r.insert("api_error_status".into(), Value::Null);
+                if let Some(end) = ctx.end.take() {
+                    if end.get("subtype").is_some_and(|s| s != "success") {
+                        r.remove("result");
+                    }
+                    r.extend(end);
+                }
                 r.extend(turn.result.clone());
                 r
             }
@@ -310,23 +337,10 @@ impl Agent {
     }
 
     async fn steps(self: &Arc<Self>, steps: &[Step], ctx: &mut TurnCtx) -> Flow {
-        if self.auto_hooks {
-            let prompt = ctx.prompt.clone();
-            self.fire_hooks(
-                "UserPromptSubmit",
-                None,
-                json!({"prompt": prompt}),
-                None,
-                true,
-            )
-            .await;
-        }
         for step in steps {
             let flow = self.step(step, ctx, true).await;
-            match flow {
-                Flow::Go => {}
-                Flow::Stop => break,
-                Flow::DenyInterrupt | Flow::Interrupted => return flow,
+            if flow != Flow::Go {
+                return flow;
             }
         }
         if self.auto_hooks {
@@ -348,10 +362,23 @@ impl Agent {
         let ids = self.hook_ids(event, tool);
         let mut replies = Vec::with_capacity(ids.len());
         for id in ids {
-            replies.push(
-                self.hook_call(&id, event, &extra, tool_use_id, in_turn)
-                    .await,
-            );
+            let reply = self
+                .hook_call(&id, event, &extra, tool_use_id, in_turn)
+                .await;
+            if let Err(super::ReplyError::Error(_)) = &reply {
+                // What the real CLI says when a hook callback gets an error reply.
+                let content = format!(
+                    "{event}: Hook callback {id} failed: the SDK host replied with an error or an invalid answer. Its answer was treated as empty."
+                );
+                self.out
+                    .send(&wire::system(
+                        &self.session_id,
+                        "informational",
+                        json!({"content": content, "level": "warning", "tag": "hook_callback_failed"}),
+                    ))
+                    .await;
+            }
+            replies.push(reply);
         }
         replies
     }
@@ -621,6 +648,41 @@ impl Agent {
                 bytes.push(b'\n');
                 self.out.raw(&bytes).await;
             }
+            Step::ApiError {
+                status,
+                error,
+                message,
+            } => {
+                let mut m = wire::assistant(
+                    &self.session_id,
+                    "<synthetic>",
+                    &uuid(),
+                    json!({"type": "text", "text": message}),
+                );
+                m["message"]["stop_reason"] = "stop_sequence".into();
+                m["message"]["stop_sequence"] = "".into();
+                m["message"]["usage"] = json!({"input_tokens": 0, "output_tokens": 0});
+                m["error"] = error.clone().into();
+                m["is_api_error_message"] = true.into();
+                m["api_error_status"] = (*status).into();
+                self.out.send(&m).await;
+                ctx.last_text = Some(message.clone());
+                ctx.end = Some(end_fields(json!({
+                    "is_error": true,
+                    "stop_reason": "stop_sequence",
+                    "terminal_reason": "api_error",
+                    "api_error_status": status,
+                })));
+                return Flow::End;
+            }
+            Step::BackgroundTurn { delay_ms, steps } => {
+                sleep(*delay_ms).await;
+                let turn = Turn {
+                    steps: steps.clone(),
+                    ..Turn::default()
+                };
+                Box::pin(self.run_turn_spec(turn, String::new())).await;
+            }
             Step::Stderr { text } => eprintln!("{text}"),
             Step::Exit { code } => self.exit(*code, "exit step").await,
         }
@@ -845,6 +907,7 @@ impl Agent {
                 source: "config",
             });
         }
+        let mut hook_stopped = false;
         if decision.is_none() && self.auto_hooks {
             let extra = json!({"tool_name": name, "tool_input": input, "tool_use_id": id});
             for reply in self
@@ -853,7 +916,7 @@ impl Agent {
             {
                 let Ok(v) = reply else { continue };
                 if v.get("continue") == Some(&Value::Bool(false)) {
-                    ctx.stop = true;
+                    hook_stopped = true;
                 }
                 let hso = v.get("hookSpecificOutput");
                 if let Some(updated) = hso.and_then(|h| h.get("updatedInput")) {
@@ -928,7 +991,14 @@ impl Agent {
                     }
                 } else {
                     let body = self.can_use_tool_body(name, &input, &id, server);
-                    match self.call(body, true).await {
+                    let reply = self.call(body, true).await;
+                    if self.auto_hooks && reply.is_ok() {
+                        // Seen on the real CLI: PermissionRequest hooks run after can_use_tool.
+                        let extra = json!({"tool_name": name, "tool_input": input});
+                        self.fire_hooks("PermissionRequest", Some(name), extra, Some(&id), true)
+                            .await;
+                    }
+                    match reply {
                         Ok(r) => match r.get("behavior").and_then(Value::as_str) {
                             Some("allow") => Decision::Allow {
                                 input: r.get("updatedInput").cloned().unwrap_or(input.clone()),
@@ -949,7 +1019,12 @@ impl Agent {
                             },
                         },
                         Err(e) => Decision::Deny {
-                            message: e,
+                            message: match e {
+                                super::ReplyError::Error(e) => {
+                                    format!("Tool permission request failed: Error: {e}")
+                                }
+                                super::ReplyError::Closed => "Tool permission request failed: AbortError: Tool permission stream closed before response received".to_owned(),
+                            },
                             interrupt: false,
                             kind: "user-rejected",
                             source: "user_reject",
@@ -991,14 +1066,20 @@ impl Agent {
                                     (msg.clone().into(), true, format!("Error: {msg}").into())
                                 }
                             }
-                            Err(e) => (e.clone().into(), true, format!("Error: {e}").into()),
+                            Err(e) => (e.to_string().into(), true, format!("Error: {e}").into()),
                         }
                     }
                 };
                 if self.auto_hooks {
                     let extra = json!({"tool_name": name, "tool_input": input, "tool_response": tool_use_result, "tool_use_id": id});
-                    self.fire_hooks("PostToolUse", Some(name), extra, Some(&id), true)
-                        .await;
+                    for reply in self
+                        .fire_hooks("PostToolUse", Some(name), extra, Some(&id), true)
+                        .await
+                    {
+                        if reply.is_ok_and(|v| v.get("continue") == Some(&Value::Bool(false))) {
+                            hook_stopped = true;
+                        }
+                    }
                 }
                 ctx.in_tool = None;
                 self.out
@@ -1042,7 +1123,28 @@ impl Agent {
                     .await;
             }
         }
-        if ctx.stop { Flow::Stop } else { Flow::Go }
+        if hook_stopped {
+            // A hook's `continue: false`: no further model call.
+            ctx.last_text = None;
+            ctx.end = Some(end_fields(json!({
+                "stop_reason": "tool_use",
+                "terminal_reason": "hook_stopped",
+            })));
+            return Flow::End;
+        }
+        if let Some(max) = self.max_turns
+            && ctx.api_calls > max
+        {
+            ctx.end = Some(end_fields(json!({
+                "subtype": "error_max_turns",
+                "is_error": true,
+                "stop_reason": "tool_use",
+                "terminal_reason": "max_turns",
+                "errors": [format!("Reached maximum number of turns ({max})")],
+            })));
+            return Flow::End;
+        }
+        Flow::Go
     }
 
     /// The tool_result of a tool the user rejected with an interrupt (or interrupted while pending).
