@@ -36,7 +36,7 @@ pub mod env {
     pub const LOG: &str = "MOCK_CLAUDE_LOG";
     /// Comma-separated names of extra environment variables to record in the log's start event.
     pub const LOG_ENV: &str = "MOCK_CLAUDE_LOG_ENV";
-    /// Path the mock writes its pid to (one line) at startup.
+    /// File the mock appends its pid to (one line per process) at startup.
     pub const PIDFILE: &str = "MOCK_CLAUDE_PIDFILE";
     /// Explicit path of the binary, honoured by [`crate::binary_path`].
     pub const BIN: &str = "MOCK_CLAUDE_BIN";

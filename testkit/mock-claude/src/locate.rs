@@ -14,7 +14,8 @@ const EXE: &str = if cfg!(windows) {
 ///
 /// Looks, in order:
 /// 1. at `MOCK_CLAUDE_BIN`, if set;
-/// 2. next to the running test executable: a test runs from `<target>/<profile>/deps/`, and
+/// 2. next to the running test executable: a test runs from `<target>/<profile>/deps/` (an example
+///    from `<target>/<profile>/examples/`), and
 ///    `cargo test --workspace` builds `mock-claude` into `<target>/<profile>/` before running any
 ///    test (the `mock-claude` package has integration tests, which makes Cargo build its binary);
 /// 3. otherwise it runs `cargo build -p mock-claude --bin mock-claude` once per process, into the
@@ -45,10 +46,11 @@ fn find_or_build() -> PathBuf {
     let exe =
         std::env::current_exe().expect("mock-claude: cannot read the current executable path");
     let mut profile_dir = exe.parent().map(Path::to_path_buf);
-    if profile_dir
-        .as_ref()
-        .is_some_and(|d| d.file_name().is_some_and(|n| n == "deps"))
-    {
+    // Tests and benches run from `<profile>/deps/`, examples from `<profile>/examples/`.
+    if profile_dir.as_ref().is_some_and(|d| {
+        d.file_name()
+            .is_some_and(|n| n == "deps" || n == "examples")
+    }) {
         profile_dir = profile_dir.and_then(|d| d.parent().map(Path::to_path_buf));
     }
     if let Some(dir) = &profile_dir {

@@ -84,8 +84,15 @@ async fn main() {
             "cwd": std::env::current_dir().ok().map(|p| p.display().to_string()),
         }),
     );
+    // Appended, one line per process, so the mocks of a test that starts many all show up.
     if let Some(p) = std::env::var_os(env::PIDFILE)
-        && let Err(e) = std::fs::write(&p, format!("{}\n", std::process::id()))
+        && let Err(e) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&p)
+            .and_then(|mut f| {
+                std::io::Write::write_all(&mut f, format!("{}\n", std::process::id()).as_bytes())
+            })
     {
         eprintln!("mock-claude: cannot write MOCK_CLAUDE_PIDFILE {p:?}: {e}");
     }
