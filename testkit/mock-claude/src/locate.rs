@@ -65,20 +65,30 @@ fn find_or_build() -> PathBuf {
         .and_then(|d| d.parent().map(Path::to_path_buf))
         .unwrap_or_else(std::env::temp_dir);
     let fallback = target_root.join("mock-claude-fallback");
+    // A bench runs from `release/`: build the mock optimized too, so it is not the bottleneck.
+    let release = profile_dir
+        .as_ref()
+        .is_some_and(|d| d.file_name().is_some_and(|n| n == "release"));
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
-    let status = Command::new(&cargo)
-        .args(["build", "--quiet", "--bin", "mock-claude", "--manifest-path", manifest])
+    let mut cmd = Command::new(&cargo);
+    cmd.args(["build", "--quiet", "--bin", "mock-claude"])
+        .arg("--manifest-path")
+        .arg(manifest)
         .arg("--target-dir")
-        .arg(&fallback)
-        .status()
-        .unwrap_or_else(|e| {
-            panic!("mock-claude: cannot run `{cargo:?} build --bin mock-claude --manifest-path {manifest}`: {e}")
-        });
+        .arg(&fallback);
+    if release {
+        cmd.arg("--release");
+    }
+    let status = cmd.status().unwrap_or_else(|e| {
+        panic!("mock-claude: cannot run `{cargo:?} build --bin mock-claude --manifest-path {manifest}`: {e}")
+    });
     assert!(
         status.success(),
         "mock-claude: `cargo build --bin mock-claude --manifest-path {manifest}` failed ({status}); \
          build it yourself or set MOCK_CLAUDE_BIN"
     );
-    fallback.join("debug").join(EXE)
+    fallback
+        .join(if release { "release" } else { "debug" })
+        .join(EXE)
 }
