@@ -153,7 +153,15 @@ async fn main() {
         agent.run_on_start(&steps).await;
     }
     let (tx, mut rx) = mpsc::unbounded_channel::<Value>();
-    tokio::spawn(agent.clone().read_stdin(tx));
+    let stream_input = agent.args.value(&["--input-format"]) == Some("stream-json");
+    if !stream_input && !agent.args.positional.is_empty() {
+        // `--print "prompt"` (text input): one turn for the prompt from argv, then exit.
+        let prompt = agent.args.positional.join(" ");
+        let _ = tx.send(json!({"type": "user", "message": {"role": "user", "content": prompt}}));
+        drop(tx);
+    } else {
+        tokio::spawn(agent.clone().read_stdin(tx));
+    }
     let mut index = 0usize;
     loop {
         let msg = tokio::select! {

@@ -923,3 +923,59 @@ async fn error_replies_and_eof_with_a_pending_permission_deny_the_tool() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_hook_saying_continue_false_stops_the_turn_after_the_tool() {
+    bounded(async {
+        let script = json!({"default_turn": {"steps": [
+            {"type": "thinking", "thinking": "hmm"},
+            {"type": "tool_use", "name": "Read", "input": {"file_path": "a"}, "permission": "allow"},
+            {"type": "text", "text": "never"},
+        ]}});
+        let mut m = Mock::script(script, &[]);
+        let hooks = json!({"PostToolUse": [{"matcher": "Read", "hookCallbackIds": ["post"]}]});
+        m.control("init", json!({"subtype": "initialize", "hooks": hooks})).await;
+        m.next().await;
+        m.user("go").await;
+        let req = m.until(|v| v["type"] == "control_request").await.pop().unwrap();
+        assert_eq!(req["request"]["callback_id"], "post");
+        assert_eq!(req["request"]["input"]["tool_response"]["stderr"], "");
+        m.answer(req["request_id"].as_str().unwrap(), json!({"continue": false, "stopReason": "enough"}))
+            .await;
+        let msgs = m.result().await;
+        assert_eq!(of_type(&msgs, "user").len(), 1, "the tool_result is written");
+        assert!(of_type(&msgs, "assistant").is_empty(), "no model call after the stop");
+        let r = msgs.last().unwrap();
+        assert_eq!(r["subtype"], "success");
+        assert_eq!(r["result"], "");
+        assert_eq!(r["terminal_reason"], "hook_stopped");
+        assert_eq!(m.eof_and_wait().await.code(), Some(0));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn print_mode_runs_the_prompt_from_argv() {
+    let out = bounded(
+        Command::new(BIN)
+            .args([
+                "--print",
+                "--output-format",
+                "stream-json",
+                "--verbose",
+                "--",
+                "from argv",
+            ])
+            .stdin(Stdio::null())
+            .output(),
+    )
+    .await
+    .unwrap();
+    assert!(out.status.success());
+    let lines: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.last().unwrap()["result"], "from argv");
+}

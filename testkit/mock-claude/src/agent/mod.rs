@@ -65,11 +65,13 @@ pub(crate) struct McpServers {
     sdk: Vec<String>,
     /// Names of other servers (the mock cannot run them; reported as failed).
     other: Vec<String>,
-    /// Per sdk server: `Some(tools)` once `tools/list` answered, status text.
+    /// Per sdk server: status (`pending`, `connected`, `failed`) and the tool names from `tools/list`.
     state: HashMap<String, (String, Vec<String>)>,
-    /// Handshake (JSON-RPC initialize) done for these.
+    /// Servers whose JSON-RPC `initialize` was sent.
     initialized: Vec<String>,
+    /// `notifications/initialized` and `tools/list` were sent (once per process).
     listed: bool,
+    /// The next JSON-RPC id (one sequence over all servers, like the CLI's).
     next_rpc_id: u64,
 }
 

@@ -487,10 +487,19 @@ impl Agent {
                 thinking,
                 signature,
             } => {
+                // The real CLI reports thinking progress while the block streams.
+                let estimate = (thinking.len() as u64 / 4).max(1);
+                self.out
+                    .send(&wire::system(
+                        &self.session_id,
+                        "thinking_tokens",
+                        json!({"estimated_tokens": estimate, "estimated_tokens_delta": estimate}),
+                    ))
+                    .await;
                 self.block(
                     ctx,
                     json!({"type": "thinking", "thinking": thinking, "signature": signature}),
-                    1,
+                    estimate,
                 )
                 .await;
             }
