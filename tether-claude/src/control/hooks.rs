@@ -93,7 +93,6 @@ pub struct HookInput {
 /// ```
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
-#[non_exhaustive]
 pub struct HookOutput {
     /// Whether the agent continues after this hook (`continue`).
     #[serde(rename = "continue", skip_serializing_if = "Option::is_none")]
