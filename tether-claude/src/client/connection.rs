@@ -263,13 +263,20 @@ impl Shared {
         }
     }
 
-    /// The one-shot form: close input per the official rule.
-    pub(crate) fn begin_one_shot(&self) {
+    /// The one-shot form: writes the prompt and arms the input-closing rule, under the
+    /// one-shot lock so a `result` read in between cannot be missed. Returns whether the
+    /// prompt was queued.
+    pub(crate) fn begin_one_shot(&self, prompt_line: Vec<u8>) -> bool {
         let mut one = self.one_shot.lock();
         one.active = true;
-        if !self.has_callbacks() {
-            self.writer.close();
+        if !self.writer.send(prompt_line) {
+            return false;
         }
+        if !self.has_callbacks() {
+            // Nothing can call back: end input after the prompt, as the official SDK does.
+            self.writer.finish();
+        }
+        true
     }
 
     fn has_callbacks(&self) -> bool {
@@ -303,7 +310,7 @@ impl Shared {
             _ => {}
         }
         if one.seen_result && one.tasks.is_empty() {
-            self.writer.close();
+            self.writer.finish();
         }
     }
 
