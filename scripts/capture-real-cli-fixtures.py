@@ -276,6 +276,38 @@ def api_error_no_retry(fake):
     c = Cli(fake, "api_error_no_retry", extra_env={"CLAUDE_CODE_MAX_RETRIES": "0"}); c.initialize(); c.user("hi"); c.until(is_result, timeout=90)
     c.user("hi again"); c.until(is_result, timeout=90); c.finish(); return c
 
+@scenario
+def can_use_tool_updated_input(fake):
+    fake.push({"blocks": [BASH]}, {"blocks": [{"type": "text", "text": "Done."}]})
+    h = answering(perm=lambda r: {"behavior": "allow", "updatedInput": {"command": "echo changed > changed.txt", "description": "changed by the SDK"}})
+    c = Cli(fake, "can_use_tool_updated_input", PERM); c.initialize(handler=h); c.user("write hello to out.txt"); c.until(is_result, h); c.finish(h)
+    assert open(f"{c.home}/changed.txt").read() == "changed\n" and not os.path.exists(f"{c.home}/out.txt"); return c
+@scenario
+def max_turns(fake):
+    fake.push({"blocks": [BASH]}, {"blocks": [BASH | {"id": "toolu_01Bash2"}]}, {"blocks": [{"type": "text", "text": "never reached"}]})
+    h = answering()
+    c = Cli(fake, "max_turns", PERM + ["--max-turns", "1"]); c.initialize(handler=h); c.user("loop"); c.until(is_result, h); c.finish(h); return c
+@scenario
+def hooks_all_events(fake):
+    fake.push({"blocks": [BASH]}, {"blocks": [{"type": "text", "text": "Done."}]})
+    h = answering()
+    hooks = {ev: [{"matcher": None, "hookCallbackIds": [f"hook_{i}"]}] for i, ev in enumerate(["PreToolUse", "PostToolUse", "UserPromptSubmit", "Stop", "SessionStart", "SessionEnd", "Notification", "PermissionRequest"])}
+    c = Cli(fake, "hooks_all_events", PERM); c.initialize(hooks=hooks, handler=h); c.user("write hello to out.txt"); c.until(is_result, h); c.finish(h); return c
+@scenario
+def stdin_eof_pending_permission(fake):
+    fake.push({"blocks": [BASH]}, {"blocks": [{"type": "text", "text": "after"}]})
+    c = Cli(fake, "stdin_eof_pending_permission", PERM); c.initialize(); c.user("write hello to out.txt")
+    c.until(lambda m: m.get("type") == "control_request")
+    c.finish(); return c
+@scenario
+def subagent(fake):
+    # The main model calls the Task/Agent tool; the subagent's own request gets the next reply.
+    fake.push({"blocks": [{"type": "tool_use", "id": "toolu_03Agent", "name": "Agent", "input": {"description": "Say hi", "prompt": "Say hi", "subagent_type": "general-purpose"}}]},
+              {"blocks": [{"type": "text", "text": "hi from the subagent"}]},
+              {"blocks": [{"type": "text", "text": "The subagent said hi."}]})
+    h = answering()
+    c = Cli(fake, "subagent", PERM); c.initialize(handler=h); c.user("ask a subagent"); c.until(is_result, h, timeout=60); c.finish(h); return c
+
 if __name__ == "__main__":
     os.makedirs(OUTDIR, exist_ok=True)
     shutil.rmtree(ROOT, ignore_errors=True)
