@@ -5,7 +5,8 @@
 #   CLAUDE_CLI_PATH=/abs/path/to/claude
 #   CLAUDE_CLI_VERSION=2.1.330
 #
-# are always the last two lines of stdout (eval-able: `eval "$(scripts/install-claude-cli.sh | tail -n 2)"`).
+# are always the last two lines of stdout, unquoted (read them with
+# `sed -n 's/^CLAUDE_CLI_PATH=//p'`; `eval` works only while the path has no spaces).
 #
 # Where it comes from, in order:
 #   1. npm `@anthropic-ai/claude-code@$CLAUDE_CLI_VERSION`. The npm package is a thin wrapper whose
