@@ -308,6 +308,13 @@ def subagent(fake):
     h = answering()
     c = Cli(fake, "subagent", PERM); c.initialize(handler=h); c.user("ask a subagent"); c.until(is_result, h, timeout=60); c.finish(h); return c
 
+@scenario
+def interrupt_then_eof(fake):
+    fake.push({"blocks": [{"type": "text", "text": "never finishes"}], "stall": True})
+    c = Cli(fake, "interrupt_then_eof"); c.initialize(); c.user("long one")
+    s0 = fake.stats()["streams_started"]; fake.wait(lambda s: s["streams_started"] > s0)
+    c.control("interrupt"); c.until(is_result); c.finish(); return c
+
 if __name__ == "__main__":
     os.makedirs(OUTDIR, exist_ok=True)
     shutil.rmtree(ROOT, ignore_errors=True)
