@@ -39,6 +39,14 @@
 //! # }
 //! ```
 //!
+//! # Limits
+//!
+//! - Replies are FIFO over every `POST /v1/messages`: a tool round trip is two requests (push the
+//!   `tool_use` reply and the follow-up), and concurrent requests (a background subagent beside the
+//!   main loop) race for the next reply.
+//! - Drive the real CLI on the real clock, not under `start_paused`: the CLI is a real process, and
+//!   a stalled stream pings every 100 ms of tokio time.
+//!
 //! The binary `fake-messages-api` serves the same on a free port and prints
 //! `FAKE_MESSAGES_API_URL=http://127.0.0.1:<port>`; non-Rust drivers script it over HTTP:
 //! `POST /_fake/replies` (a reply or an array, as JSON), `GET /_fake/requests`,
