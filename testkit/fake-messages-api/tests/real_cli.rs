@@ -35,8 +35,8 @@ fn claude_cli() -> PathBuf {
     let stdout = String::from_utf8_lossy(&output.stdout);
     let path = stdout
         .lines()
-        .filter_map(|l| l.strip_prefix("CLAUDE_CLI_PATH="))
-        .last()
+        .rev()
+        .find_map(|l| l.strip_prefix("CLAUDE_CLI_PATH="))
         .expect("the install script prints CLAUDE_CLI_PATH=...");
     PathBuf::from(path)
 }
