@@ -315,6 +315,31 @@ def interrupt_then_eof(fake):
     s0 = fake.stats()["streams_started"]; fake.wait(lambda s: s["streams_started"] > s0)
     c.control("interrupt"); c.until(is_result); c.finish(); return c
 
+@scenario
+def hook_allow(fake):
+    fake.push({"blocks": [BASH]}, {"blocks": [{"type": "text", "text": "Done."}]})
+    h = answering(hook=lambda r: {"hookSpecificOutput": {"hookEventName": "PreToolUse", "permissionDecision": "allow", "permissionDecisionReason": "hook says yes"}})
+    c = Cli(fake, "hook_allow", PERM); c.initialize(hooks={"PreToolUse": [{"matcher": "Bash", "hookCallbackIds": ["hook_0"]}]}, handler=h)
+    c.user("write hello to out.txt"); c.until(is_result, h); c.finish(h); return c
+@scenario
+def hook_updated_input(fake):
+    fake.push({"blocks": [BASH]}, {"blocks": [{"type": "text", "text": "Done."}]})
+    h = answering(hook=lambda r: {"hookSpecificOutput": {"hookEventName": "PreToolUse", "permissionDecision": "allow", "updatedInput": {"command": "echo hooked > hooked.txt", "description": "rewritten by the hook"}}})
+    c = Cli(fake, "hook_updated_input", PERM); c.initialize(hooks={"PreToolUse": [{"matcher": "Bash", "hookCallbackIds": ["hook_0"]}]}, handler=h)
+    c.user("write hello to out.txt"); c.until(is_result, h); c.finish(h)
+    c.rec({"dir": "note", "note": f"files in cwd after the turn: {sorted(os.listdir(c.home))}"}); return c
+@scenario
+def hook_continue_false(fake):
+    fake.push({"blocks": [BASH]}, {"blocks": [{"type": "text", "text": "should not be requested"}]})
+    h = answering(hook=lambda r: {"continue": False, "stopReason": "the hook stopped the turn"} if r["input"]["hook_event_name"] == "PostToolUse" else {})
+    c = Cli(fake, "hook_continue_false", PERM); c.initialize(hooks={"PostToolUse": [{"matcher": None, "hookCallbackIds": ["hook_0"]}]}, handler=h)
+    c.user("write hello to out.txt"); c.until(is_result, h); c.finish(h)
+    c.rec({"dir": "note", "note": f"messages requests: {fake.stats()['messages_requests']}"}); return c
+@scenario
+def stdin_eof_with_queued_turns(fake):
+    fake.push({"blocks": [{"type": "text", "text": "first reply streams slowly"}], "delta_delay_ms": 100})
+    c = Cli(fake, "stdin_eof_with_queued_turns"); c.initialize(); c.user("one"); c.user("two"); c.finish(); return c
+
 if __name__ == "__main__":
     os.makedirs(OUTDIR, exist_ok=True)
     shutil.rmtree(ROOT, ignore_errors=True)
