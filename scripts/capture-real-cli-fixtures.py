@@ -340,6 +340,54 @@ def stdin_eof_with_queued_turns(fake):
     fake.push({"blocks": [{"type": "text", "text": "first reply streams slowly"}], "delta_delay_ms": 100})
     c = Cli(fake, "stdin_eof_with_queued_turns"); c.initialize(); c.user("one"); c.user("two"); c.finish(); return c
 
+@scenario
+def thinking(fake):
+    fake.push({"blocks": [{"type": "thinking", "thinking": "The user greets me; I should greet back.", "signature": "c2lnbmF0dXJl"}, {"type": "text", "text": "Hello!"}]})
+    c = Cli(fake, "thinking"); c.initialize(); c.user("hi"); c.until(is_result); c.finish(); return c
+def error_reply(subtypes):
+    def h(c, m):
+        if m.get("type") == "control_request" and m["request"]["subtype"] in subtypes:
+            c.send({"type": "control_response", "response": {"subtype": "error", "request_id": m["request_id"], "error": "the callback failed"}})
+        else:
+            answering()(c, m)
+    return h
+@scenario
+def can_use_tool_error_reply(fake):
+    fake.push({"blocks": [BASH]}, {"blocks": [{"type": "text", "text": "It failed."}]})
+    h = error_reply({"can_use_tool"})
+    c = Cli(fake, "can_use_tool_error_reply", PERM); c.initialize(handler=h); c.user("write hello to out.txt"); c.until(is_result, h); c.finish(h); return c
+@scenario
+def hook_error_reply(fake):
+    fake.push({"blocks": [BASH]}, {"blocks": [{"type": "text", "text": "Done."}]})
+    h = error_reply({"hook_callback"})
+    c = Cli(fake, "hook_error_reply", PERM); c.initialize(hooks={"PreToolUse": [{"matcher": None, "hookCallbackIds": ["hook_0"]}]}, handler=h)
+    c.user("write hello to out.txt"); c.until(is_result, h); c.finish(h)
+    # The CLI prints its own minified source and a stack to stderr; keep only the message lines.
+    kept, dropped = [], 0
+    for e in c.log:
+        if e["dir"] == "err":
+            line = e["line"]
+            if line.startswith("Error in hook callback"):
+                kept.append({"dir": "err", "line": line.split(" 6 |")[0].rstrip()}); dropped += 1; continue
+            if line.startswith("error: "):
+                kept.append(e); continue
+            dropped += 1; continue
+        kept.append(e)
+    c.log = kept
+    c.rec({"dir": "note", "note": f"the CLI's stderr here is a source excerpt and a stack trace; only the 'Error in hook callback' prefix and the 'error:' line are kept ({dropped} lines trimmed or dropped)"})
+    return c
+@scenario
+def stdin_not_json(fake):
+    c = Cli(fake, "stdin_not_json")
+    c.rec({"dir": "in_raw", "line": "this is not json"}); c.p.stdin.write(b"this is not json\n"); c.p.stdin.flush()
+    c.finish(close=False); return c
+@scenario
+def stdin_unknown_type(fake):
+    c = Cli(fake, "stdin_unknown_type")
+    c.send({"type": "no_such_message_type", "x": 1})
+    c.send({"type": "control_response", "response": {"subtype": "success", "request_id": "not-a-pending-request", "response": {}}})
+    c.initialize(); c.user("still alive?"); c.until(is_result); c.finish(); return c
+
 if __name__ == "__main__":
     os.makedirs(OUTDIR, exist_ok=True)
     shutil.rmtree(ROOT, ignore_errors=True)
