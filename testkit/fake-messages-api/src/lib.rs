@@ -39,6 +39,13 @@
 //! # }
 //! ```
 //!
+//! # Driving the real CLI
+//!
+//! [`real_cli_path`] finds the pinned CLI (`CLAUDE_CLI_PATH`, else `scripts/install-claude-cli.sh`),
+//! and [`cli_env`] / [`CLI_ENV_REMOVE`] give the environment that keeps it on the fake. The CLI
+//! then runs as an SDK runs it: `claude --output-format stream-json --verbose --input-format
+//! stream-json --system-prompt ""` (see `docs/real-cli-protocol.md`).
+//!
 //! # Limits
 //!
 //! - Replies are FIFO over every `POST /v1/messages`: a tool round trip is two requests (push the
@@ -53,9 +60,11 @@
 //! `GET /_fake/statistics`.
 #![forbid(unsafe_code)]
 
+mod cli;
 mod script;
 mod server;
 mod sse;
 
+pub use cli::{CLI_ENV_REMOVE, LocateError, cli_env, real_cli_path};
 pub use script::{ApiError, Block, Reply};
 pub use server::{FakeMessagesApi, RecordedRequest, Statistics};

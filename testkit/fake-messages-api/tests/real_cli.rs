@@ -2,8 +2,8 @@
 //! `scripts/install-claude-cli.sh`): proof that the fake speaks the Messages API well enough for
 //! the CLI to stream a reply, run a tool after asking permission, and send the result back.
 //!
-//! The CLI comes from `CLAUDE_CLI_PATH` if set, else from the install script (cached after the
-//! first run). If it cannot be had, the test fails and says so: it is never skipped silently.
+//! The CLI comes from `real_cli_path()`: `CLAUDE_CLI_PATH` if set, else the install script (cached
+//! after the first run). If it cannot be had, the test fails and says so: it is never skipped.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -17,28 +17,7 @@ use tokio::process::{Child, ChildStdin, Command};
 const BOUND: Duration = Duration::from_secs(90);
 
 fn claude_cli() -> PathBuf {
-    if let Some(path) = std::env::var_os("CLAUDE_CLI_PATH") {
-        return PathBuf::from(path);
-    }
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/install-claude-cli.sh");
-    let output = std::process::Command::new("bash")
-        .arg(&script)
-        .stderr(Stdio::inherit())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
-    assert!(
-        output.status.success(),
-        "the real Claude Code CLI could not be installed by {} (see its messages above); \
-         set CLAUDE_CLI_PATH to an installed `claude` to run this test",
-        script.display()
-    );
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let path = stdout
-        .lines()
-        .rev()
-        .find_map(|l| l.strip_prefix("CLAUDE_CLI_PATH="))
-        .expect("the install script prints CLAUDE_CLI_PATH=...");
-    PathBuf::from(path)
+    fake_messages_api::real_cli_path().unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn scratch_dir() -> PathBuf {
@@ -54,7 +33,7 @@ fn scratch_dir() -> PathBuf {
     dir
 }
 
-fn spawn_cli(cli: &Path, base_url: &str, home: &Path) -> Child {
+fn spawn_cli(cli: &Path, api: &FakeMessagesApi, home: &Path) -> Child {
     let mut command = Command::new(cli);
     command
         .args([
@@ -69,20 +48,15 @@ fn spawn_cli(cli: &Path, base_url: &str, home: &Path) -> Child {
             "stdio",
         ])
         .current_dir(home)
-        .env("ANTHROPIC_BASE_URL", base_url)
-        .env("ANTHROPIC_API_KEY", "dummy")
-        .env("DISABLE_TELEMETRY", "1")
-        .env("DISABLE_AUTOUPDATER", "1")
-        .env("DISABLE_ERROR_REPORTING", "1")
-        .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
+        .envs(fake_messages_api::cli_env(api, home))
         .env("CLAUDE_CODE_ENTRYPOINT", "sdk-rs")
-        .env("HOME", home)
-        .env_remove("CLAUDECODE")
-        .env_remove("ANTHROPIC_AUTH_TOKEN")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .kill_on_drop(true);
+    for name in fake_messages_api::CLI_ENV_REMOVE {
+        command.env_remove(name);
+    }
     command.spawn().expect("spawn the claude CLI")
 }
 
@@ -110,7 +84,7 @@ async fn the_real_cli_runs_a_scripted_tool_turn_through_the_fake() {
     ]));
     api.push(Reply::text("Done writing."));
     let home = scratch_dir();
-    let mut child = spawn_cli(&cli, &api.base_url(), &home);
+    let mut child = spawn_cli(&cli, &api, &home);
     let mut stdin = child.stdin.take().unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
 
