@@ -579,7 +579,7 @@ struct EventStream {
 
 impl EventStream {
     async fn next(mut self) -> Option<(Result<Bytes, Infallible>, Self)> {
-        if self.started && self.stall {
+        if self.started && self.stall && !self.finished {
             // Stalled: keep the response open, pinging so a vanished client is noticed, until
             // shutdown. Then end without `message_stop` (the stream counts as aborted).
             let mut closing = self.shared.closing.subscribe();

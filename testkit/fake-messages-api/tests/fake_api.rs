@@ -614,3 +614,28 @@ async fn the_binary_refuses_a_bad_script_with_a_message() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("cannot read the script"), "{stderr}");
 }
+
+#[tokio::test]
+async fn a_stalling_reply_without_deltas_still_ends() {
+    // Stalling starts after the first content delta; with no content there is none, so the
+    // stream runs to message_stop instead of hanging.
+    let api = FakeMessagesApi::start().await.unwrap();
+    api.push(Reply::blocks([]).stalling());
+    let response = http(
+        api.addr(),
+        "POST",
+        "/v1/messages",
+        Some(&stream_request("x")),
+    )
+    .await;
+    let names: Vec<String> = sse_events(&response.text())
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    assert_eq!(
+        names,
+        ["message_start", "ping", "message_delta", "message_stop"]
+    );
+    assert_eq!(api.statistics().streams_completed, 1);
+    api.shutdown().await.unwrap();
+}
