@@ -388,6 +388,27 @@ def stdin_unknown_type(fake):
     c.send({"type": "control_response", "response": {"subtype": "success", "request_id": "not-a-pending-request", "response": {}}})
     c.initialize(); c.user("still alive?"); c.until(is_result); c.finish(); return c
 
+@scenario
+def interrupt_pending_hook(fake):
+    fake.push({"blocks": [BASH]})
+    c = Cli(fake, "interrupt_pending_hook", PERM); c.initialize(hooks={"PreToolUse": [{"matcher": None, "hookCallbackIds": ["hook_0"]}]})
+    c.user("write hello to out.txt")
+    m = c.until(lambda m: m.get("type") == "control_request" and m["request"]["subtype"] == "hook_callback")
+    c.control("interrupt"); c.until(is_result, answering()); c.finish(answering()); return c
+@scenario
+def interrupt_pending_mcp_call(fake):
+    fake.push({"blocks": [{"type": "tool_use", "id": "toolu_02Mcp", "name": "mcp__sdk-tools__add", "input": {"a": 2, "b": 3}}]})
+    base = answering()
+    state = {}
+    def h(c, m):
+        if m.get("type") == "control_request" and m["request"]["subtype"] == "mcp_message" and m["request"]["message"].get("method") == "tools/call":
+            state["call"] = m; return  # never answered
+        base(c, m)
+    c = Cli(fake, "interrupt_pending_mcp_call", PERM + ["--mcp-config", json.dumps({"mcpServers": {"sdk-tools": {"type": "sdk", "name": "sdk-tools"}}})])
+    c.initialize(handler=h); c.user("add 2 and 3")
+    c.until(lambda m: "call" in state, h)
+    c.control("interrupt"); c.until(is_result, h); c.finish(h); return c
+
 if __name__ == "__main__":
     os.makedirs(OUTDIR, exist_ok=True)
     shutil.rmtree(ROOT, ignore_errors=True)
