@@ -409,6 +409,45 @@ def interrupt_pending_mcp_call(fake):
     c.until(lambda m: "call" in state, h)
     c.control("interrupt"); c.until(is_result, h); c.finish(h); return c
 
+@scenario
+def session_flags(fake):
+    home = f"{ROOT}/session_flags"
+    chosen = "11111111-2222-4333-8444-555555555555"
+    c1 = Cli(fake, "session_id_flag", [f"--session-id={chosen}"], home=home); c1.initialize(); c1.user("remember kiwi"); r1 = c1.until(is_result); c1.finish(); c1.save()
+    assert r1["session_id"] == chosen, r1["session_id"]
+    c2 = Cli(fake, "continue_flag", ["--continue"], home=home); c2.initialize(); c2.user("what fruit?"); r2 = c2.until(is_result); c2.finish(); c2.save()
+    c3 = Cli(fake, "fork_session", [f"--resume={chosen}", "--fork-session"], home=home); c3.initialize(); c3.user("fork it"); r3 = c3.until(is_result); c3.finish()
+    bodies = [q["body"] for q in fake.requests() if q["path"] == "/v1/messages"]
+    c3.rec({"dir": "note", "note": f"session ids: --session-id run {r1['session_id']}, --continue run {r2['session_id']}, --fork-session run {r3['session_id']}; the --continue request carried the earlier turn: {'kiwi' in json.dumps(bodies[1]['messages'])}; the fork request carried it: {'kiwi' in json.dumps(bodies[2]['messages'])}"})
+    return c3
+@scenario
+def allowed_tools(fake):
+    fake.push({"blocks": [BASH]}, {"blocks": [{"type": "text", "text": "Done."}]})
+    c = Cli(fake, "allowed_tools", PERM + ["--allowedTools", "Bash"]); c.initialize(); c.user("write hello to out.txt"); c.until(is_result); c.finish(); return c
+@scenario
+def disallowed_tools(fake):
+    fake.push({"blocks": [BASH]}, {"blocks": [{"type": "text", "text": "Refused."}]})
+    c = Cli(fake, "disallowed_tools", PERM + ["--disallowedTools", "Bash"]); c.initialize(); c.user("write hello to out.txt"); c.until(is_result); c.finish()
+    c.rec({"dir": "note", "note": f"Bash in the API request's tools: {any(t.get('name') == 'Bash' for t in [q for q in fake.requests() if q['path'] == '/v1/messages'][0]['body'].get('tools', []))}"}); return c
+@scenario
+def bypass_permissions_as_root(fake):
+    # As root the CLI refuses bypassPermissions at startup, before reading stdin.
+    c = Cli(fake, "bypass_permissions_as_root", PERM + ["--permission-mode", "bypassPermissions"])
+    c.finish(close=False)
+    c.rec({"dir": "note", "note": f"ran as uid {os.getuid()}"}); return c
+@scenario
+def bypass_permissions_sandbox(fake):
+    fake.push({"blocks": [BASH]}, {"blocks": [{"type": "text", "text": "Done."}]})
+    c = Cli(fake, "bypass_permissions_sandbox", PERM + ["--permission-mode", "bypassPermissions"], extra_env={"IS_SANDBOX": "1"})
+    c.initialize(); c.user("write hello to out.txt"); c.until(is_result, answering()); c.finish(answering())
+    c.rec({"dir": "note", "note": f"ran as uid {os.getuid()}; out.txt written: {os.path.exists(c.home + '/out.txt')}"}); return c
+@scenario
+def set_permission_mode_bypass_as_root(fake):
+    c = Cli(fake, "set_permission_mode_bypass_as_root"); c.initialize()
+    rid = c.control("set_permission_mode", mode="bypassPermissions"); c.until(resp(rid))
+    c.user("hi"); c.until(is_result); c.finish()
+    c.rec({"dir": "note", "note": f"ran as uid {os.getuid()}"}); return c
+
 if __name__ == "__main__":
     os.makedirs(OUTDIR, exist_ok=True)
     shutil.rmtree(ROOT, ignore_errors=True)
