@@ -103,7 +103,8 @@ pub(crate) struct Shared {
 
 /// The one-shot rule for closing input, after the official SDK: with no callbacks, close right
 /// after the prompt; with callbacks, close after a `result` once no background task the CLI
-/// announced (`system` `task_started`) is still running — the CLI may still call back for
+/// announced (`system` `task_started` … `task_notification`, or the list in
+/// `background_tasks_changed`) is still running — the CLI may still call back for
 /// those.
 #[derive(Debug, Default)]
 struct OneShot {
@@ -303,6 +304,16 @@ impl Shared {
                     }
                     ("task_notification", Some(id)) => {
                         one.tasks.remove(&id);
+                    }
+                    ("background_tasks_changed", _) => {
+                        // The CLI's full list of running background tasks (seen in 2.1.330).
+                        if let Some(tasks) = data.get("tasks").and_then(Value::as_array) {
+                            one.tasks = tasks
+                                .iter()
+                                .filter_map(|t| t.get("task_id").and_then(Value::as_str))
+                                .map(str::to_string)
+                                .collect();
+                        }
                     }
                     _ => {}
                 }
