@@ -471,10 +471,11 @@ async fn read_loop(
     shared.end(cause);
     // Deliver what is stashed, then end the queue (dropping `queue`): the driver sees the end
     // after the last message.
-    while queue_open {
-        let Some(item) = stash.pop_front() else { break };
-        if queue.send(item).await.is_err() {
-            break;
+    if queue_open {
+        while let Some(item) = stash.pop_front() {
+            if queue.send(item).await.is_err() {
+                break;
+            }
         }
     }
 }
