@@ -41,7 +41,7 @@ use futures::FutureExt;
 use parking_lot::Mutex;
 use serde_json::{Value, json};
 use tether::sync::Event;
-use tether::{CancelScope, MemorySender, OwnedTaskGroup, TaskGroupHandle};
+use tether::{CancelScope, MemorySender, OwnedTaskGroup, TaskGroupHandle, TrySendError};
 
 use super::turn::{TurnRequest, drive_turns};
 use crate::control::dispatch::{Callbacks, answer};
@@ -225,7 +225,12 @@ impl Shared {
         }
         let _forget = Forget(&self.pending, &id);
         if !self.writer.send(request_line(&id, &request)) {
-            return Err(self.closed_error());
+            return Err(if self.is_ended() {
+                self.closed_error()
+            } else {
+                // The one-shot form ended input; the connection is still finishing.
+                Error::Io("the cli's input is already closed (one-shot query)".into())
+            });
         }
         match tether::fail_after(self.control_timeout, rx).await {
             Ok(Ok(reply)) => reply,
@@ -287,6 +292,9 @@ impl Shared {
 
     /// The reader's look at each message, for the one-shot rule.
     fn observe(&self, msg: &Message) {
+        if !matches!(msg, Message::Result(_) | Message::System(_)) {
+            return;
+        }
         let mut one = self.one_shot.lock();
         if !one.active {
             return;
@@ -418,6 +426,22 @@ async fn read_loop(
     let mut stash: VecDeque<Item> = VecDeque::new();
     let mut queue_open = true;
     let cause = loop {
+        // Fast path: move what is stashed into the queue without waiting.
+        while queue_open {
+            let Some(item) = stash.pop_front() else { break };
+            match queue.try_send(item) {
+                Ok(()) => {}
+                Err(TrySendError::WouldBlock(item)) => {
+                    stash.push_front(item);
+                    break;
+                }
+                Err(_) => {
+                    // Nobody will read messages any more; keep routing control traffic.
+                    queue_open = false;
+                    stash.clear();
+                }
+            }
+        }
         tokio::select! {
             biased;
             permit = queue.reserve(), if queue_open && !stash.is_empty() => match permit {
