@@ -54,7 +54,9 @@ use crate::transport::framing::{Frame, LineReader};
 use crate::transport::process::{self, Exit};
 use crate::transport::stderr::{self, StderrTail};
 use crate::transport::writer::Writer;
-use crate::wire::control::{Incoming, classify, error_line, request_line, success_line};
+use crate::wire::control::{
+    Incoming, Peek, classify, error_line, is_control, request_line, success_line,
+};
 use crate::wire::{Message, SystemMessage};
 
 /// One item of a response stream.
@@ -466,26 +468,35 @@ async fn read_loop(
                     if bytes.iter().all(u8::is_ascii_whitespace) {
                         continue;
                     }
-                    let value: Value = match serde_json::from_slice(&bytes) {
-                        Ok(v) => v,
+                    let kind = match serde_json::from_slice::<Peek<'_>>(&bytes) {
+                        Ok(peek) => peek.kind.map(|k| k.into_owned()).unwrap_or_default(),
                         Err(e) => {
                             let shown = String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).into_owned();
-                            tracing::warn!(error = %e, line = %shown, "skipping a line from the cli that is not json");
+                            tracing::warn!(error = %e, line = %shown, "skipping a line from the cli that is not a json object");
                             continue;
                         }
                     };
-                    match classify(value) {
-                        Incoming::Response { request_id, result } => shared.pending.complete(&request_id, result),
-                        Incoming::Request { request_id, request } => shared.dispatch(request_id, request),
-                        Incoming::Cancel { request_id } => shared.cancel_request(&request_id),
-                        Incoming::Message(value) => {
-                            let item = Message::from_value(value);
-                            if let Ok(msg) = &item {
-                                shared.observe(msg);
+                    if is_control(&kind) {
+                        let value: Value = match serde_json::from_slice(&bytes) {
+                            Ok(v) => v,
+                            Err(e) => {
+                                tracing::warn!(error = %e, "skipping an unreadable control line");
+                                continue;
                             }
-                            if queue_open {
-                                stash.push_back(item);
-                            }
+                        };
+                        match classify(value) {
+                            Incoming::Response { request_id, result } => shared.pending.complete(&request_id, result),
+                            Incoming::Request { request_id, request } => shared.dispatch(request_id, request),
+                            Incoming::Cancel { request_id } => shared.cancel_request(&request_id),
+                            Incoming::Message => unreachable!("is_control said control"),
+                        }
+                    } else {
+                        let item = Message::from_slice_of_kind(&kind, &bytes);
+                        if let Ok(msg) = &item {
+                            shared.observe(msg);
+                        }
+                        if queue_open {
+                            stash.push_back(item);
                         }
                     }
                 }
