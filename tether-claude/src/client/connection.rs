@@ -428,8 +428,12 @@ async fn read_loop(
     let mut stash: VecDeque<Item> = VecDeque::new();
     let mut queue_open = true;
     let cause = loop {
+        // Hand messages over in bursts: while whole lines are already buffered, parse them
+        // into the stash first (up to the look-ahead), so the consumer side wakes once per
+        // burst rather than once per message.
+        let flush = stash.len() >= lookahead || !lines.has_complete_line();
         // Fast path: move what is stashed into the queue without waiting.
-        while queue_open {
+        while queue_open && flush {
             let Some(item) = stash.pop_front() else { break };
             match queue.try_send(item) {
                 Ok(()) => {}
@@ -446,7 +450,7 @@ async fn read_loop(
         }
         tokio::select! {
             biased;
-            permit = queue.reserve(), if queue_open && !stash.is_empty() => match permit {
+            permit = queue.reserve(), if queue_open && flush && !stash.is_empty() => match permit {
                 Ok(permit) => {
                     let _ = permit.send(stash.pop_front().expect("checked non-empty"));
                 }
