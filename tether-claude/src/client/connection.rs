@@ -13,12 +13,16 @@
 //!
 //! # Routing before queueing
 //!
-//! The reader sorts every line *before* anything can wait: control responses complete their
+//! The reader reads each line's `type` without building the object (known messages are then
+//! parsed straight from the bytes into their typed form), and sorts every line *before*
+//! anything can wait: control responses complete their
 //! waiter, control requests become child tasks, cancel requests cancel one — none of these ever
 //! waits for the consumer. Only messages go into the bounded queue. While the queue is full the
 //! reader keeps reading up to `message_buffer` more messages into a local look-ahead, still
 //! routing control lines at once; only when that too is full does it stop reading, which is the
 //! backpressure to the CLI's pipe. Memory is bounded by `2 × message_buffer` messages.
+//! While whole lines are already buffered, the reader parses them into the look-ahead before
+//! handing them over, so the other side wakes once per burst rather than once per message.
 //!
 //! # Ending
 //!
