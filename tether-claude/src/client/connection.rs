@@ -1,0 +1,524 @@
+//! The connection: one CLI process and the tasks that serve it, in one tether task group.
+//!
+//! # Tasks (all children of the connection's [`OwnedTaskGroup`])
+//!
+//! | task | owns | ends when |
+//! |---|---|---|
+//! | owner | the `Child` | the process is reaped |
+//! | stderr | the stderr pipe | stderr reaches EOF |
+//! | writer | stdin | input is closed (teardown, one-shot rule) |
+//! | reader | stdout | stdout reaches EOF; then it records the [`CloseCause`] |
+//! | driver | the message queue's receive end, the turn queue | the message queue ends |
+//! | one per CLI request | its callback | it replied, or `control_cancel_request` cancelled it |
+//!
+//! # Routing before queueing
+//!
+//! The reader reads each line's `type` without building the object (known messages are then
+//! parsed straight from the bytes into their typed form), and sorts every line *before*
+//! anything can wait: control responses complete their
+//! waiter, control requests become child tasks, cancel requests cancel one — none of these ever
+//! waits for the consumer. Only messages go into the bounded queue. While the queue is full the
+//! reader keeps reading up to `message_buffer` more messages into a local look-ahead, still
+//! routing control lines at once; only when that too is full does it stop reading, which is the
+//! backpressure to the CLI's pipe. Memory is bounded by `2 × message_buffer` messages.
+//! While whole lines are already buffered, the reader parses them into the look-ahead before
+//! handing them over, so the other side wakes once per burst rather than once per message.
+//!
+//! # Ending
+//!
+//! The first cause wins ([`Shared::end`]): a disconnect, the CLI's exit (status + stderr tail),
+//! or a drop. Ending fails every pending control request at once; the driver then fails the
+//! current turn and every waiting one with the same cause.
+//!
+//! The group is opened under a shield: an enclosing cancellation cuts off the *user's* code,
+//! whose teardown (run shielded) then stops the connection in order — end of input, grace,
+//! SIGTERM, grace, SIGKILL, reap — instead of having the outer cancellation kill the owner task
+//! first and skip the escalation.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use futures::FutureExt;
+use parking_lot::Mutex;
+use serde_json::{Value, json};
+use tether::sync::Event;
+use tether::{CancelScope, MemorySender, OwnedTaskGroup, TaskGroupHandle, TrySendError};
+
+use super::turn::{TurnRequest, drive_turns};
+use crate::control::dispatch::{Callbacks, answer};
+use crate::control::hooks::initialize_hooks;
+use crate::control::panic_message;
+use crate::control::pending::Pending;
+use crate::error::{CloseCause, Error, Result};
+use crate::options::ClaudeOptions;
+use crate::transport::framing::{Frame, LineReader};
+use crate::transport::process::{self, Exit};
+use crate::transport::stderr::{self, StderrTail};
+use crate::transport::writer::Writer;
+use crate::wire::control::{
+    Incoming, Peek, classify, error_line, is_control, request_line, success_line,
+};
+use crate::wire::{Message, SystemMessage};
+
+/// One item of a response stream.
+pub(crate) type Item = Result<Message>;
+
+/// The state every part of a connection shares.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    /// stdin.
+    pub(crate) writer: Writer,
+    /// Our requests waiting for replies.
+    pending: Pending,
+    /// The CLI's requests being answered, by request id, each in its own cancel scope.
+    inflight: Mutex<HashMap<String, CancelScope>>,
+    /// Why the connection ended; set once.
+    cause: OnceLock<Arc<CloseCause>>,
+    /// Set together with `cause`.
+    ended: Event,
+    /// The process's exit.
+    pub(crate) exit: Arc<Exit>,
+    /// Set when stderr reached EOF.
+    stderr_done: Event,
+    /// The last bytes of stderr.
+    tail: Arc<StderrTail>,
+    /// The callbacks the CLI can call.
+    callbacks: Callbacks,
+    /// Turns waiting to be served (FIFO).
+    pub(crate) turns: MemorySender<TurnRequest>,
+    /// For spawning request handlers.
+    group: TaskGroupHandle,
+    /// Options that matter after start.
+    pub(crate) control_timeout: Duration,
+    pub(crate) close_grace: Duration,
+    pub(crate) term_grace: Duration,
+    pub(crate) turn_buffer: usize,
+    /// The `initialize` reply.
+    server_info: OnceLock<Value>,
+    /// Request id counter and salt (`req_<n>_<8 hex>`).
+    next_id: AtomicU64,
+    salt: u32,
+    /// The CLI's pid.
+    pub(crate) pid: u32,
+    /// One-shot input closing (see [`OneShot`]).
+    one_shot: Mutex<OneShot>,
+}
+
+/// The one-shot rule for closing input, after the official SDK: with no callbacks, close right
+/// after the prompt; with callbacks, close after a `result` once no background task the CLI
+/// announced (`system` `task_started` … `task_notification`, or the list in
+/// `background_tasks_changed`) is still running — the CLI may still call back for
+/// those.
+#[derive(Debug, Default)]
+struct OneShot {
+    active: bool,
+    seen_result: bool,
+    tasks: HashSet<String>,
+}
+
+impl Shared {
+    /// Spawns the CLI and the connection's tasks into `group`.
+    pub(crate) fn spawn(group: &OwnedTaskGroup, options: &ClaudeOptions) -> Result<Arc<Shared>> {
+        let program = options.find_cli()?;
+        let spawned = process::spawn(options, &program)?;
+        let handle = group.handle();
+        let exit = Exit::new(spawned.pid);
+        let tail = StderrTail::new(options.stderr_tail_bytes);
+        let (writer, writer_task) = Writer::new();
+        let (msg_tx, msg_rx) = tether::memory_stream_in::<Item>(&handle, options.message_buffer);
+        let (turn_tx, turn_rx) = tether::unbounded_memory_stream_in::<TurnRequest>(&handle);
+        let shared = Arc::new(Shared {
+            writer,
+            pending: Pending::default(),
+            inflight: Mutex::new(HashMap::new()),
+            cause: OnceLock::new(),
+            ended: Event::new(),
+            exit: exit.clone(),
+            stderr_done: Event::new(),
+            tail: tail.clone(),
+            callbacks: Callbacks {
+                can_use_tool: options.can_use_tool.clone(),
+                hooks: options.hooks.clone(),
+                servers: options.sdk_mcp_servers.clone(),
+            },
+            turns: turn_tx,
+            group: handle.clone(),
+            control_timeout: options.control_timeout,
+            close_grace: options.close_grace,
+            term_grace: options.term_grace,
+            turn_buffer: options.message_buffer.min(64),
+            server_info: OnceLock::new(),
+            next_id: AtomicU64::new(0),
+            salt: salt(),
+            pid: spawned.pid,
+            one_shot: Mutex::new(OneShot::default()),
+        });
+        let spawn = |fut: futures::future::BoxFuture<'static, ()>| {
+            // The group was opened just now and is only closed by this connection.
+            if handle.spawn(fut).is_err() {
+                unreachable!("the connection's group is open while it starts");
+            }
+        };
+        spawn(process::own_child(spawned.child, exit).boxed());
+        let sh = shared.clone();
+        let callback = options.stderr.clone();
+        spawn(
+            async move {
+                stderr::drain(spawned.stderr, callback, tail).await;
+                sh.stderr_done.set();
+            }
+            .boxed(),
+        );
+        spawn(writer_task.run(spawned.stdin).boxed());
+        let lines = LineReader::new(spawned.stdout, options.max_line_bytes);
+        spawn(read_loop(shared.clone(), lines, msg_tx, options.message_buffer).boxed());
+        spawn(drive_turns(shared.clone(), turn_rx, msg_rx).boxed());
+        Ok(shared)
+    }
+
+    /// Sends `initialize` (hooks, agents, in-process MCP servers) and keeps the reply.
+    ///
+    /// The CLI may call our in-process MCP servers before it answers (it does: MCP
+    /// `initialize` comes first); those requests are served by the reader meanwhile.
+    pub(crate) async fn initialize(&self, options: &ClaudeOptions) -> Result<()> {
+        let mut init = json!({"subtype": "initialize", "hooks": initialize_hooks(&options.hooks)});
+        if let Some(agents) = &options.agents {
+            init["agents"] = agents.clone();
+        }
+        if !options.sdk_mcp_servers.is_empty() {
+            init["sdkMcpServers"] = options
+                .sdk_mcp_servers
+                .iter()
+                .map(|s| Value::String(s.name().to_string()))
+                .collect();
+        }
+        let info = self.request(init).await?;
+        let _ = self.server_info.set(info);
+        Ok(())
+    }
+
+    /// The `initialize` reply.
+    pub(crate) fn server_info(&self) -> Option<&Value> {
+        self.server_info.get()
+    }
+
+    /// Sends a control request and waits for its reply, at most `control_timeout`; fails at
+    /// once when the connection ends.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: a dropped call forgets its request (a late reply is ignored).
+    pub(crate) async fn request(&self, request: Value) -> Result<Value> {
+        let subtype = request
+            .get("subtype")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let n = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+        let id = format!(
+            "req_{n}_{:08x}",
+            self.salt.wrapping_add(n as u32).wrapping_mul(2654435761)
+        );
+        let rx = self.pending.register(&id, &subtype)?;
+        struct Forget<'a>(&'a Pending, &'a str);
+        impl Drop for Forget<'_> {
+            fn drop(&mut self) {
+                self.0.remove(self.1);
+            }
+        }
+        let _forget = Forget(&self.pending, &id);
+        if !self.writer.send(request_line(&id, &request)) {
+            return Err(if self.is_ended() {
+                self.closed_error()
+            } else {
+                // The one-shot form ended input; the connection is still finishing.
+                Error::Io("the cli's input is already closed (one-shot query)".into())
+            });
+        }
+        match tether::fail_after(self.control_timeout, rx).await {
+            Ok(Ok(reply)) => reply,
+            Ok(Err(_)) => Err(self.closed_error()),
+            Err(_) => Err(Error::ControlTimeout {
+                subtype,
+                timeout: self.control_timeout,
+            }),
+        }
+    }
+
+    /// Records why the connection ended (the first cause wins) and fails every pending
+    /// request with it.
+    pub(crate) fn end(&self, cause: CloseCause) -> Arc<CloseCause> {
+        let cause = self.cause.get_or_init(|| Arc::new(cause)).clone();
+        self.pending.close(cause.clone());
+        self.ended.set();
+        cause
+    }
+
+    pub(crate) fn is_ended(&self) -> bool {
+        self.ended.is_set()
+    }
+
+    /// Waits until the connection ended.
+    pub(crate) async fn ended(&self) {
+        self.ended.wait().await;
+    }
+
+    /// The "client closed" error with the cause (`Dropped` if none was recorded: the group was
+    /// abandoned).
+    pub(crate) fn closed_error(&self) -> Error {
+        match self.cause.get() {
+            Some(cause) => Error::Closed(cause.clone()),
+            None => Error::Closed(self.end(CloseCause::Dropped)),
+        }
+    }
+
+    /// The one-shot form: writes the prompt and arms the input-closing rule, under the
+    /// one-shot lock so a `result` read in between cannot be missed. Returns whether the
+    /// prompt was queued.
+    pub(crate) fn begin_one_shot(&self, prompt_line: Vec<u8>) -> bool {
+        let mut one = self.one_shot.lock();
+        one.active = true;
+        if !self.writer.send(prompt_line) {
+            return false;
+        }
+        if !self.has_callbacks() {
+            // Nothing can call back: end input after the prompt, as the official SDK does.
+            self.writer.finish();
+        }
+        true
+    }
+
+    fn has_callbacks(&self) -> bool {
+        let c = &self.callbacks;
+        c.can_use_tool.is_some() || !c.hooks.is_empty() || !c.servers.is_empty()
+    }
+
+    /// The reader's look at each message, for the one-shot rule.
+    fn observe(&self, msg: &Message) {
+        if !matches!(msg, Message::Result(_) | Message::System(_)) {
+            return;
+        }
+        let mut one = self.one_shot.lock();
+        if !one.active {
+            return;
+        }
+        match msg {
+            Message::Result(_) => one.seen_result = true,
+            Message::System(SystemMessage { subtype, data, .. }) => {
+                let id = data
+                    .get("task_id")
+                    .and_then(Value::as_str)
+                    .map(str::to_string);
+                match (subtype.as_str(), id) {
+                    ("task_started", Some(id)) => {
+                        one.tasks.insert(id);
+                    }
+                    ("task_notification", Some(id)) => {
+                        one.tasks.remove(&id);
+                    }
+                    ("background_tasks_changed", _) => {
+                        // The CLI's full list of running background tasks (seen in 2.1.330).
+                        if let Some(tasks) = data.get("tasks").and_then(Value::as_array) {
+                            one.tasks = tasks
+                                .iter()
+                                .filter_map(|t| t.get("task_id").and_then(Value::as_str))
+                                .map(str::to_string)
+                                .collect();
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+        if one.seen_result && one.tasks.is_empty() {
+            self.writer.finish();
+        }
+    }
+
+    /// Runs one CLI request as a child task in its own cancel scope; exactly one reply unless
+    /// the CLI cancels it.
+    fn dispatch(self: &Arc<Self>, request_id: String, request: Value) {
+        let scope = CancelScope::new();
+        self.inflight
+            .lock()
+            .insert(request_id.clone(), scope.clone());
+        let shared = self.clone();
+        let task = async move {
+            let callbacks = shared.callbacks.clone();
+            let outcome = scope
+                .run(AssertUnwindSafe(answer(&callbacks, request)).catch_unwind())
+                .await;
+            shared.inflight.lock().remove(&request_id);
+            let line = match outcome {
+                // Cancelled by control_cancel_request: the CLI withdrew the request and expects
+                // no reply (the official SDKs send none either).
+                Err(_) => return,
+                Ok(Ok(Ok(response))) => success_line(&request_id, response),
+                Ok(Ok(Err(message))) => error_line(&request_id, &message),
+                Ok(Err(payload)) => {
+                    let msg = panic_message(&*payload);
+                    tracing::error!(request_id, panic = %msg, "a control-request callback panicked; replying with an error");
+                    error_line(&request_id, &format!("callback panicked: {msg}"))
+                }
+            };
+            shared.writer.send(line);
+        };
+        if let Err(e) = self.group.spawn(task) {
+            // Only after the connection's group closed: the connection is ending anyway.
+            drop(e.into_inner());
+        }
+    }
+
+    /// `control_cancel_request`: cancels that request's scope (the callback is dropped at its
+    /// pending await).
+    fn cancel_request(&self, request_id: &str) {
+        if let Some(scope) = self.inflight.lock().get(request_id) {
+            scope.cancel_with("the cli sent control_cancel_request");
+        }
+    }
+
+    /// Spawns a helper task into the connection's group (dropped if the group already closed:
+    /// then the connection is over and the helper has nothing to do).
+    pub(crate) fn spawn_child(
+        self: Arc<Self>,
+        fut: impl std::future::Future<Output = ()> + Send + 'static,
+    ) {
+        if let Err(e) = self.group.spawn(fut) {
+            drop(e.into_inner());
+        }
+    }
+
+    /// The cause of a CLI that closed its output: waits (bounded) for the reap and for stderr.
+    async fn exit_cause(&self) -> CloseCause {
+        let limit = self.close_grace.max(Duration::from_millis(100));
+        self.exit.wait_for(limit).await;
+        tether::move_on_after(Duration::from_millis(500), self.stderr_done.wait()).await;
+        CloseCause::Exited {
+            status: self.exit.status(),
+            stderr_tail: self.tail.text(),
+        }
+    }
+
+    /// The bounded teardown; run it shielded. Ends input, waits, SIGTERM, waits, SIGKILL, reaps.
+    pub(crate) async fn terminate(&self) -> bool {
+        process::terminate(
+            &self.exit,
+            || self.writer.close(),
+            self.close_grace,
+            self.term_grace,
+        )
+        .await
+    }
+}
+
+fn salt() -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    h.finish() as u32
+}
+
+/// The reader: routes control traffic at once, queues messages with a bounded look-ahead.
+async fn read_loop(
+    shared: Arc<Shared>,
+    mut lines: LineReader<tokio::process::ChildStdout>,
+    queue: MemorySender<Item>,
+    lookahead: usize,
+) {
+    let mut stash: VecDeque<Item> = VecDeque::new();
+    let mut queue_open = true;
+    let cause = loop {
+        // Hand messages over in bursts: while whole lines are already buffered, parse them
+        // into the stash first (up to the look-ahead), so the consumer side wakes once per
+        // burst rather than once per message.
+        let flush = stash.len() >= lookahead || !lines.has_complete_line();
+        // Fast path: move what is stashed into the queue without waiting.
+        while queue_open && flush {
+            let Some(item) = stash.pop_front() else { break };
+            match queue.try_send(item) {
+                Ok(()) => {}
+                Err(TrySendError::WouldBlock(item)) => {
+                    stash.push_front(item);
+                    break;
+                }
+                Err(_) => {
+                    // Nobody will read messages any more; keep routing control traffic.
+                    queue_open = false;
+                    stash.clear();
+                }
+            }
+        }
+        tokio::select! {
+            biased;
+            permit = queue.reserve(), if queue_open && flush && !stash.is_empty() => match permit {
+                Ok(permit) => {
+                    let _ = permit.send(stash.pop_front().expect("checked non-empty"));
+                }
+                Err(_) => {
+                    // Nobody will read messages any more; keep routing control traffic.
+                    queue_open = false;
+                    stash.clear();
+                }
+            },
+            frame = lines.next(), if stash.len() < lookahead => match frame {
+                Err(e) => break CloseCause::ReadFailed(e.to_string()),
+                Ok(Frame::Eof) => break shared.exit_cause().await,
+                Ok(Frame::TooLong(len)) => {
+                    if queue_open {
+                        stash.push_back(Err(Error::LineTooLong { len, limit: lines.limit() }));
+                    }
+                }
+                Ok(Frame::Line(bytes)) => {
+                    if bytes.iter().all(u8::is_ascii_whitespace) {
+                        continue;
+                    }
+                    let kind = match serde_json::from_slice::<Peek<'_>>(&bytes) {
+                        Ok(peek) => peek.kind.map(|k| k.into_owned()).unwrap_or_default(),
+                        Err(e) => {
+                            let shown = String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).into_owned();
+                            tracing::warn!(error = %e, line = %shown, "skipping a line from the cli that is not a json object");
+                            continue;
+                        }
+                    };
+                    if is_control(&kind) {
+                        let value: Value = match serde_json::from_slice(&bytes) {
+                            Ok(v) => v,
+                            Err(e) => {
+                                tracing::warn!(error = %e, "skipping an unreadable control line");
+                                continue;
+                            }
+                        };
+                        match classify(value) {
+                            Incoming::Response { request_id, result } => shared.pending.complete(&request_id, result),
+                            Incoming::Request { request_id, request } => shared.dispatch(request_id, request),
+                            Incoming::Cancel { request_id } => shared.cancel_request(&request_id),
+                            Incoming::Message => unreachable!("is_control said control"),
+                        }
+                    } else {
+                        let item = Message::from_slice_of_kind(&kind, &bytes);
+                        if let Ok(msg) = &item {
+                            shared.observe(msg);
+                        }
+                        if queue_open {
+                            stash.push_back(item);
+                        }
+                    }
+                }
+            },
+        }
+    };
+    shared.end(cause);
+    // Deliver what is stashed, then end the queue (dropping `queue`): the driver sees the end
+    // after the last message.
+    if queue_open {
+        while let Some(item) = stash.pop_front() {
+            if queue.send(item).await.is_err() {
+                break;
+            }
+        }
+    }
+}

@@ -1,0 +1,311 @@
+//! The two ways to hold a connection: the scoped [`connect`] and the owned [`Client`].
+
+use futures::FutureExt;
+use parking_lot::Mutex;
+use serde_json::Value;
+use std::panic::AssertUnwindSafe;
+use tether::{
+    CloseError, MemoryReceiver, MemorySender, OwnedTaskGroup, RecvError, TaskId, TryRecvError,
+};
+
+use super::connection::Shared;
+use super::handle::ClientHandle;
+use super::turn::{ResponseStream, begin_turn};
+use crate::error::{CloseCause, Error, Result};
+use crate::options::{ClaudeOptions, PermissionMode};
+use crate::wire::Prompt;
+
+/// Connects, runs `body` with the client, then disconnects — whatever happens in `body`.
+///
+/// The connection's tasks live in a tether task group inside this call. When it returns, the
+/// CLI has exited and been reaped: `body` returned, failed, panicked (the panic resumes after
+/// the teardown) or was cancelled by an enclosing tether scope (the teardown runs shielded).
+/// The teardown is bounded: end of input, `close_grace`, SIGTERM, `term_grace`, SIGKILL, reap.
+///
+/// The body gets `&Client`; [`Client::handle`] gives a [`ClientHandle`] for other tasks,
+/// which fail with [`Error::Closed`] once the scope is left.
+///
+/// # Errors
+///
+/// [`Error::CliNotFound`], [`Error::Spawn`], or the `initialize` failure
+/// ([`Error::ControlTimeout`], [`Error::Closed`] if the CLI exited at once).
+///
+/// # Panics
+///
+/// A panic in `body` resumes after the teardown.
+///
+/// # Cancel safety
+///
+/// Cancelled by a tether scope: `body` is dropped at its await and the teardown runs to
+/// completion (shielded). Dropped by other means (a `select!` branch losing): the CLI is
+/// killed at once (SIGKILL) and reaped by tokio in the background.
+///
+/// # Examples
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), tether_claude::Error> {
+/// use futures::StreamExt;
+/// use tether_claude::{ClaudeOptions, connect};
+///
+/// let answer = connect(ClaudeOptions::new(), async |client| {
+///     let mut turn = client.query("What is 2 + 2?").await?;
+///     let mut text = String::new();
+///     while let Some(message) = turn.next().await {
+///         text += &message?.text().unwrap_or_default();
+///     }
+///     Ok::<_, tether_claude::Error>(text)
+/// })
+/// .await??;
+/// # Ok(()) }
+/// ```
+pub async fn connect<T>(options: ClaudeOptions, body: impl AsyncFnOnce(&Client) -> T) -> Result<T> {
+    let client = Client::connect(options).await?;
+    let outcome = tether::with_cleanup(AssertUnwindSafe(body(&client)).catch_unwind(), async {
+        if let Err(e) = client.shutdown().await {
+            tracing::warn!(error = %e, "the connection's teardown reported a failure");
+        }
+    })
+    .await;
+    match outcome {
+        Ok(value) => Ok(value),
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
+}
+
+/// An owned connection: `Client::connect(options).await?` … `client.disconnect().await`, in
+/// the same task.
+///
+/// The connection's tasks live in a tether [`OwnedTaskGroup`] opened by `connect` in the
+/// calling task. Receiving on this client's streams or disconnecting it from another task is
+/// a typed [`Error::WrongTask`] naming both tasks, at once — never a hang. To use the
+/// connection from other tasks, give them a [`ClientHandle`] ([`handle`](Self::handle)).
+///
+/// Dropping a `Client` without `disconnect()` kills the CLI at once (SIGKILL; tokio reaps it
+/// in the background) and fails every handle with [`CloseCause::Dropped`]. `Drop` never
+/// blocks.
+///
+/// # Examples
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), tether_claude::Error> {
+/// use futures::StreamExt;
+/// use tether_claude::{ClaudeOptions, Client};
+///
+/// let mut client = Client::connect(ClaudeOptions::new()).await?;
+/// let mut turn = client.query("hello").await?;
+/// while let Some(message) = turn.next().await {
+///     println!("{:?}", message?);
+/// }
+/// drop(turn);
+/// client.disconnect().await?;
+/// # Ok(()) }
+/// ```
+pub struct Client {
+    handle: ClientHandle,
+    /// The connection's group; `None` once closed.
+    group: Mutex<Option<OwnedTaskGroup>>,
+    /// The task that connected.
+    host: TaskId,
+    /// A receive end bound to `host`: asking it for an item from another task is how we get a
+    /// [`TaskContextError`](tether::TaskContextError) naming both tasks (tether has no public constructor for one).
+    probe: MemoryReceiver<()>,
+    _probe_tx: MemorySender<()>,
+}
+
+impl Client {
+    /// Finds and starts the CLI, starts the connection's tasks, and runs `initialize`.
+    ///
+    /// # Errors
+    ///
+    /// As [`connect`].
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future kills a CLI that was already started (SIGKILL, reaped by tokio).
+    pub async fn connect(options: ClaudeOptions) -> Result<Client> {
+        // Opened under a shield: only this connection decides when its tasks stop, so an
+        // enclosing cancellation can never kill the owner task before the graceful teardown.
+        let group = tether::shield(async { OwnedTaskGroup::open() }).await;
+        let host = group.host();
+        let (probe_tx, probe) = tether::memory_stream::<()>(0);
+        let probe = probe.bind_to_current_task();
+        let shared = match Shared::spawn(&group, &options) {
+            Ok(shared) => shared,
+            Err(e) => {
+                let mut group = group;
+                let _ = group.close().await;
+                return Err(e);
+            }
+        };
+        let client = Client {
+            handle: ClientHandle {
+                shared: shared.clone(),
+            },
+            group: Mutex::new(Some(group)),
+            host,
+            probe,
+            _probe_tx: probe_tx,
+        };
+        if let Err(e) = shared.initialize(&options).await {
+            let _ = client.shutdown().await;
+            return Err(e);
+        }
+        Ok(client)
+    }
+
+    /// The [`TaskContextError`](tether::TaskContextError) for using this client from the current task, if it is not the
+    /// host.
+    fn wrong_task(&self, operation: &'static str) -> Result<()> {
+        if TaskId::current() == self.host {
+            return Ok(());
+        }
+        match self.probe.try_recv() {
+            Err(TryRecvError::Recv(RecvError::WrongTask(source))) => {
+                Err(Error::WrongTask { operation, source })
+            }
+            _ => unreachable!("the probe is bound to the host task"),
+        }
+    }
+
+    /// Queues a turn and returns its messages, bound to this task.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::WrongTask`] from another task; [`Error::Closed`] if the connection ended.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`ClientHandle::query`].
+    pub async fn query(&self, prompt: impl Into<Prompt>) -> Result<ResponseStream> {
+        self.wrong_task("query")?;
+        begin_turn(&self.handle.shared, prompt.into().to_line(), false, true).await
+    }
+
+    /// Interrupts the current turn (from any task: this is the point of an interrupt).
+    ///
+    /// # Errors
+    ///
+    /// As [`ClientHandle::interrupt`].
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe.
+    pub async fn interrupt(&self) -> Result<()> {
+        self.handle.interrupt().await
+    }
+
+    /// Switches the model. See [`ClientHandle::set_model`].
+    ///
+    /// # Errors
+    ///
+    /// As [`ClientHandle::set_model`].
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe.
+    pub async fn set_model(&self, model: Option<&str>) -> Result<Value> {
+        self.handle.set_model(model).await
+    }
+
+    /// Switches the permission mode. See [`ClientHandle::set_permission_mode`].
+    ///
+    /// # Errors
+    ///
+    /// As [`ClientHandle::set_permission_mode`].
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe.
+    pub async fn set_permission_mode(&self, mode: PermissionMode) -> Result<Value> {
+        self.handle.set_permission_mode(mode).await
+    }
+
+    /// A shareable handle for other tasks.
+    pub fn handle(&self) -> ClientHandle {
+        self.handle.clone()
+    }
+
+    /// The CLI's answer to `initialize`.
+    pub fn server_info(&self) -> Option<Value> {
+        self.handle.server_info()
+    }
+
+    /// The task that connected.
+    pub fn host(&self) -> TaskId {
+        self.host
+    }
+
+    /// Disconnects: ends input, waits `close_grace`, SIGTERM, waits `term_grace`, SIGKILL,
+    /// reaps the CLI, stops the connection's tasks. Every handle and open stream then fails
+    /// with [`CloseCause::Disconnected`] (or the earlier cause, if the CLI had already exited).
+    /// Idempotent.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::WrongTask`] at once from a task other than the one that connected (the client
+    /// stays connected and can still be disconnected from the right task);
+    /// [`Error::Group`] if a connection task failed.
+    ///
+    /// # Cancel safety
+    ///
+    /// Runs shielded: a cancellation waits for the (bounded) teardown to finish.
+    pub async fn disconnect(&mut self) -> Result<()> {
+        if TaskId::current() != self.host {
+            let group = self.group.lock().take();
+            if let Some(mut group) = group {
+                let result = group.close().await;
+                *self.group.lock() = Some(group);
+                if let Err(CloseError::WrongTask(source)) = result {
+                    return Err(Error::WrongTask {
+                        operation: "disconnect",
+                        source,
+                    });
+                }
+            }
+            return self.wrong_task("disconnect");
+        }
+        self.shutdown().await
+    }
+
+    /// The teardown shared by `disconnect` and the scoped form.
+    async fn shutdown(&self) -> Result<()> {
+        let group = self.group.lock().take();
+        let Some(mut group) = group else {
+            return Ok(());
+        };
+        let shared = self.handle.shared.clone();
+        tether::shield(async move {
+            shared.end(CloseCause::Disconnected);
+            if !shared.terminate().await {
+                tracing::error!(pid = shared.pid, "the cli was not reaped after SIGKILL");
+            }
+            group.cancel_scope().cancel();
+            match group.close().await {
+                Ok(()) => Ok(()),
+                Err(e) => Err(Error::Group(e.to_string())),
+            }
+        })
+        .await
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        if let Some(group) = self.group.get_mut().take() {
+            self.handle.shared.end(CloseCause::Dropped);
+            // Abandons the group: its tasks are dropped at their next poll; the owner task's
+            // `Child` is killed on drop and reaped by tokio.
+            drop(group);
+        }
+    }
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("host", &self.host)
+            .field("pid", &self.handle.pid())
+            .field("connected", &self.group.lock().is_some())
+            .finish()
+    }
+}

@@ -1,0 +1,286 @@
+//! Turns: the FIFO of prompts, the driver that serves them one at a time, and the response
+//! stream of one turn.
+//!
+//! # Why a driver task and not a lock held by the caller
+//!
+//! A turn outlives the call that started it: its [`ResponseStream`] is returned, may move to
+//! another task and may be dropped anywhere. tether's `sync::Lock` belongs to a task (only its
+//! owner may release it), so a turn cannot hold it. Instead, turns queue in a tether memory
+//! stream (FIFO) and one driver task in the connection's group serves them in order: it writes
+//! the prompt, forwards the connection's messages to the turn's own bounded stream up to and
+//! including the `result`, then takes the next turn. A caller waits in `query()` until the
+//! driver takes its turn; dropping that wait withdraws the turn before its prompt is written.
+//!
+//! # A dropped turn
+//!
+//! When a turn's stream is dropped before its `result` (in any task, or by a scope cancelling
+//! the consumer), the driver notices at once (an event set by `Drop`), sends `interrupt`
+//! (from a child task, so the driver never waits on a reply that may be queued behind
+//! messages), and keeps reading and discarding that turn's messages through its `result`. The
+//! next turn starts clean.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+
+use futures::Stream;
+use serde_json::json;
+use tether::sync::Event;
+use tether::{MemoryReceiver, MemorySender, RecvError, TryRecvError, TrySendError};
+use tokio::sync::oneshot;
+
+use super::connection::{Item, Shared};
+use crate::error::{CloseCause, Error, Result};
+use crate::wire::Message;
+
+/// A turn waiting to be served.
+#[derive(Debug)]
+pub(crate) struct TurnRequest {
+    /// The prompt's stdin line.
+    line: Vec<u8>,
+    /// The turn's messages.
+    out: MemorySender<Item>,
+    /// Told when the driver takes the turn; a dropped receiver withdraws it.
+    accepted: oneshot::Sender<()>,
+    /// Set when the turn's stream is dropped.
+    dropped: Arc<Event>,
+    /// One-shot: forward everything until the CLI exits, not just through the `result`.
+    until_eof: bool,
+}
+
+/// Queues a turn and waits until the driver takes it.
+///
+/// # Cancel safety
+///
+/// Cancel safe: a dropped call withdraws the turn (its prompt is not written), or, if the
+/// driver took it in the same instant, interrupts it like a dropped stream.
+pub(crate) async fn begin_turn(
+    shared: &Arc<Shared>,
+    line: Vec<u8>,
+    until_eof: bool,
+    bind_to_task: bool,
+) -> Result<ResponseStream> {
+    if shared.is_ended() {
+        return Err(shared.closed_error());
+    }
+    let (out, rx) = tether::memory_stream::<Item>(shared.turn_buffer);
+    let rx = if bind_to_task {
+        rx.bind_to_current_task()
+    } else {
+        rx
+    };
+    let dropped = Arc::new(Event::new());
+    let (accepted, wait) = oneshot::channel();
+    let stream = ResponseStream {
+        rx,
+        shared: shared.clone(),
+        dropped: dropped.clone(),
+        saw_result: false,
+        until_eof,
+        done: false,
+    };
+    let request = TurnRequest {
+        line,
+        out,
+        accepted,
+        dropped,
+        until_eof,
+    };
+    if shared.turns.try_send(request).is_err() {
+        return Err(shared.closed_error());
+    }
+    match wait.await {
+        Ok(()) => Ok(stream),
+        Err(_) => Err(shared.closed_error()),
+    }
+}
+
+/// The driver: serves turns one at a time, in the order they were queued.
+pub(crate) async fn drive_turns(
+    shared: Arc<Shared>,
+    turns: MemoryReceiver<TurnRequest>,
+    messages: MemoryReceiver<Item>,
+) {
+    while let Ok(turn) = turns.recv().await {
+        if turn.dropped.is_set() || turn.accepted.send(()).is_err() {
+            continue; // withdrawn while waiting: its prompt is never written
+        }
+        let queued = !shared.is_ended()
+            && if turn.until_eof {
+                shared.begin_one_shot(turn.line)
+            } else {
+                shared.writer.send(turn.line)
+            };
+        if !queued {
+            continue; // dropping `out` ends its stream; the stream reports the cause
+        }
+        let mut open = true;
+        loop {
+            // Fast path first: an item ready now needs no wait (and no waiter registration on
+            // the drop event); only an empty queue waits, watching for a drop meanwhile.
+            let item = match messages.try_recv() {
+                Ok(item) => Ok(item),
+                Err(TryRecvError::WouldBlock) => tokio::select! {
+                    biased;
+                    () = turn.dropped.wait(), if open => {
+                        open = false;
+                        interrupt_in_background(&shared);
+                        continue;
+                    }
+                    item = messages.recv() => item,
+                },
+                Err(TryRecvError::Recv(e)) => Err(e),
+            };
+            let Ok(item) = item else {
+                // The connection ended: dropping the rest of the turns (and `turn.out`) fails
+                // every stream and every waiting caller with the cause.
+                return;
+            };
+            let is_result = matches!(item, Ok(Message::Result(_)));
+            if open && turn.dropped.is_set() {
+                open = false;
+                if !is_result {
+                    interrupt_in_background(&shared);
+                }
+            }
+            if open {
+                let delivered = match turn.out.try_send(item) {
+                    Ok(()) => true,
+                    Err(TrySendError::WouldBlock(item)) => tokio::select! {
+                        biased;
+                        sent = turn.out.send(item) => sent.is_ok(),
+                        () = turn.dropped.wait() => false,
+                    },
+                    Err(_) => false,
+                };
+                if !delivered {
+                    open = false;
+                    if !is_result {
+                        interrupt_in_background(&shared);
+                    }
+                }
+            }
+            if is_result && !turn.until_eof {
+                break;
+            }
+        }
+    }
+}
+
+fn interrupt_in_background(shared: &Arc<Shared>) {
+    let s = shared.clone();
+    s.clone().spawn_child(async move {
+        if let Err(e) = s.request(json!({"subtype": "interrupt"})).await {
+            tracing::debug!(error = %e, "interrupting an abandoned turn failed");
+        }
+    });
+}
+
+/// The messages of one turn, through its `result`.
+///
+/// A [`Stream`] of `Result<Message, Error>`:
+///
+/// - ends (`None`) after the turn's [`Message::Result`];
+/// - yields `Err(Error::LineTooLong)` / `Err(Error::Decode)` for a bad line and goes on;
+/// - yields one `Err(Error::Closed(cause))` and ends if the connection ends first (the CLI
+///   exited, with its status and stderr tail; a disconnect; a drop) — at once, never a hang.
+///
+/// Dropping it before the `result` interrupts the CLI, and the connection discards the rest
+/// of this turn's messages, so the next turn starts clean.
+///
+/// A stream from the owned [`Client::query`](crate::Client::query) is bound to the task that
+/// asked: polling it from another task yields `Err(Error::WrongTask)` naming both tasks.
+/// Streams from a [`ClientHandle`](crate::ClientHandle) work in any task.
+///
+/// # Examples
+///
+/// ```no_run
+/// # async fn demo(handle: tether_claude::ClientHandle) -> Result<(), tether_claude::Error> {
+/// use futures::StreamExt;
+///
+/// let mut turn = handle.query("hello").await?;
+/// while let Some(message) = turn.next().await {
+///     println!("{:?}", message?);
+/// }
+/// # Ok(()) }
+/// ```
+#[must_use = "a turn's messages arrive only through its stream; dropping it interrupts the turn"]
+pub struct ResponseStream {
+    rx: MemoryReceiver<Item>,
+    shared: Arc<Shared>,
+    dropped: Arc<Event>,
+    saw_result: bool,
+    until_eof: bool,
+    done: bool,
+}
+
+impl ResponseStream {
+    /// The error to end with, once the driver dropped the turn's send end.
+    fn end_error(&self) -> Option<Error> {
+        if self.until_eof {
+            // One-shot: a clean exit after the result is the normal end.
+            match self.shared.closed_error() {
+                Error::Closed(cause) => match &*cause {
+                    CloseCause::Exited {
+                        status: Some(s), ..
+                    } if s.success() && self.saw_result => None,
+                    CloseCause::Disconnected if self.saw_result => None,
+                    _ => Some(Error::Closed(cause)),
+                },
+                other => Some(other),
+            }
+        } else if self.saw_result {
+            None
+        } else {
+            Some(self.shared.closed_error())
+        }
+    }
+}
+
+impl Stream for ResponseStream {
+    type Item = Result<Message>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        if this.done {
+            return Poll::Ready(None);
+        }
+        match ready!(Pin::new(&mut this.rx).poll_next(cx)) {
+            Some(item) => {
+                if matches!(item, Ok(Message::Result(_))) {
+                    this.saw_result = true;
+                }
+                Poll::Ready(Some(item))
+            }
+            None => match this.rx.try_recv() {
+                Ok(item) => Poll::Ready(Some(item)),
+                Err(TryRecvError::Recv(RecvError::WrongTask(source))) => {
+                    Poll::Ready(Some(Err(Error::WrongTask {
+                        operation: "receive",
+                        source,
+                    })))
+                }
+                Err(_) => {
+                    this.done = true;
+                    Poll::Ready(this.end_error().map(Err))
+                }
+            },
+        }
+    }
+}
+
+impl Drop for ResponseStream {
+    fn drop(&mut self) {
+        self.dropped.set();
+    }
+}
+
+impl std::fmt::Debug for ResponseStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseStream")
+            .field("buffered", &self.rx.statistics().current_buffer_used)
+            .field("saw_result", &self.saw_result)
+            .field("done", &self.done)
+            .finish()
+    }
+}

@@ -1,0 +1,283 @@
+//! Turns and the concurrency model: the handle shared by many tasks, FIFO turns, cancelled
+//! turns and waiters, the owned client bound to its task.
+
+mod support;
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use serde_json::json;
+use support::*;
+use tether_claude::{Client, Error, Message, connect};
+
+#[tokio::test]
+async fn a_turn_gets_its_messages_through_its_result() {
+    let out = bounded(connect(scenario("echo"), async |client| {
+        collect(client.query("hello mock").await.unwrap()).await
+    }))
+    .await
+    .unwrap();
+    assert!(
+        matches!(out.first(), Some(Ok(Message::System(s))) if s.subtype == "init"),
+        "{out:?}"
+    );
+    assert_eq!(text_of(&out), "hello mock");
+    assert!(
+        matches!(out.last(), Some(Ok(Message::Result(r))) if !r.is_error),
+        "{out:?}"
+    );
+    assert_eq!(
+        out.iter()
+            .filter(|m| matches!(m, Ok(Message::Result(_))))
+            .count(),
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_tasks_sharing_a_handle_each_get_exactly_their_own_turn_in_order() {
+    let log = temp_file("fifty");
+    let options = scenario("echo").env("MOCK_CLAUDE_LOG", log.display().to_string());
+    bounded(connect(options, async |client| {
+        let handle = client.handle();
+        // Each task queues its turn after the previous one did, so arrival order is known:
+        // task i is released by task i-1 once its `query` call has been queued.
+        let (first_tx, mut prev_rx) = tokio::sync::oneshot::channel::<()>();
+        let mut tasks = Vec::new();
+        for i in 0..50 {
+            let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+            let my_gate = std::mem::replace(&mut prev_rx, rx);
+            let handle = handle.clone();
+            tasks.push(tokio::spawn(async move {
+                my_gate.await.unwrap();
+                let query = handle.query(format!("prompt number {i}"));
+                let mut query = std::pin::pin!(query);
+                // Poll once so the turn is queued, then let the next task queue its own.
+                let polled = futures::poll!(query.as_mut());
+                let _ = tx.send(());
+                let turn = match polled {
+                    std::task::Poll::Ready(turn) => turn.unwrap(),
+                    std::task::Poll::Pending => query.await.unwrap(),
+                };
+                let items = collect(turn).await;
+                (i, items)
+            }));
+        }
+        first_tx.send(()).unwrap();
+        for task in tasks {
+            let (i, items) = task.await.unwrap();
+            assert_eq!(
+                text_of(&items),
+                format!("prompt number {i}"),
+                "task {i}: {items:?}"
+            );
+            assert!(matches!(items.first(), Some(Ok(Message::System(_)))));
+            assert!(matches!(items.last(), Some(Ok(Message::Result(_)))));
+            assert!(items.iter().all(Result::is_ok));
+        }
+    }))
+    .await
+    .unwrap();
+    // The prompts reached the CLI one turn at a time, in the order the tasks asked.
+    let prompts = logged_prompts(&log);
+    let expected: Vec<String> = (0..50).map(|i| format!("prompt number {i}")).collect();
+    assert_eq!(prompts, expected);
+    let _ = std::fs::remove_file(&log);
+}
+
+#[tokio::test]
+async fn a_dropped_turn_interrupts_the_cli_and_the_next_turn_is_clean() {
+    let log = temp_file("dropped-turn");
+    let options = script(json!({
+        "turns": [
+            {"steps": [{"type": "text", "text": "first"}, {"type": "sleep", "ms": 20000}, {"type": "text", "text": "late"}]},
+            {"steps": [{"type": "text", "text": "second"}]}
+        ]
+    }))
+    .env("MOCK_CLAUDE_LOG", log.display().to_string());
+    bounded(connect(options, async |client| {
+        let mut turn = client.query("one").await.unwrap();
+        // Read until the first text, then drop the stream mid-turn.
+        loop {
+            let msg = turn.next().await.unwrap().unwrap();
+            if msg.text().as_deref() == Some("first") {
+                break;
+            }
+        }
+        drop(turn);
+        let items = collect(client.query("two").await.unwrap()).await;
+        assert_eq!(text_of(&items), "second", "{items:?}");
+        let Some(Ok(Message::Result(result))) = items.last() else {
+            panic!("{items:?}")
+        };
+        assert!(!result.is_error);
+    }))
+    .await
+    .unwrap();
+    let interrupts = read_log(&log)
+        .into_iter()
+        .filter(|e| e["event"] == "stdin" && e["line"]["request"]["subtype"] == "interrupt")
+        .count();
+    assert_eq!(
+        interrupts, 1,
+        "dropping the turn sent exactly one interrupt"
+    );
+    let _ = std::fs::remove_file(&log);
+}
+
+#[tokio::test]
+async fn a_waiting_caller_can_be_cancelled_and_its_prompt_is_never_sent() {
+    let log = temp_file("withdraw");
+    let options = script(json!({
+        "turns": [{"steps": [{"type": "text", "text": "a"}, {"type": "sleep", "ms": 300}, {"type": "text", "text": "b"}]}]
+    }))
+    .env("MOCK_CLAUDE_LOG", log.display().to_string());
+    bounded(connect(options, async |client| {
+        let handle = client.handle();
+        let first = handle.query("first").await.unwrap();
+        // A second caller waits behind the first turn; give up on it.
+        let waited =
+            tokio::time::timeout(Duration::from_millis(50), handle.query("withdrawn")).await;
+        assert!(waited.is_err(), "the second turn must wait for the first");
+        let items = collect(first).await;
+        assert_eq!(text_of(&items), "ab");
+        let third = collect(handle.query("third").await.unwrap()).await;
+        assert_eq!(text_of(&third), "third");
+    }))
+    .await
+    .unwrap();
+    let prompts = logged_prompts(&log);
+    assert_eq!(prompts.len(), 2, "{prompts:?}");
+    assert!(prompts.iter().all(|p| !p.contains("withdrawn")));
+    let _ = std::fs::remove_file(&log);
+}
+
+#[tokio::test]
+async fn interrupt_from_another_task_ends_the_turn_with_an_aborted_result() {
+    let options = script(json!({
+        "turns": [{"steps": [{"type": "slow_text", "text": "a long answer that takes time", "chunks": 20, "chunk_ms": 200}]}]
+    }));
+    bounded(connect(options, async |client| {
+        let handle = client.handle();
+        let turn = client.query("go").await.unwrap();
+        let interrupter = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            handle.interrupt().await
+        });
+        let items = collect(turn).await;
+        interrupter.await.unwrap().unwrap();
+        let Some(Ok(Message::Result(result))) = items.last() else {
+            panic!("{items:?}")
+        };
+        assert_eq!(result.terminal_reason.as_deref(), Some("aborted_streaming"));
+        // The connection goes on.
+        let next = collect(client.query("again").await.unwrap()).await;
+        assert!(matches!(next.last(), Some(Ok(Message::Result(r))) if !r.is_error));
+    }))
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn set_model_and_permission_mode_reach_the_cli() {
+    bounded(connect(scenario("echo"), async |client| {
+        let reply = client.set_model(Some("claude-sonnet-4-5")).await.unwrap();
+        assert_eq!(reply["model"], "claude-sonnet-4-5");
+        let reply = client
+            .set_permission_mode(tether_claude::PermissionMode::AcceptEdits)
+            .await
+            .unwrap();
+        assert_eq!(reply["mode"], "acceptEdits");
+        let err = client
+            .set_permission_mode(tether_claude::PermissionMode::Other("nonsense".into()))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::ControlRefused { .. }), "{err}");
+        assert!(client.server_info().unwrap().get("pid").is_some());
+    }))
+    .await
+    .unwrap();
+}
+
+fn assert_wrong_task(err: Error, operation: &str, host: tether::TaskId, other: tether::TaskId) {
+    let text = err.to_string();
+    let Error::WrongTask {
+        operation: op,
+        source,
+    } = err
+    else {
+        panic!("expected a WrongTask error, got {text}")
+    };
+    assert_eq!(op, operation);
+    assert_eq!(source.owner(), host);
+    assert_eq!(source.current(), other);
+    assert!(
+        text.contains(&host.to_string()) && text.contains(&other.to_string()),
+        "{text}"
+    );
+    assert!(
+        text.contains("ClientHandle"),
+        "the message names the fix: {text}"
+    );
+}
+
+#[tokio::test]
+async fn the_owned_client_used_from_another_task_is_a_task_context_error_naming_both_tasks() {
+    bounded(async {
+        let client = Client::connect(scenario("echo")).await.unwrap();
+        let host = tether::TaskId::current();
+        assert_eq!(client.host(), host);
+        let turn = client.query("mine").await.unwrap();
+        let (mut client, turn) = tokio::spawn(async move {
+            let other = tether::TaskId::current();
+            let mut client = client;
+            let mut turn = turn;
+            // Each misuse fails at once (bounded well below any timeout of the client).
+            let at_once = Duration::from_secs(5);
+            let err = tokio::time::timeout(at_once, turn.next())
+                .await
+                .unwrap()
+                .unwrap()
+                .unwrap_err();
+            assert_wrong_task(err, "receive", host, other);
+            let err = tokio::time::timeout(at_once, client.query("x"))
+                .await
+                .unwrap()
+                .unwrap_err();
+            assert_wrong_task(err, "query", host, other);
+            let err = tokio::time::timeout(at_once, client.disconnect())
+                .await
+                .unwrap()
+                .unwrap_err();
+            assert_wrong_task(err, "disconnect", host, other);
+            (client, turn)
+        })
+        .await
+        .unwrap();
+        // Back in the task that connected: nothing was lost, and it still disconnects.
+        let items = collect(turn).await;
+        assert_eq!(text_of(&items), "mine");
+        let pid = client.handle().pid();
+        client.disconnect().await.unwrap();
+        assert!(!pid_exists(pid), "disconnect reaps the cli");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_handle_outliving_its_scope_gets_a_typed_closed_error_at_once() {
+    let handle = bounded(connect(scenario("echo"), async |client| client.handle()))
+        .await
+        .unwrap();
+    assert!(handle.is_closed());
+    let err = handle.query("too late").await.unwrap_err();
+    assert!(
+        matches!(
+            err.close_cause(),
+            Some(tether_claude::CloseCause::Disconnected)
+        ),
+        "{err}"
+    );
+    let err = handle.interrupt().await.unwrap_err();
+    assert!(err.is_closed(), "{err}");
+}
