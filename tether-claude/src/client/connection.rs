@@ -44,7 +44,7 @@ use std::time::Duration;
 use futures::FutureExt;
 use parking_lot::Mutex;
 use serde_json::{Value, json};
-use tether::sync::Event;
+use tether::Event;
 use tether::{CancelScope, MemorySender, OwnedTaskGroup, TaskGroupHandle, TrySendError};
 
 use super::turn::{TurnRequest, drive_turns};

@@ -25,7 +25,7 @@ use std::task::{Context, Poll, ready};
 
 use futures::Stream;
 use serde_json::json;
-use tether::sync::Event;
+use tether::Event;
 use tether::{MemoryReceiver, MemorySender, RecvError, TryRecvError, TrySendError};
 use tokio::sync::oneshot;
 
@@ -120,7 +120,9 @@ pub(crate) async fn drive_turns(
             // the drop event); only an empty queue waits, watching for a drop meanwhile.
             let item = match messages.try_recv() {
                 Ok(item) => Ok(item),
-                Err(TryRecvError::WouldBlock) => tokio::select! {
+                Err(TryRecvError::Recv(e)) => Err(e),
+                // Nothing buffered now (`WouldBlock`, the only other kind).
+                Err(_) => tokio::select! {
                     biased;
                     () = turn.dropped.wait(), if open => {
                         open = false;
@@ -129,7 +131,6 @@ pub(crate) async fn drive_turns(
                     }
                     item = messages.recv() => item,
                 },
-                Err(TryRecvError::Recv(e)) => Err(e),
             };
             let Ok(item) = item else {
                 // The connection ended: dropping the rest of the turns (and `turn.out`) fails

@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use tether::sync::Event;
+use tether::Event;
 use tether::{MemoryReceiver, MemorySender};
 use tokio::io::AsyncWriteExt;
 use tokio::process::ChildStdin;
