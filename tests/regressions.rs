@@ -286,7 +286,8 @@ async fn an_owned_group_opened_in_a_finished_scope_follows_the_enclosing_cancel(
                     .await
                     .unwrap();
                     // The child must be cancelled by the outer scope, so this close returns.
-                    shield(group.close()).await
+                    shield(group.close()).await.unwrap();
+                    pending::<()>().await
                 })
                 .await
         }
@@ -299,6 +300,10 @@ async fn an_owned_group_opened_in_a_finished_scope_follows_the_enclosing_cancel(
 }
 
 // ----- bug 4: nested executors inside a scope ---------------------------------------------------
+//
+// A scope polled by a nested executor (a `block_on` inside a scope's body) is part of the
+// tree, but the cancelled scope around the blocked executor cannot drop it: such a scope
+// resolves with `Err(Cancelled)` (source `ParentScope`) instead of parking forever.
 
 #[test]
 fn futures_block_on_inside_a_cancelled_scope_returns() {
@@ -322,7 +327,12 @@ fn futures_block_on_inside_a_cancelled_scope_returns() {
             nested
         })
     });
-    assert_eq!(out.map(|r| r.ok()), Some(Some(5)));
+    // The nested scope cannot be dropped by the cancelled scope around the blocked executor,
+    // so instead of parking it resolves with the inherited cancellation.
+    let err = out
+        .expect("the body ran")
+        .expect_err("inherited cancellation");
+    assert_eq!(err.reason().source(), CancelSource::ParentScope);
 }
 
 #[test]
@@ -349,7 +359,12 @@ fn futures_block_on_of_a_pending_scope_inside_a_cancelled_scope_returns() {
             nested
         })
     });
-    assert_eq!(out.map(|r| r.ok()), Some(Some(7)));
+    // The nested scope cannot be dropped by the cancelled scope around the blocked executor,
+    // so instead of parking it resolves with the inherited cancellation.
+    let err = out
+        .expect("the body ran")
+        .expect_err("inherited cancellation");
+    assert_eq!(err.reason().source(), CancelSource::ParentScope);
 }
 
 #[test]
@@ -384,7 +399,12 @@ fn block_in_place_and_handle_block_on_inside_a_cancelled_scope_return() {
             .unwrap()
         })
     });
-    assert_eq!(out.map(|r| r.ok()), Some(Some(9)));
+    // The nested scope cannot be dropped by the cancelled scope around the blocked executor,
+    // so instead of parking it resolves with the inherited cancellation.
+    let err = out
+        .expect("the body ran")
+        .expect_err("inherited cancellation");
+    assert_eq!(err.reason().source(), CancelSource::ParentScope);
 }
 
 // ----- bug 5: with_cleanup is bound to its task --------------------------------------------------
@@ -541,4 +561,41 @@ fn start_returns_the_value_when_the_child_fails_right_after_started_on_many_thre
             assert!(group.unwrap_err().contains("foo"));
         }
     });
+}
+
+#[test]
+fn futures_block_on_inside_a_live_scope_runs_normally_and_sees_a_later_cancel() {
+    let out = on_thread_bounded(Duration::from_secs(10), || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let outer = CancelScope::new();
+            let mut nested = Vec::new();
+            let _ = outer
+                .run(async {
+                    // Not cancelled: the nested scope completes normally.
+                    nested.push(futures::executor::block_on(
+                        CancelScope::new().run(async { 1 }),
+                    ));
+                    // Cancelled from another thread while the nested scope waits.
+                    let handle = outer.clone();
+                    nested.push(futures::executor::block_on(CancelScope::new().run(
+                        async move {
+                            std::thread::spawn(move || handle.cancel());
+                            std::future::pending::<u32>().await
+                        },
+                    )));
+                    pending::<()>().await
+                })
+                .await;
+            nested
+        })
+    });
+    assert_eq!(out[0], Ok(1));
+    assert_eq!(
+        out[1].as_ref().unwrap_err().reason().source(),
+        CancelSource::ParentScope
+    );
 }

@@ -38,6 +38,7 @@
 mod cleanup;
 mod context;
 mod deadline;
+mod driver;
 mod node;
 mod run;
 mod timeout;
@@ -54,8 +55,8 @@ use tokio::time::Instant;
 pub use cleanup::{WithCleanup, with_cleanup};
 pub(crate) use context::current_is_cancelled;
 pub use context::{Checkpoint, checkpoint, checkpoint_if_cancelled, current_effective_deadline};
-pub(crate) use context::{LazyRoot, current_node, with_current};
-pub(crate) use deadline::DeadlineTimer;
+pub(crate) use context::{LazyRoot, current_node};
+pub(crate) use driver::{Begin, HoldMode, ScopeDriver, Settle, Step};
 pub(crate) use node::Node;
 pub use run::Run;
 pub use timeout::{

@@ -65,8 +65,9 @@ impl OwnedTaskGroup {
     /// Panics outside a tokio runtime.
     #[track_caller]
     pub fn open() -> OwnedTaskGroup {
+        // No driver runs an owned group's node: it is in the tree (reachable from the scope
+        // that was current here) exactly while it has children or watchers.
         let shared = GroupShared::open(current_node());
-        shared.node.register_in_parent();
         OwnedTaskGroup {
             scope: CancelScope::from_node(shared.node.clone()),
             shared,
@@ -175,7 +176,6 @@ impl OwnedTaskGroup {
         })
         .await;
         self.closed = true;
-        self.shared.node.deregister_from_parent();
         self.shared.end();
         if let Some(payload) = self.shared.take_unwind() {
             std::panic::resume_unwind(payload);
@@ -193,7 +193,6 @@ impl Drop for OwnedTaskGroup {
     fn drop(&mut self) {
         if !self.closed {
             self.shared.abandon();
-            self.shared.node.deregister_from_parent();
         }
     }
 }

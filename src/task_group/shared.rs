@@ -142,18 +142,31 @@ impl GroupShared {
 
     /// Records a failure and cancels the group (the first failure's message is the reason).
     pub(crate) fn record_failure(&self, failure: TaskFailure) {
+        let reason = self.push_failure(failure);
+        self.node.cancel(reason);
+    }
+
+    /// Records a failure without cancelling yet; returns the reason to cancel with.
+    pub(crate) fn push_failure(&self, failure: TaskFailure) -> CancelReason {
         let reason = CancelReason::with_message(CancelSource::GroupFailure, &failure);
         self.outcome.lock().failures.push(failure);
-        self.node.cancel(reason);
+        reason
     }
 
     /// Records a panic (every one is kept for the host) and cancels the group.
     pub(crate) fn record_panic(&self, payload: Box<dyn Any + Send + 'static>, task: TaskId) {
+        let reason = self.push_panic(payload, task);
+        self.node.cancel(reason);
+    }
+
+    /// Records a panic without cancelling yet; returns the reason to cancel with.
+    pub(crate) fn push_panic(
+        &self,
+        payload: Box<dyn Any + Send + 'static>,
+        task: TaskId,
+    ) -> CancelReason {
         self.outcome.lock().panics.push((task, payload));
-        self.node.cancel(CancelReason::with_message(
-            CancelSource::GroupFailure,
-            format_args!("{task} panicked"),
-        ));
+        CancelReason::with_message(CancelSource::GroupFailure, format_args!("{task} panicked"))
     }
 
     /// Closes the group if no child is alive. Returns whether it is closed.
