@@ -733,7 +733,13 @@ fn eval(n: &N, s: T, k: T, eff: Option<T>, m: &mut Model) -> Res {
     match n {
         N::Leaf { id, kind, d, .. } => {
             start(m, *id, s);
-            m.get_mut(id).unwrap().eff = Some(eff);
+            // Inside a cancelled scope no time is left: the effective deadline is now.
+            let eff_here = if k <= s {
+                Some(eff.map_or(s, |e| e.min(s)))
+            } else {
+                eff
+            };
+            m.get_mut(id).unwrap().eff = Some(eff_here);
             let natural = s + d;
             if k < natural {
                 let t = k.max(s);
@@ -798,7 +804,9 @@ fn eval(n: &N, s: T, k: T, eff: Option<T>, m: &mut Model) -> Res {
                 eval(body, s, k_in, eff_in, m)
             };
             let (out, kind) = match r.out {
-                Out::Killed if c <= r.end => (Out::Ok, Kind::Caught(src)),
+                // The outermost cancelled scope not behind a shield catches (Trio): this scope
+                // catches its own cancellation only if no enclosing one reaches it by then.
+                Out::Killed if c <= r.end && (*shield || k > r.end) => (Out::Ok, Kind::Caught(src)),
                 out => {
                     let kind = wrapper_kind(&out);
                     (out, kind)
@@ -829,7 +837,9 @@ fn eval(n: &N, s: T, k: T, eff: Option<T>, m: &mut Model) -> Res {
                 f.sort_by_key(|(t, _)| *t);
                 let rep = Rep::Group(*id, f.into_iter().map(|(_, r)| r).collect());
                 (Out::Err(rep.clone()), Kind::Err(rep))
-            } else if k <= g.end && g.cancels.is_empty() {
+            } else if k <= g.end {
+                // An enclosing cancellation reaches the group when it exits: the outermost
+                // cancelled scope catches, even if the group cancelled itself too.
                 (Out::Killed, Kind::Dropped)
             } else if g.body.out == Out::Ok {
                 (Out::Ok, Kind::Ok)
