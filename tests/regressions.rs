@@ -599,3 +599,172 @@ fn futures_block_on_inside_a_live_scope_runs_normally_and_sees_a_later_cancel() 
         CancelSource::ParentScope
     );
 }
+
+// ----- the same bug classes elsewhere (probes kept as tests) ---------------------------------------
+
+#[tokio::test(start_paused = true)]
+async fn a_scope_parked_inside_futures_unordered_never_resumes_the_code_after_it() {
+    use futures::StreamExt;
+    use futures::stream::FuturesUnordered;
+    let outer = CancelScope::new();
+    let after = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let result = bounded(outer.run(async {
+        let items: FuturesUnordered<_> = (0..4)
+            .map(|_| {
+                let after = after.clone();
+                async move {
+                    let _ = CancelScope::new().run(pending::<()>()).await;
+                    after.fetch_add(1, Ordering::SeqCst);
+                }
+            })
+            .collect();
+        let cancel = async {
+            sleep(MS).await;
+            outer.cancel();
+            pending::<()>().await
+        };
+        futures::future::join(items.collect::<Vec<_>>(), cancel).await
+    }))
+    .await;
+    assert!(result.is_err());
+    assert_eq!(
+        after.load(Ordering::SeqCst),
+        0,
+        "code after a parked scope ran"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_outer_cancel_is_caught_by_the_outer_scope_when_the_group_cancelled_itself_too() {
+    let outer = CancelScope::new();
+    let mut after = false;
+    let result = bounded(outer.run(async {
+        let _ = task_group(async |tg| {
+            tg.spawn(pending::<()>());
+            tg.cancel_scope().cancel();
+            outer.cancel();
+            pending::<()>().await
+        })
+        .await;
+        after = true;
+    }))
+    .await;
+    assert!(result.is_err());
+    assert!(!after);
+    assert!(outer.cancelled_caught());
+}
+
+#[tokio::test(start_paused = true)]
+async fn fail_after_reports_no_timeout_when_an_enclosing_scope_is_cancelled_too() {
+    // The enclosing cancel is made in fail_after's body.
+    let outer = CancelScope::new();
+    let mut after = false;
+    let result = bounded(outer.run(async {
+        let _ = tether::fail_after(10 * MS, async {
+            outer.cancel();
+            pending::<()>().await
+        })
+        .await;
+        after = true;
+    }))
+    .await;
+    assert!(result.is_err());
+    assert!(
+        !after,
+        "fail_after must not resolve when the outer scope catches"
+    );
+
+    // The deadline has passed at entry, inside a scope that is already cancelled.
+    let outer = CancelScope::new();
+    let mut after = false;
+    let result = bounded(outer.run(async {
+        outer.cancel();
+        let _ = tether::fail_at(Instant::now(), async {}).await;
+        after = true;
+    }))
+    .await;
+    assert!(result.is_err());
+    assert!(
+        !after,
+        "fail_at must not resolve when the outer scope catches"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn start_returns_the_value_when_the_child_panics_right_after_started() {
+    let outcome = tokio::spawn(async {
+        let mut started = None;
+        let _ = task_group(async |tg| {
+            started = Some(
+                tg.start(|s| async move {
+                    s.started(3u8);
+                    if true {
+                        panic!("after started");
+                    }
+                })
+                .await
+                .unwrap(),
+            );
+            sleep(HOUR).await; // cancelled by the child's panic
+        })
+        .await;
+        started
+    })
+    .await;
+    let payload = outcome
+        .expect_err("the panic resumes in the parent")
+        .into_panic();
+    assert_eq!(panic_message(&*payload), "after started");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_owned_groups_start_returns_the_value_and_close_reports_the_failure() {
+    let mut group = OwnedTaskGroup::open();
+    let value = bounded(group.start(|s| async move {
+        s.started("ready");
+        Err::<(), _>("broke after ready")
+    }))
+    .await
+    .unwrap();
+    assert_eq!(value, "ready");
+    match bounded(group.close()).await {
+        Err(tether::CloseError::Failed(err)) => {
+            assert!(err.to_string().contains("broke after ready"), "{err}")
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_owned_group_that_outlives_the_child_task_that_opened_it_follows_the_group_cancel() {
+    let (done_tx, done_rx) = oneshot::channel::<()>();
+    let (tx, rx) = oneshot::channel();
+    let result = bounded(task_group(async |tg| {
+        tg.spawn(async move {
+            let group = OwnedTaskGroup::open();
+            group
+                .spawn(async move {
+                    let _done = done_tx; // dropped when this child is cancelled
+                    pending::<()>().await
+                })
+                .unwrap();
+            sleep(MS).await;
+            let _ = tx.send(group); // the child ends; its group lives on
+        });
+        let group = rx.await.unwrap();
+        sleep(MS).await;
+        tg.cancel_scope().cancel(); // must reach the owned group through the ended child
+        shield(async {
+            assert!(
+                done_rx.await.is_err(),
+                "the owned group's child was cancelled"
+            );
+            group.cancel_scope().cancelled().await;
+        })
+        .await;
+        drop(group);
+    }))
+    .await;
+    // The body ran to its end (no await after the shield), so the group returns its value.
+    assert!(result.is_ok());
+}

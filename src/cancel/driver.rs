@@ -20,10 +20,11 @@
 //! 4. [`exit`](ScopeDriver::exit): release holds, leave the tree (the node stays reachable while
 //!    it has dependents), disarm the timer. Also run on drop.
 //! 5. Resolve, or [`park`](ScopeDriver::park): a parked future never resolves; the scope that
-//!    originated the cancellation drops it. If it is polled again while its parent should have
-//!    dropped it — only possible when it runs under a nested executor (`block_on` inside a
-//!    scope's body), whose caller is blocked — [`begin`](ScopeDriver::begin) says `Escape`, and
-//!    the future resolves with the inherited cancellation instead of hanging.
+//!    originated the cancellation drops it in the same poll. If it keeps being polled while its
+//!    parent should have dropped it — it runs under a nested executor (`block_on` inside a
+//!    scope's body) whose caller is blocked and cannot drop it — [`begin`](ScopeDriver::begin)
+//!    says `Escape` after a few such polls, and the future resolves with the inherited
+//!    cancellation instead of hanging.
 //!
 //! A child task's root ([`LazyRoot`](super::LazyRoot)) follows steps 2 and 4 itself: it is
 //! entered at spawn, holds nothing, has no deadline, and ends its task instead of parking.
@@ -36,7 +37,7 @@ use pin_project_lite::pin_project;
 use super::context::{current_node, with_current};
 use super::deadline::DeadlineTimer;
 use super::node::Node;
-use super::{CancelReason, CancelScope};
+use super::{CancelReason, CancelScope, CancelSource};
 use crate::loom::sync::Arc;
 use crate::task::TaskId;
 
@@ -98,6 +99,10 @@ pub(crate) enum Settle {
     Park,
 }
 
+/// A parked future polled this many times while its parent should have dropped it escapes
+/// (see [`ScopeDriver::begin`]).
+const ESCAPE_AFTER: u8 = 3;
+
 /// The message of the panic for a scope future polled from the wrong task.
 pub(crate) type WrongTask = fn(TaskId, TaskId) -> String;
 
@@ -121,6 +126,8 @@ pin_project! {
         pre_entered: bool,
         // Panic message for a poll from another task.
         wrong_task: WrongTask,
+        // Polls while parked although the scope above should have dropped us.
+        stranded_polls: u8,
     }
 
     impl PinnedDrop for ScopeDriver {
@@ -144,6 +151,7 @@ impl ScopeDriver {
             holding: false,
             pre_entered: false,
             wrong_task,
+            stranded_polls: 0,
         }
     }
 
@@ -209,22 +217,31 @@ impl ScopeDriver {
             }
             Phase::Parked => {
                 // Normally the scope above drops us in the very poll we parked in. Polled
-                // again while that scope should have dropped us means its poll cannot return
-                // to do it: we run under a nested executor that blocks it. Resolve instead.
-                return match node.parent() {
-                    Some(parent) if parent.must_drop_body() => {
-                        *this.phase = Phase::Done;
-                        Begin::Escape(
-                            parent
-                                .effective_reason()
-                                .map(|r| CancelReason::inherited(&r))
-                                .unwrap_or_else(|| {
-                                    CancelReason::new(super::CancelSource::ParentScope, None)
-                                }),
-                        )
-                    }
-                    _ => Begin::Parked,
+                // again and again while that scope should have dropped us means its poll
+                // cannot return to do it: we run under a nested executor that blocks it (a
+                // `block_on` in the scope's body). Resolve instead of hanging. A combinator
+                // that re-polls a self-woken future within one poll (`FuturesUnordered` does
+                // so at most once) stays below the threshold, so for it we stay parked and the
+                // scope above drops us as usual.
+                let Some(parent) = node.parent() else {
+                    return Begin::Parked;
                 };
+                if !parent.must_drop_body() {
+                    // Held (a shielded sibling still runs): the scope above drops us later.
+                    *this.stranded_polls = 0;
+                    return Begin::Parked;
+                }
+                *this.stranded_polls += 1;
+                if *this.stranded_polls < ESCAPE_AFTER {
+                    cx.waker().wake_by_ref();
+                    return Begin::Parked;
+                }
+                *this.phase = Phase::Done;
+                let reason = parent
+                    .effective_reason()
+                    .map(|r| CancelReason::inherited(&r))
+                    .unwrap_or_else(|| CancelReason::new(CancelSource::ParentScope, None));
+                return Begin::Escape(reason);
             }
             Phase::Done => panic!("a tether scope future was polled after it completed"),
         }
