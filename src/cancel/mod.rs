@@ -19,8 +19,10 @@
 //! [`cancelled_caught`](CancelScope::cancelled_caught) becomes true. A scope nested inside it
 //! that was only reached by the outer cancellation does not resolve at all: it is dropped along
 //! with the outer body, so code after the inner scope never runs when an outer scope was
-//! cancelled. `docs/design.md` explains why this is the faithful mapping of Trio's rules onto
-//! drop-based futures.
+//! cancelled. When several nested scopes are cancelled, the *outermost* one not behind a shield
+//! catches (Trio's rule), even if an inner one was cancelled first or its own cancellation
+//! stopped the body. `docs/design.md` explains why this is the faithful mapping of Trio's rules
+//! onto drop-based futures.
 //!
 //! # Shields
 //!
@@ -149,8 +151,11 @@ impl CancelScope {
     ///
     /// The returned future resolves to `Ok(output)` when the body completes, or to
     /// `Err(Cancelled)` when this scope was cancelled (explicitly or by its deadline) and dropped
-    /// the body. If an *enclosing* scope was cancelled, it does not resolve: the enclosing scope
-    /// drops it (see the [module docs](crate::cancel)).
+    /// the body. If an *enclosing* scope was cancelled (also when this one was too), it does not
+    /// resolve: the enclosing scope drops it (see the [module docs](crate::cancel)). Under a
+    /// nested executor (a `block_on` in a scope's body), where the enclosing scope cannot drop it,
+    /// it resolves with `Err(Cancelled)` whose source is
+    /// [`ParentScope`](CancelSource::ParentScope) instead.
     ///
     /// The scope is entered on the first poll: that is when it finds its parent scope and binds
     /// to the current task.
