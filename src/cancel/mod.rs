@@ -119,10 +119,6 @@ impl CancelScope {
         Run::new(self, body)
     }
 
-    pub(crate) fn from_node(node: Arc<Node>) -> CancelScope {
-        CancelScope { node }
-    }
-
     /// Sets an absolute deadline on tokio's clock (builder form of
     /// [`set_deadline`](CancelScope::set_deadline)).
     pub fn with_deadline(self, deadline: Instant) -> CancelScope {

@@ -5,7 +5,7 @@ use std::future::Future;
 
 use super::TaskResult;
 use super::error::{CloseError, GroupError, SpawnError};
-use super::handle::{TaskGroupHandle, start_in};
+use super::handle::TaskGroupHandle;
 use super::shared::GroupShared;
 use super::start::{Start, TaskStatus};
 use crate::cancel::{CancelScope, current_node};
@@ -53,7 +53,6 @@ use crate::task::TaskId;
 /// ```
 pub struct OwnedTaskGroup {
     shared: Arc<GroupShared>,
-    scope: CancelScope,
     closed: bool,
 }
 
@@ -69,7 +68,6 @@ impl OwnedTaskGroup {
         // that was current here) exactly while it has children or watchers.
         let shared = GroupShared::open(current_node());
         OwnedTaskGroup {
-            scope: CancelScope::from_node(shared.node.clone()),
             shared,
             closed: false,
         }
@@ -85,7 +83,7 @@ impl OwnedTaskGroup {
         F: Future + Send + 'static,
         F::Output: TaskResult,
     {
-        self.shared.spawn(future, None).map(|_| ())
+        self.shared.spawn_child(future)
     }
 
     /// Spawns a child and waits until it reports ready; see
@@ -101,14 +99,12 @@ impl OwnedTaskGroup {
         Fut: Future + Send + 'static,
         Fut::Output: TaskResult,
     {
-        start_in(&self.shared, child)
+        self.shared.start(child)
     }
 
     /// A cloneable `'static` handle to spawn from other tasks.
     pub fn handle(&self) -> TaskGroupHandle {
-        TaskGroupHandle {
-            shared: self.shared.clone(),
-        }
+        self.shared.handle()
     }
 
     /// The group's cancel scope: `cancel()` on it stops every child.
@@ -116,7 +112,7 @@ impl OwnedTaskGroup {
     /// A deadline set on this scope is not enforced while the group is open (no future runs
     /// it); see [`CancelScope::set_deadline`].
     pub fn cancel_scope(&self) -> &CancelScope {
-        &self.scope
+        self.shared.cancel_scope()
     }
 
     /// The task that opened the group, and must close it.
@@ -167,7 +163,7 @@ impl OwnedTaskGroup {
             return Ok(());
         }
         std::future::poll_fn(|cx| {
-            self.shared.node.register_waker(cx.waker());
+            self.shared.node().register_waker(cx.waker());
             if self.shared.try_close() {
                 std::task::Poll::Ready(())
             } else {

@@ -10,7 +10,7 @@ use pin_project_lite::pin_project;
 
 use super::TaskResult;
 use super::error::{FailureOrigin, GroupError, TaskFailure};
-use super::handle::{TaskGroupHandle, start_in};
+use super::handle::TaskGroupHandle;
 use super::shared::GroupShared;
 use super::start::{Start, TaskStatus};
 use crate::cancel::{
@@ -94,7 +94,11 @@ where
     GroupDriver {
         tg: &tg,
         body: Some(body),
-        driver: ScopeDriver::entered(tg.scope.clone(), HoldMode::Always, wrong_task),
+        driver: ScopeDriver::entered(
+            tg.shared.cancel_scope().clone(),
+            HoldMode::Always,
+            wrong_task,
+        ),
         value: None,
         cut: None,
     }
@@ -107,7 +111,6 @@ where
 /// fail: the group is open for as long as the body runs.
 pub struct TaskGroup {
     shared: Arc<GroupShared>,
-    scope: CancelScope,
     /// The group's exit has been handled (normally, or by `Drop`).
     finished: AtomicBool,
 }
@@ -116,9 +119,7 @@ impl TaskGroup {
     #[track_caller]
     fn enter() -> TaskGroup {
         let shared = GroupShared::open(current_node());
-        let node = shared.node.clone();
         TaskGroup {
-            scope: CancelScope::from_node(node),
             shared,
             finished: AtomicBool::new(false),
         }
@@ -149,7 +150,7 @@ impl TaskGroup {
         F: Future + Send + 'static,
         F::Output: TaskResult,
     {
-        if self.shared.spawn(future, None).is_err() {
+        if self.shared.spawn_child(future).is_err() {
             unreachable!("a scoped task group is open while its body runs");
         }
     }
@@ -197,19 +198,17 @@ impl TaskGroup {
         Fut: Future + Send + 'static,
         Fut::Output: TaskResult,
     {
-        start_in(&self.shared, child)
+        self.shared.start(child)
     }
 
     /// A cloneable `'static` handle, for children that spawn siblings.
     pub fn handle(&self) -> TaskGroupHandle {
-        TaskGroupHandle {
-            shared: self.shared.clone(),
-        }
+        self.shared.handle()
     }
 
     /// The group's cancel scope: `tg.cancel_scope().cancel()` stops the body and every child.
     pub fn cancel_scope(&self) -> &CancelScope {
-        &self.scope
+        self.shared.cancel_scope()
     }
 
     /// The task hosting the group.
@@ -239,7 +238,7 @@ impl fmt::Debug for TaskGroup {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TaskGroup")
             .field("group", &self.shared)
-            .field("scope", &self.scope)
+            .field("scope", self.shared.cancel_scope())
             .finish()
     }
 }

@@ -254,7 +254,7 @@ impl<V: Send + 'static> Future for Start<V> {
             State::Started(value) => Poll::Ready(Ok(value)),
             State::StartedThenFailed(value, reason) => {
                 drop(state);
-                shared.group.node.cancel(reason);
+                shared.group.node().cancel(reason);
                 Poll::Ready(Ok(value))
             }
             State::Failed(Failure::Error(error)) => Poll::Ready(Err(error)),
@@ -280,7 +280,7 @@ impl<V> Drop for Start<V> {
             }
             // The child's failure after `started` was held back for the value to be taken.
             State::StartedThenFailed(_, reason) => {
-                shared.group.node.cancel(reason);
+                shared.group.node().cancel(reason);
             }
             // An outcome nobody will read: the group gets it, so nothing is swallowed.
             State::Failed(Failure::Panic(payload)) => {
