@@ -285,7 +285,10 @@ impl Node {
     pub(crate) fn mark_unwinding_to_origin(&self) {
         let mut next = self.parent.get();
         while let Some(node) = next {
-            if node.is_cancel_called() || node.is_shield() {
+            // Shields are not a stop: one raised after the body was cut must not strand the
+            // cancellation (the loom model `a_shield_raised_while_a_hold_is_in_place_...`). The
+            // first cancelled node up the chain is the origin.
+            if node.is_cancel_called() {
                 return;
             }
             node.unwinding.store(true, Ordering::Release);
