@@ -768,3 +768,55 @@ async fn an_owned_group_that_outlives_the_child_task_that_opened_it_follows_the_
     // The body ran to its end (no await after the shield), so the group returns its value.
     assert!(result.is_ok());
 }
+
+#[test]
+fn a_checkpoint_under_futures_block_on_inside_a_cancelled_scope_returns() {
+    let out = on_thread_bounded(Duration::from_secs(10), || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let outer = CancelScope::new();
+            let mut returned = false;
+            let _ = outer
+                .run(async {
+                    outer.cancel();
+                    futures::executor::block_on(tether::checkpoint());
+                    futures::executor::block_on(tether::checkpoint_if_cancelled());
+                    returned = true;
+                    pending::<()>().await
+                })
+                .await;
+            returned
+        })
+    });
+    assert!(out, "the nested executor returned");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_checkpoint_in_a_sibling_of_a_held_shield_does_not_spin() {
+    // While a shield holds the cancelled scope, a checkpoint in a sibling branch stays pending
+    // without waking its task over and over (it is dropped once the shield is done).
+    let outer = CancelScope::new();
+    let polls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = {
+        let polls = polls.clone();
+        futures::future::poll_fn(move |cx| {
+            polls.fetch_add(1, Ordering::SeqCst);
+            let _ = cx;
+            std::task::Poll::<()>::Pending
+        })
+    };
+    let result = bounded(outer.run(async {
+        outer.cancel();
+        futures::future::join3(shield(sleep(30 * MS)), tether::checkpoint(), counted).await;
+    }))
+    .await;
+    assert!(result.is_err());
+    assert!(
+        polls.load(Ordering::SeqCst) < 10,
+        "the task was polled {} times while held",
+        polls.load(Ordering::SeqCst)
+    );
+}

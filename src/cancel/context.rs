@@ -192,6 +192,21 @@ pub(crate) fn current_is_cancelled() -> bool {
     }
 }
 
+/// Whether the body at the current position must be dropped now: cancelled, and nothing below
+/// the current node holds it (see [`Node::must_drop_body`]).
+fn current_must_drop() -> bool {
+    if !position_is_ours() {
+        return false;
+    }
+    if NODE.is_set() {
+        NODE.with(|n| n.must_drop_body())
+    } else if CHILD.is_set() {
+        CHILD.with(|c| c.must_drop_body())
+    } else {
+        false
+    }
+}
+
 /// The effective deadline at the current position (see [`current_effective_deadline`]).
 fn current_deadline() -> Option<Instant> {
     if !position_is_ours() {
@@ -248,7 +263,9 @@ pub fn current_effective_deadline() -> Option<Instant> {
 /// A cancellation point and a scheduling point.
 ///
 /// If the enclosing scope is cancelled, the checkpoint never completes and the scope that
-/// originated the cancellation drops the body here; otherwise it yields to the scheduler once
+/// originated the cancellation drops the body here (under a nested executor — a `block_on` in a
+/// scope's body — where that scope cannot drop it, it completes after a few polls instead of
+/// hanging); otherwise it yields to the scheduler once
 /// and completes. Call it in a CPU-bound loop so the loop can be cancelled (a loop that never
 /// reaches a pending `.await` cannot be, in any drop-based runtime). This is Trio's
 /// `checkpoint()`; [`checkpoint_if_cancelled`] is the variant that does not yield.
@@ -285,6 +302,7 @@ pub fn checkpoint() -> Checkpoint {
     Checkpoint {
         yielded: false,
         yield_if_not_cancelled: true,
+        stranded_polls: 0,
     }
 }
 
@@ -309,6 +327,7 @@ pub fn checkpoint_if_cancelled() -> Checkpoint {
     Checkpoint {
         yielded: false,
         yield_if_not_cancelled: false,
+        stranded_polls: 0,
     }
 }
 
@@ -318,6 +337,8 @@ pub fn checkpoint_if_cancelled() -> Checkpoint {
 pub struct Checkpoint {
     yielded: bool,
     yield_if_not_cancelled: bool,
+    /// Polls while cancelled although the scope above should have dropped us.
+    stranded_polls: u8,
 }
 
 impl Future for Checkpoint {
@@ -325,7 +346,20 @@ impl Future for Checkpoint {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         if current_is_cancelled() {
-            // The originating scope re-checks as soon as this poll returns, and drops us.
+            // The originating scope re-checks as soon as this poll returns, and drops us. While
+            // something below it holds it (a shield in a sibling branch), we just wait: the
+            // hold's release brings it back. If we keep being polled although it should have
+            // dropped us, we run under a nested executor (a `block_on` in a scope's body) that
+            // blocks its poll: complete instead of hanging, as the scope driver does.
+            if current_must_drop() {
+                self.stranded_polls += 1;
+                if self.stranded_polls >= 3 {
+                    return Poll::Ready(());
+                }
+                cx.waker().wake_by_ref();
+            } else {
+                self.stranded_polls = 0;
+            }
             return Poll::Pending;
         }
         if self.yield_if_not_cancelled && !self.yielded {
