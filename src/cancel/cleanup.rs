@@ -132,7 +132,7 @@ impl<F: Future, C: Future<Output = ()>> Future for WithCleanup<F, C> {
                     Step::Cut => {}
                 }
             }
-            this.body.set(None);
+            driver.in_scope(|| this.body.set(None));
             if this.output.is_none() {
                 // Cut off: the node is never cancelled itself, so an enclosing scope catches;
                 // mark the way to it now, before the cleanup runs (a shield raised meanwhile

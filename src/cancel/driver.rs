@@ -280,6 +280,13 @@ impl ScopeDriver {
         }
     }
 
+    /// Runs `f` (dropping a cut-off body) with this node as the current one: the body's `Drop`
+    /// runs inside the scope it belonged to, so it sees that scope cancelled, and a nested
+    /// executor there escapes instead of waiting on a scope that still holds.
+    pub(crate) fn in_scope<R>(&self, f: impl FnOnce() -> R) -> R {
+        with_current(&self.scope.node, f)
+    }
+
     /// Registers the waker without polling a body (a group waiting for its children).
     pub(crate) fn register_waker(&self, cx: &mut Context<'_>) {
         self.scope.node.register_waker(cx.waker());

@@ -81,7 +81,7 @@ impl<F: Future> Future for Run<F> {
         }
         // Cancelled and nothing below holds us: drop the body at its await point, then decide
         // who catches (a cancellation made while the body unwound counts).
-        this.body.set(None);
+        driver.in_scope(|| this.body.set(None));
         let settle = driver.settle();
         driver.as_mut().exit();
         match settle {

@@ -274,9 +274,10 @@ fn wrong_task(owner: TaskId, current: TaskId) -> String {
 
 type Payload = Box<dyn std::any::Any + Send + 'static>;
 
-/// Drops the body; a panic in its `Drop` is caught, to resume only after the children.
-fn drop_body<B>(mut body: Pin<&mut Option<B>>) -> Option<Payload> {
-    catch_unwind(AssertUnwindSafe(|| body.set(None))).err()
+/// Drops the body inside the group's scope; a panic in its `Drop` is caught, to resume only
+/// after the children.
+fn drop_body<B>(driver: &ScopeDriver, mut body: Pin<&mut Option<B>>) -> Option<Payload> {
+    catch_unwind(AssertUnwindSafe(|| driver.in_scope(|| body.set(None)))).err()
 }
 
 impl<B: Future<Output = R>, R: TaskResult> Future for GroupDriver<'_, B, R> {
@@ -325,7 +326,7 @@ impl<B: Future<Output = R>, R: TaskResult> Future for GroupDriver<'_, B, R> {
                 }
             }
             // A panic in the body's `Drop` resumes after the children, with the rest.
-            if let Some(payload) = drop_body(this.body.as_mut()) {
+            if let Some(payload) = drop_body(&driver, this.body.as_mut()) {
                 shared.record_panic(payload, shared.host);
             }
             if cut {

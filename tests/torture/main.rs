@@ -47,10 +47,51 @@ mod model;
 mod program;
 mod runner;
 
+use chaos::*;
 use generator::*;
 use model::*;
 use program::*;
 use runner::*;
+
+/// Random programs decorated with the bug classes of issue 8 (shield toggles on middle scopes,
+/// `Drop` that panics or cancels, nested executors) keep the invariants (see `chaos.rs`).
+/// `TETHER_CHAOS_CASES` (default 256) scales the run; `TETHER_TORTURE_SEED` replays one.
+#[test]
+fn random_programs_with_chaos_keep_the_invariants() {
+    let cases = env_u64("TETHER_CHAOS_CASES").unwrap_or(256) as u32;
+    let seed = env_u64("TETHER_TORTURE_SEED").unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64
+    });
+    eprintln!("chaos: {cases} cases, seed {seed} (replay with TETHER_TORTURE_SEED={seed})");
+    let config = proptest::test_runner::Config {
+        cases,
+        max_shrink_iters: 1024,
+        rng_seed: proptest::test_runner::RngSeed::Fixed(seed),
+        failure_persistence: None,
+        ..proptest::test_runner::Config::default()
+    };
+    let mut runner = proptest::test_runner::TestRunner::new(config);
+    if let Err(e) = runner.run(&(random_program(), any::<u64>()), |(root, chaos_seed)| {
+        run_chaos_case(&root, chaos_for(&root, chaos_seed))
+    }) {
+        panic!("chaos failed with seed {seed} (TETHER_TORTURE_SEED={seed}): {e}");
+    }
+    let [fired, cancels, nested, panicked] =
+        CHAOS_SEEN.each_ref().map(|a| a.load(Ordering::Relaxed));
+    eprintln!(
+        "chaos: drop panics {fired}, drop cancels {cancels}, nested executors in a cancelled \
+         scope {nested}, programs ending in a panic {panicked}"
+    );
+    if cases >= 100 {
+        assert!(
+            fired > 0 && cancels > 0 && nested > 0,
+            "the chaos generator did not reach every bug class"
+        );
+    }
+}
 
 /// Random programs behave exactly as the model says.
 ///

@@ -74,6 +74,8 @@ pub(crate) struct Ledger {
 
 #[derive(Clone)]
 pub(crate) struct Ctx {
+    /// The chaos decorations of this run (none for the programs checked against the model).
+    pub(crate) chaos: Arc<crate::chaos::Chaos>,
     pub(crate) stream: Arc<StreamCtx>,
     pub(crate) log: Arc<Log>,
     pub(crate) t0: Instant,
@@ -222,6 +224,8 @@ pub(crate) fn exec(n: N, ctx: Ctx) -> BoxFuture<'static, Result<(), TErr>> {
             N::Leaf { id, kind, d, io } => {
                 let g = ctx.guard(id);
                 ctx.set_eff(id);
+                let mut bomb = ctx.chaos.bomb(id, &ctx);
+                ctx.chaos.nested_executor(id);
                 let stream = &ctx.stream;
                 let (tx, rx) = (stream.tx.clone(), stream.rx.clone());
                 match io {
@@ -261,6 +265,9 @@ pub(crate) fn exec(n: N, ctx: Ctx) -> BoxFuture<'static, Result<(), TErr>> {
                     }
                 }
                 drop((tx, rx));
+                if let Some(bomb) = &mut bomb {
+                    bomb.defuse(); // the leaf was not cut off
+                }
                 match kind {
                     LeafKind::Sleep => {
                         g.finish(Kind::Ok);
@@ -465,7 +472,7 @@ pub(crate) fn quiet_torture_panics() {
             let ours = info
                 .payload()
                 .downcast_ref::<String>()
-                .is_some_and(|s| s.starts_with("torture panic"));
+                .is_some_and(|s| s.starts_with("torture "));
             if !ours {
                 default(info);
             }
@@ -556,6 +563,7 @@ pub(crate) fn run_case_with(root: &N, capacity: Option<usize>) -> Result<(), Tes
             });
             *stream_out.lock().unwrap() = Some(stream.clone());
             let ctx = Ctx {
+                chaos: Arc::default(),
                 stream,
                 log: log2,
                 t0,
