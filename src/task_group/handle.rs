@@ -67,7 +67,8 @@ impl TaskGroupHandle {
     ///
     /// # Errors
     ///
-    /// See [`StartError`]; [`StartError::GroupClosed`] if the group has exited.
+    /// See [`StartError`](super::StartError); [`StartError::GroupClosed`](super::StartError::GroupClosed)
+    /// if the group has exited.
     pub fn start<V, F, Fut>(&self, child: F) -> Start<V>
     where
         V: Send + 'static,
