@@ -276,3 +276,37 @@ fn a_hold_released_from_another_thread_wakes_the_cancelled_scope() {
         );
     });
 }
+
+#[test]
+fn a_watcher_of_a_scope_whose_parent_also_finished_is_reached_by_a_grandparent_cancel() {
+    model(
+        "watcher re-registers two finished levels vs cancel(grandparent)",
+        || {
+            let gp = Node::new(false, None);
+            let p = Node::new(false, None);
+            let i = Node::new(false, None);
+            assert!(p.enter(Some(gp.clone())));
+            assert!(i.enter(Some(p.clone())));
+            // Both ran, went pending once, and finished: neither is in the tree any more.
+            p.register_in_parent();
+            i.register_in_parent();
+            i.deregister_from_parent();
+            p.deregister_from_parent();
+            let (woken, waker) = flag();
+
+            let canceller = {
+                let gp = gp.clone();
+                thread::spawn(move || gp.cancel(reason("stop")))
+            };
+            // `WaitCancelled::poll` on the inner scope: register (which makes both levels
+            // reachable again), then look.
+            let _key = i.update_observer(None, &waker);
+            let saw_it = i.is_effectively_cancelled();
+            canceller.join().unwrap();
+            assert!(
+                saw_it || woken.0.load(Ordering::SeqCst),
+                "a watcher two finished levels down missed the cancellation"
+            );
+        },
+    );
+}
