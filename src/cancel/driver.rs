@@ -184,6 +184,13 @@ impl ScopeDriver {
     /// from a task other than the one that entered it.
     #[track_caller]
     pub(crate) fn begin(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Begin {
+        self.begin_with(cx, true)
+    }
+
+    /// [`begin`](Self::begin) for a future whose body may be gone (a group waiting for its
+    /// children): without a body there is nothing to cut, so the cancellation walk is skipped.
+    #[track_caller]
+    pub(crate) fn begin_with(self: Pin<&mut Self>, cx: &mut Context<'_>, has_body: bool) -> Begin {
         let this = self.project();
         let node = &this.scope.node;
         match *this.phase {
@@ -245,7 +252,7 @@ impl ScopeDriver {
             }
             Phase::Done => panic!("a tether scope future was polled after it completed"),
         }
-        if node.must_drop_body() {
+        if has_body && node.must_drop_body() {
             Begin::Cut
         } else {
             Begin::Body
@@ -315,7 +322,11 @@ impl ScopeDriver {
     pub(crate) fn exit(self: Pin<&mut Self>) {
         let this = self.project();
         if std::mem::take(this.holding) {
-            this.scope.node.hold_ancestors(false);
+            if this.task.is_some_and(|task| task != TaskId::current()) {
+                this.scope.node.release_holds_from_elsewhere();
+            } else {
+                this.scope.node.hold_ancestors(false);
+            }
         }
         if std::mem::take(this.registered) {
             this.scope.node.deregister_from_parent();

@@ -264,7 +264,7 @@ fn a_hold_released_from_another_thread_wakes_the_cancelled_scope() {
 
         let releaser = {
             let sh = sh.clone();
-            thread::spawn(move || sh.hold_ancestors(false)) // the holder is dropped elsewhere
+            thread::spawn(move || sh.release_holds_from_elsewhere()) // the holder is dropped elsewhere
         };
         // The held scope's poll: register the waker, then look.
         o.register_waker(&waker);

@@ -355,16 +355,27 @@ impl Node {
     }
 
     /// Adds (`+1`) or removes (`-1`) a hold on every ancestor in this task.
-    ///
-    /// A node whose last hold goes away while it must drop its body is woken: usually its own
-    /// poll is on the stack and looks anyway, but a hold released from elsewhere (a holder
-    /// dropped in another task) must not leave it waiting.
     pub(crate) fn hold_ancestors(&self, add: bool) {
+        self.change_holds(add, false);
+    }
+
+    /// Releases the holds from *another* task than the one that took them (a holder dropped
+    /// elsewhere): a node whose last hold goes away while it must drop its body is woken, as its
+    /// own poll is not on this stack to look. (In the holder's own task the held nodes' polls
+    /// are on the stack and look anyway, so the common path skips that walk.)
+    pub(crate) fn release_holds_from_elsewhere(&self) {
+        self.change_holds(false, true);
+    }
+
+    fn change_holds(&self, add: bool, wake: bool) {
         let mut next = self.parent.get();
         while let Some(node) = next {
             if add {
                 node.holds.fetch_add(1, Ordering::AcqRel);
-            } else if node.holds.fetch_sub(1, Ordering::AcqRel) == 1 && node.must_drop_body() {
+            } else if node.holds.fetch_sub(1, Ordering::AcqRel) == 1
+                && wake
+                && node.must_drop_body()
+            {
                 node.waker.wake();
             }
             if node.task_root {

@@ -289,7 +289,7 @@ impl<B: Future<Output = R>, R: TaskResult> Future for GroupDriver<'_, B, R> {
         let tg = *this.tg;
         let shared = &tg.shared;
         let mut driver = this.driver.as_mut();
-        let gate = driver.as_mut().begin(cx);
+        let gate = driver.as_mut().begin_with(cx, this.body.is_some());
         match gate {
             Begin::Parked => return Poll::Pending,
             Begin::Escape(reason) => return Poll::Ready(Err(GroupError::cancelled(reason))),
