@@ -820,3 +820,60 @@ async fn a_checkpoint_in_a_sibling_of_a_held_shield_does_not_spin() {
         polls.load(Ordering::SeqCst)
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_outer_cancel_made_while_a_cancelled_group_body_unwinds_is_caught_by_the_outer_scope() {
+    struct CancelOnDrop(CancelScope);
+    impl Drop for CancelOnDrop {
+        fn drop(&mut self) {
+            self.0.cancel();
+        }
+    }
+    let outer = CancelScope::new();
+    let mut after = false;
+    let result = bounded(outer.run(async {
+        let _ = task_group(async |tg| {
+            let _guard = CancelOnDrop(outer.clone());
+            tg.spawn(pending::<()>());
+            tg.cancel_scope().cancel();
+            pending::<()>().await
+        })
+        .await;
+        after = true;
+    }))
+    .await;
+    assert!(result.is_err());
+    assert!(
+        !after,
+        "the group must not resolve when the outer scope catches"
+    );
+    assert!(outer.cancelled_caught());
+}
+
+#[tokio::test(start_paused = true)]
+async fn lowering_a_middle_shield_delivers_the_outer_cancel_to_the_outer_scope() {
+    let o = CancelScope::new();
+    let s = CancelScope::new().with_shield(true);
+    let inner = CancelScope::new();
+    let after = Arc::new(AtomicBool::new(false));
+    let task = tokio::spawn({
+        let (o, s, inner, after) = (o.clone(), s.clone(), inner.clone(), after.clone());
+        async move {
+            o.run(async {
+                let _ = s.run(inner.run(pending::<()>())).await;
+                after.store(true, Ordering::SeqCst);
+            })
+            .await
+        }
+    });
+    sleep(MS).await;
+    o.cancel();
+    sleep(MS).await;
+    assert!(!task.is_finished(), "the shield keeps the cancel out");
+    s.set_shield(false);
+    let result = bounded(task).await.unwrap();
+    assert!(result.is_err());
+    assert!(o.cancelled_caught());
+    assert!(!s.cancelled_caught() && !inner.cancelled_caught());
+    assert!(!after.load(Ordering::SeqCst));
+}
