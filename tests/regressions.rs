@@ -877,3 +877,51 @@ async fn lowering_a_middle_shield_delivers_the_outer_cancel_to_the_outer_scope()
     assert!(!s.cancelled_caught() && !inner.cancelled_caught());
     assert!(!after.load(Ordering::SeqCst));
 }
+
+#[test]
+fn watchers_of_finished_scopes_racing_an_outer_cancel_on_many_threads_all_wake() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        for _ in 0..200 {
+            let outer = CancelScope::new();
+            let inners: Vec<CancelScope> = (0..8).map(|_| CancelScope::new()).collect();
+            let (tx, rx) = oneshot::channel::<()>();
+            let host = tokio::spawn({
+                let (outer, inners) = (outer.clone(), inners.clone());
+                async move {
+                    outer
+                        .run(async {
+                            for (i, inner) in inners.iter().enumerate() {
+                                // Half finish at once, half after going pending.
+                                if i % 2 == 0 {
+                                    inner.run(async {}).await.unwrap();
+                                } else {
+                                    inner.run(tokio::task::yield_now()).await.unwrap();
+                                }
+                            }
+                            let _ = tx.send(());
+                            pending::<()>().await
+                        })
+                        .await
+                }
+            });
+            let watchers: Vec<_> = inners
+                .iter()
+                .map(|inner| {
+                    let inner = inner.clone();
+                    tokio::spawn(async move { inner.cancelled().await })
+                })
+                .collect();
+            rx.await.unwrap();
+            outer.cancel();
+            for watcher in watchers {
+                bounded(watcher).await.unwrap();
+            }
+            assert!(bounded(host).await.unwrap().is_err());
+        }
+    });
+}

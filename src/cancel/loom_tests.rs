@@ -310,3 +310,28 @@ fn a_watcher_of_a_scope_whose_parent_also_finished_is_reached_by_a_grandparent_c
         },
     );
 }
+
+#[test]
+fn a_watcher_that_arrived_before_the_scope_was_entered_is_reached_by_a_parent_cancel() {
+    model("watcher before entry vs enter vs cancel(parent)", || {
+        let p = Node::new(false, None);
+        let i = Node::new(false, None);
+        let (woken, waker) = flag();
+
+        let watcher = {
+            let i = i.clone();
+            thread::spawn(move || {
+                let _key = i.update_observer(None, &waker);
+                i.is_effectively_cancelled()
+            })
+        };
+        // The scope is entered under `p` and finishes at once (never registered itself).
+        assert!(i.enter(Some(p.clone())));
+        let saw_it = watcher.join().unwrap();
+        p.cancel(reason("stop"));
+        assert!(
+            saw_it || woken.0.load(Ordering::SeqCst),
+            "a watcher that came before the entry missed the cancellation"
+        );
+    });
+}

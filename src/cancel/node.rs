@@ -46,7 +46,7 @@ use slab::Slab;
 use tokio::time::Instant;
 
 use super::{CancelReason, CancelSource};
-use crate::loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use crate::loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
 use crate::loom::sync::{Arc, Mutex, OnceLock};
 
 /// Wakers collected under a lock and woken after it; the first `INLINE` need no allocation.
@@ -192,12 +192,20 @@ impl Node {
     }
 
     /// Marks the node entered under `parent`. Returns `false` if it was entered before.
-    pub(crate) fn enter(&self, parent: Option<Arc<Node>>) -> bool {
+    pub(crate) fn enter(self: &Arc<Self>, parent: Option<Arc<Node>>) -> bool {
         if self.entered.swap(true, Ordering::AcqRel) {
             return false;
         }
         if let Some(parent) = parent {
             let _ = self.parent.set(parent);
+            // A `cancelled()` watcher may have arrived before the node had a parent, when it
+            // could not join a parent's list: join now. The fence pairs with the one in
+            // `update_observer` (we write the parent then read `live`, it writes `live` then
+            // reads the parent), so at least one side sees the other.
+            fence(Ordering::SeqCst);
+            if self.live.load(Ordering::Relaxed) > 0 {
+                self.sync_in_parent();
+            }
         }
         true
     }
@@ -564,7 +572,9 @@ impl Node {
         };
         self.mark_dependents();
         if first {
-            // Stay reachable from the enclosing scopes, even after our run ended.
+            // Stay reachable from the enclosing scopes, even after our run ended (or join
+            // them when the node is entered later: see the fence in `enter`).
+            fence(Ordering::SeqCst);
             self.sync_in_parent();
         }
         key
