@@ -116,7 +116,7 @@ pin_project! {
         timer: DeadlineTimer,
         phase: Phase,
         hold: HoldMode,
-        // The task that entered the node.
+        // The task that drives the node (set at its first `Pending`).
         task: Option<TaskId>,
         // Registered in the parent's child list (from the first `Pending` to exit).
         registered: bool,
@@ -140,6 +140,7 @@ pin_project! {
 
 impl ScopeDriver {
     /// A driver for a node that is entered on the first poll.
+    #[inline]
     pub(crate) fn new(scope: CancelScope, hold: HoldMode, wrong_task: WrongTask) -> ScopeDriver {
         ScopeDriver {
             scope,
@@ -183,6 +184,7 @@ impl ScopeDriver {
     /// If the node was entered before by another future (a scope runs one body), or if polled
     /// from a task other than the one that entered it.
     #[track_caller]
+    #[inline]
     pub(crate) fn begin(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Begin {
         self.begin_with(cx, true)
     }
@@ -190,6 +192,7 @@ impl ScopeDriver {
     /// [`begin`](Self::begin) for a future whose body may be gone (a group waiting for its
     /// children): without a body there is nothing to cut, so the cancellation walk is skipped.
     #[track_caller]
+    #[inline]
     pub(crate) fn begin_with(self: Pin<&mut Self>, cx: &mut Context<'_>, has_body: bool) -> Begin {
         let this = self.project();
         let node = &this.scope.node;
@@ -202,7 +205,6 @@ impl ScopeDriver {
                     );
                 }
                 *this.phase = Phase::Running;
-                *this.task = Some(TaskId::current());
                 // The timer is armed only once the body is pending (a body that completes on
                 // its first poll never touches the timer wheel, as with `tokio::time::timeout`),
                 // but a deadline that has already passed cancels before the body runs.
@@ -276,7 +278,10 @@ impl ScopeDriver {
         // it (register, then look: a change made in between is seen or wakes us).
         node.register_waker(cx.waker());
         if !*this.registered {
+            // Bound to the task from the first `Pending` on (a body that completes on its
+            // first poll cannot be moved, and pays nothing for the binding).
             *this.registered = true;
+            *this.task = Some(TaskId::current());
             node.register_in_parent();
         }
         follow(node, this.timer, *this.hold, this.holding, cx);
@@ -319,6 +324,7 @@ impl ScopeDriver {
     }
 
     /// Step 4: releases holds, leaves the tree, disarms the timer. Idempotent.
+    #[inline]
     pub(crate) fn exit(self: Pin<&mut Self>) {
         let this = self.project();
         if std::mem::take(this.holding) {
@@ -342,6 +348,7 @@ impl ScopeDriver {
     }
 
     /// Marks the future resolved (after [`exit`](Self::exit)).
+    #[inline]
     pub(crate) fn done(self: Pin<&mut Self>) {
         *self.project().phase = Phase::Done;
     }
