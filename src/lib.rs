@@ -69,19 +69,15 @@
 //!
 //! Every public item has one path: the crate root. The modules are private; this list of
 //! `pub use` is the whole API.
+#![doc = include_str!("task_group/guide.md")]
+#![doc = include_str!("cancel/guide.md")]
 #![doc = include_str!("stream/guide.md")]
 #![doc = include_str!("sync/guide.md")]
 #![doc = include_str!("thread/guide.md")]
 #![doc = include_str!("context/guide.md")]
 #![forbid(unsafe_code)]
 
-// `cancel` and `task_group` are still public modules only until the `core` branch (which owns
-// their files) moves their guides to the crate docs and drops the last module paths
-// (`tether::task_group::GroupPanic` in `task_group/panic.rs`'s doctest, `tests/task_group.rs`,
-// `tests/torture.rs`; the `crate::cancel` link in `cancel/mod.rs`). Everything in them is
-// re-exported below; they are hidden from the docs so each item is documented once.
-#[doc(hidden)]
-pub mod cancel;
+mod cancel;
 mod context;
 mod error;
 mod loom;
@@ -90,8 +86,7 @@ mod loom_support;
 mod stream;
 mod sync;
 mod task;
-#[doc(hidden)]
-pub mod task_group;
+mod task_group;
 mod thread;
 
 pub use cancel::{

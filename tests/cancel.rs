@@ -529,3 +529,26 @@ async fn a_group_in_a_local_task_does_not_hold_the_scope_around_the_local_set() 
     assert!(result.unwrap_err().is_deadline());
     assert_eq!(start.elapsed(), 100 * MS);
 }
+
+#[tokio::test(start_paused = true)]
+async fn fail_after_lends_its_scope_like_move_on_does() {
+    let start = Instant::now();
+    let call = fail_after(1000 * MS, sleep(5000 * MS));
+    let scope = call.scope().clone();
+    scope.set_deadline(Some(start + 10 * MS));
+    let err = bounded(call).await.unwrap_err();
+    assert_eq!(err.deadline(), start + 10 * MS);
+    assert_eq!(start.elapsed(), 10 * MS);
+    assert!(scope.cancel_called() && scope.cancelled_caught());
+
+    // A cancel by hand ends the body as the deadline would.
+    let call = fail_after(1000 * MS, sleep(5000 * MS));
+    let scope = call.scope().clone();
+    let canceller = async {
+        sleep(MS).await;
+        scope.cancel();
+    };
+    let (result, ()) = bounded(futures::future::join(call, canceller)).await;
+    assert_eq!(result.unwrap_err().deadline(), start + 10 * MS + 1000 * MS);
+    assert!(scope.cancelled_caught());
+}

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use support::{DropCounter, bounded};
 use tether::{
-    CancelScope, CancelSource, CloseError, GroupError, OwnedTaskGroup, StartError, TaskId, shield,
-    task_group,
+    CancelScope, CancelSource, CloseError, GroupError, OwnedTaskGroup, StartError, TaskGroup,
+    TaskId, shield, task_group,
 };
 use tokio::sync::{Barrier, Notify};
 use tokio::time::{Instant, sleep};
@@ -73,7 +73,7 @@ async fn a_failing_child_cancels_its_sleeping_sibling() {
     assert_eq!(err.find::<Boom>(), Some(&Boom(1)));
     assert!(matches!(
         err.failures()[0].origin(),
-        tether::task_group::FailureOrigin::Child(_)
+        tether::FailureOrigin::Child(_)
     ));
     assert_eq!(drops.count(), 1, "the sibling was dropped");
     assert!(!resumed.load(Ordering::SeqCst), "and never resumed");
@@ -96,7 +96,7 @@ async fn a_failing_body_cancels_the_children_and_is_reported() {
     assert_eq!(err.len(), 1);
     assert!(matches!(
         err.failures()[0].origin(),
-        tether::task_group::FailureOrigin::Body(_)
+        tether::FailureOrigin::Body(_)
     ));
     assert_eq!(drops.count(), 1);
 }
@@ -753,4 +753,32 @@ async fn main_body_and_children_each_have_an_identity() {
     let distinct: BTreeSet<String> = ids.iter().map(|i| i.to_string()).collect();
     assert_eq!(distinct.len(), 3);
     assert!(ids.iter().all(|i| i.is_tokio_task() && *i != main));
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_form_of_group_lends_the_same_scope_by_the_same_type() {
+    // One API: `cancel_scope()` is `&CancelScope` on all three forms, and it is one scope.
+    fn scope_of<G>(group: &G, get: fn(&G) -> &CancelScope) -> CancelScope {
+        get(group).clone()
+    }
+    let owned = OwnedTaskGroup::open();
+    let from_owned = scope_of(&owned, OwnedTaskGroup::cancel_scope);
+    let handle = owned.handle();
+    let from_handle = scope_of(&handle, tether::TaskGroupHandle::cancel_scope);
+    from_handle.cancel();
+    assert!(from_owned.cancel_called());
+    assert_eq!(handle.host(), owned.host());
+    drop(owned);
+
+    bounded(task_group(async |tg| {
+        let from_scoped = scope_of(tg, TaskGroup::cancel_scope);
+        let from_handle = scope_of(&tg.handle(), tether::TaskGroupHandle::cancel_scope);
+        from_handle.cancel_with("through the handle");
+        assert_eq!(
+            from_scoped.cancel_reason().unwrap().message(),
+            Some("through the handle")
+        );
+    }))
+    .await
+    .unwrap(); // the body finished without another await: its value stands
 }

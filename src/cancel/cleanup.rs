@@ -7,10 +7,11 @@ use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
 
-use super::context::{current_node, with_current};
-use super::node::Node;
+use super::CancelScope;
+use super::driver::{Begin, HoldMode, ScopeDriver, Step};
 use super::timeout::{Shielded, shield};
-use crate::loom::sync::Arc;
+use crate::error::TaskContextError;
+use crate::task::TaskId;
 
 /// Runs `body`, then `cleanup` — shielded, to completion — whether the body finished or was cut
 /// off by a cancellation (of an enclosing scope, a deadline, a failing sibling in a group).
@@ -23,7 +24,11 @@ use crate::loom::sync::Arc;
 ///
 /// # Panics
 ///
-/// Panics if polled from a task other than the one that first polled it.
+/// Panics if polled from a task other than the one that first polled it (the message is a
+/// [`TaskContextError`]): it holds the cancel scopes of the task that first polled it, so it
+/// must finish there. The panic drops it in the other task, which releases those scopes. Also
+/// panics if it is cut off under a nested executor (`futures::executor::block_on` inside a
+/// scope's body), where the enclosing scope cannot finish the cancellation.
 ///
 /// # Cancel safety
 ///
@@ -60,107 +65,103 @@ where
     C: Future<Output = ()>,
 {
     WithCleanup {
-        node: Node::new(false, None),
         body: Some(body),
         cleanup: Some(shield(cleanup)),
+        driver: ScopeDriver::new(
+            CancelScope::preset(false, None),
+            HoldMode::Always,
+            wrong_task,
+        ),
         output: None,
-        cleanup_started: false,
-        entered: false,
-        registered: false,
-        parked: false,
     }
+}
+
+fn wrong_task(owner: TaskId, current: TaskId) -> String {
+    TaskContextError::new(
+        "with_cleanup future",
+        "first polled",
+        "polled",
+        owner,
+        current,
+        "await with_cleanup(..) in the task that first polled it; it holds that task's cancel \
+         scopes until its cleanup has run",
+    )
+    .to_string()
 }
 
 pin_project! {
     /// Future returned by [`with_cleanup`].
     #[must_use = "futures do nothing unless polled"]
     pub struct WithCleanup<F: Future, C> {
-        node: Arc<Node>,
+        // Body and cleanup are declared before the driver: dropped first.
         #[pin]
         body: Option<F>,
         #[pin]
         cleanup: Option<Shielded<C>>,
+        // A private node that holds the enclosing scopes from the first poll until the cleanup
+        // has run; never cancelled itself.
+        #[pin]
+        driver: ScopeDriver,
         output: Option<F::Output>,
-        cleanup_started: bool,
-        entered: bool,
-        registered: bool,
-        parked: bool,
-    }
-
-    impl<F: Future, C> PinnedDrop for WithCleanup<F, C> {
-        fn drop(this: Pin<&mut Self>) {
-            let mut this = this.project();
-            this.body.set(None);
-            this.cleanup.set(None);
-            leave(this.node, this.entered, this.registered);
-        }
-    }
-}
-
-/// Releases the hold on the enclosing scopes and leaves the parent's child list.
-fn leave(node: &Arc<Node>, entered: &mut bool, registered: &mut bool) {
-    if std::mem::take(entered) {
-        node.hold_ancestors(false);
-    }
-    if std::mem::take(registered) {
-        node.deregister_from_parent();
     }
 }
 
 impl<F: Future, C: Future<Output = ()>> Future for WithCleanup<F, C> {
     type Output = F::Output;
 
+    #[track_caller]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let mut this = self.project();
-        let node = &*this.node;
-        if *this.parked {
-            return Poll::Pending;
-        }
-        if !*this.entered && !*this.cleanup_started {
-            node.enter(current_node());
-            node.hold_ancestors(true);
-            *this.entered = true;
+        let mut driver = this.driver.as_mut();
+        let gate = driver.as_mut().begin(cx);
+        match gate {
+            Begin::Parked => return Poll::Pending,
+            Begin::Escape(reason) => panic!(
+                "with_cleanup was cut off by a cancellation ({reason}) that the enclosing scope \
+                 cannot deliver, because it is polled by a nested executor (a block_on inside a \
+                 scope's body); await it in the scope's own task instead"
+            ),
+            Begin::Body | Begin::Cut => {}
         }
 
         if let Some(body) = this.body.as_mut().as_pin_mut() {
-            let mut cut_off = node.must_drop_body();
-            if !cut_off {
-                node.register_waker(cx.waker());
-                let polled = with_current(node, || body.poll(cx));
-                match polled {
-                    Poll::Ready(output) => *this.output = Some(output),
-                    Poll::Pending => {
-                        if !*this.registered {
-                            *this.registered = true;
-                            node.register_in_parent();
-                        }
-                        cut_off = node.must_drop_body();
-                        if !cut_off {
-                            return Poll::Pending;
-                        }
-                    }
+            if matches!(gate, Begin::Body) {
+                match driver.as_mut().poll_body(cx, |cx| body.poll(cx)) {
+                    Step::Ready(output) => *this.output = Some(output),
+                    Step::Pending => return Poll::Pending,
+                    Step::Cut => {}
                 }
             }
-            let _ = cut_off;
-            this.body.set(None);
-            *this.cleanup_started = true;
+            driver.in_scope(|| this.body.set(None));
+            if this.output.is_none() {
+                // Cut off: the node is never cancelled itself, so an enclosing scope catches;
+                // mark the way to it now, before the cleanup runs (a shield raised meanwhile
+                // must not strand the cancellation).
+                let _ = driver.settle();
+            }
         }
 
         // Cleanup: shielded, under our node so it sits below the scopes we hold.
         if let Some(cleanup) = this.cleanup.as_mut().as_pin_mut() {
-            let polled = with_current(node, || cleanup.poll(cx));
-            if polled.is_pending() {
+            if driver
+                .as_mut()
+                .poll_body(cx, |cx| cleanup.poll(cx))
+                .is_pending()
+            {
                 return Poll::Pending;
             }
             this.cleanup.set(None);
         }
 
-        leave(node, this.entered, this.registered);
+        driver.as_mut().exit();
         match this.output.take() {
-            Some(output) => Poll::Ready(output),
+            Some(output) => {
+                driver.done();
+                Poll::Ready(output)
+            }
             None => {
                 // Cut off by an enclosing cancellation: let its origin drop us.
-                *this.parked = true;
+                driver.park(cx);
                 Poll::Pending
             }
         }

@@ -15,6 +15,7 @@ use std::task::{Context, Poll};
 
 use tokio::time::Instant;
 
+use super::driver::Step;
 use super::node::Node;
 use crate::loom::sync::Arc;
 
@@ -71,6 +72,8 @@ pub(crate) struct LazyRoot {
     /// The group's node: the root's parent.
     parent: Arc<Node>,
     root: OnceCell<Arc<Node>>,
+    /// The root is in the tree (from the child's first `Pending` to its exit).
+    registered: Cell<bool>,
 }
 
 impl LazyRoot {
@@ -78,6 +81,7 @@ impl LazyRoot {
         LazyRoot {
             parent,
             root: OnceCell::new(),
+            registered: Cell::new(false),
         }
     }
 
@@ -87,6 +91,7 @@ impl LazyRoot {
         LazyRoot {
             parent,
             root: OnceCell::from(root),
+            registered: Cell::new(false),
         }
     }
 
@@ -114,8 +119,43 @@ impl LazyRoot {
 
     /// Polls `f` with this child as the current position of the thread.
     #[inline]
-    pub(crate) fn enter<R>(&self, f: impl FnOnce() -> R) -> R {
+    fn enter<R>(&self, f: impl FnOnce() -> R) -> R {
         owned_by_current_task(|| CHILD.set(self, f))
+    }
+
+    /// The child task's side of the scope protocol (see `driver.rs`): polls the body with
+    /// this child as the current position; on `Pending`, registers the root in the group's
+    /// node and looks again. `Step::Cut`: the body must be dropped now.
+    #[inline]
+    pub(crate) fn poll_body<T>(
+        &self,
+        cx: &mut Context<'_>,
+        poll: impl FnOnce(&mut Context<'_>) -> Poll<T>,
+    ) -> Step<T> {
+        if let Poll::Ready(output) = self.enter(|| poll(cx)) {
+            return Step::Ready(output);
+        }
+        // Registered after the poll, then every check below looks again: a cancellation made
+        // meanwhile is seen here or wakes us.
+        let node = self.force();
+        node.register_waker(cx.waker());
+        if !self.registered.replace(true) {
+            node.register_in_parent();
+        }
+        if self.must_drop_body() {
+            Step::Cut
+        } else {
+            Step::Pending
+        }
+    }
+
+    /// The child ended: the root leaves the tree (it stays reachable while it has dependents).
+    pub(crate) fn exit(&self) {
+        if self.registered.replace(false)
+            && let Some(root) = self.root.get()
+        {
+            root.deregister_from_parent();
+        }
     }
 }
 
@@ -152,26 +192,49 @@ pub(crate) fn current_is_cancelled() -> bool {
     }
 }
 
+/// Whether the body at the current position must be dropped now: cancelled, and nothing below
+/// the current node holds it (see [`Node::must_drop_body`]).
+fn current_must_drop() -> bool {
+    if !position_is_ours() {
+        return false;
+    }
+    if NODE.is_set() {
+        NODE.with(|n| n.must_drop_body())
+    } else if CHILD.is_set() {
+        CHILD.with(|c| c.must_drop_body())
+    } else {
+        false
+    }
+}
+
 /// The effective deadline at the current position (see [`current_effective_deadline`]).
 fn current_deadline() -> Option<Instant> {
     if !position_is_ours() {
         return None;
     }
-    if NODE.is_set() {
+    let deadline = if NODE.is_set() {
         NODE.with(|n| n.effective_deadline())
     } else if CHILD.is_set() {
         // A child root has no deadline of its own.
         CHILD.with(|c| c.parent.effective_deadline())
     } else {
-        None
+        return None;
+    };
+    if current_is_cancelled() {
+        // No time is left inside a cancelled scope (Trio returns -inf).
+        let now = Instant::now();
+        return Some(deadline.map_or(now, |d| d.min(now)));
     }
+    deadline
 }
 
 /// The deadline that applies to the code running now: the earliest deadline of the enclosing
 /// scopes, up to and including the nearest shielded one. `None` when no deadline applies.
 ///
 /// This is AnyIO's `current_effective_deadline()` (which returns `inf` where tether returns
-/// `None`). Deadlines are on tokio's clock, so a paused test clock drives them.
+/// `None`). Deadlines are on tokio's clock, so a paused test clock drives them. Inside a scope
+/// that is cancelled (and not shielded from it) no time is left: the deadline returned is at or
+/// before now, whatever deadline the scopes had (AnyIO returns `-inf` there).
 ///
 /// # Examples
 ///
@@ -200,7 +263,9 @@ pub fn current_effective_deadline() -> Option<Instant> {
 /// A cancellation point and a scheduling point.
 ///
 /// If the enclosing scope is cancelled, the checkpoint never completes and the scope that
-/// originated the cancellation drops the body here; otherwise it yields to the scheduler once
+/// originated the cancellation drops the body here (under a nested executor — a `block_on` in a
+/// scope's body — where that scope cannot drop it, it completes after a few polls instead of
+/// hanging); otherwise it yields to the scheduler once
 /// and completes. Call it in a CPU-bound loop so the loop can be cancelled (a loop that never
 /// reaches a pending `.await` cannot be, in any drop-based runtime). This is Trio's
 /// `checkpoint()`; [`checkpoint_if_cancelled`] is the variant that does not yield.
@@ -237,6 +302,7 @@ pub fn checkpoint() -> Checkpoint {
     Checkpoint {
         yielded: false,
         yield_if_not_cancelled: true,
+        stranded_polls: 0,
     }
 }
 
@@ -261,6 +327,7 @@ pub fn checkpoint_if_cancelled() -> Checkpoint {
     Checkpoint {
         yielded: false,
         yield_if_not_cancelled: false,
+        stranded_polls: 0,
     }
 }
 
@@ -270,6 +337,8 @@ pub fn checkpoint_if_cancelled() -> Checkpoint {
 pub struct Checkpoint {
     yielded: bool,
     yield_if_not_cancelled: bool,
+    /// Polls while cancelled although the scope above should have dropped us.
+    stranded_polls: u8,
 }
 
 impl Future for Checkpoint {
@@ -277,7 +346,20 @@ impl Future for Checkpoint {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         if current_is_cancelled() {
-            // The originating scope re-checks as soon as this poll returns, and drops us.
+            // The originating scope re-checks as soon as this poll returns, and drops us. While
+            // something below it holds it (a shield in a sibling branch), we just wait: the
+            // hold's release brings it back. If we keep being polled although it should have
+            // dropped us, we run under a nested executor (a `block_on` in a scope's body) that
+            // blocks its poll: complete instead of hanging, as the scope driver does.
+            if current_must_drop() {
+                self.stranded_polls += 1;
+                if self.stranded_polls >= 3 {
+                    return Poll::Ready(());
+                }
+                cx.waker().wake_by_ref();
+            } else {
+                self.stranded_polls = 0;
+            }
             return Poll::Pending;
         }
         if self.yield_if_not_cancelled && !self.yielded {

@@ -172,3 +172,166 @@ fn deregistering_while_the_parent_is_cancelled_is_safe() {
         child.deregister_from_parent();
     });
 }
+
+/// The driver's cut path (`ScopeDriver::begin`/`poll_body`, then `settle`): look, and if the
+/// body must be dropped for a cancellation from above, mark the way to the origin.
+fn cut_and_park(node: &Arc<Node>) -> bool {
+    if !node.must_drop_body() {
+        return false;
+    }
+    if node.outer_cancel_visible() || node.own_reason().is_none() {
+        node.mark_unwinding_to_origin();
+    }
+    true
+}
+
+#[test]
+fn a_shield_raised_while_a_hold_is_in_place_never_strands_a_parked_scope() {
+    model(
+        "shield raised on a middle scope vs cancel + park below it",
+        || {
+            // o -> s -> x, and a shielded section `sh` under s holding s and o.
+            let o = Node::new(false, None);
+            let s = Node::new(false, None);
+            let x = Node::new(false, None);
+            let sh = Node::new(true, None);
+            assert!(s.enter(Some(o.clone())));
+            assert!(x.enter(Some(s.clone())));
+            assert!(sh.enter(Some(s.clone())));
+            sh.hold_ancestors(true);
+
+            let shielder = {
+                let s = s.clone();
+                thread::spawn(move || s.set_shield(true))
+            };
+            o.cancel(reason("stop"));
+            let parked = cut_and_park(&x);
+            shielder.join().unwrap();
+
+            // The shielded section ends: its hold goes away.
+            sh.hold_ancestors(false);
+            if parked {
+                // x's body is gone and x waits to be dropped: s must drop it (then o drops s).
+                assert!(
+                    s.must_drop_body(),
+                    "a parked scope was stranded by a shield"
+                );
+            }
+        },
+    );
+}
+
+#[test]
+fn a_cancel_racing_a_finished_run_reaches_a_watcher_of_it() {
+    model("finished run + new watcher vs cancel(parent)", || {
+        let p = Node::new(false, None);
+        let i = Node::new(false, None);
+        assert!(i.enter(Some(p.clone())));
+        i.register_in_parent(); // pending once
+        let (woken, waker) = flag();
+
+        let finisher = {
+            let i = i.clone();
+            thread::spawn(move || i.deregister_from_parent()) // the run ends
+        };
+        let watcher = {
+            let i = i.clone();
+            thread::spawn(move || {
+                // `WaitCancelled::poll`: register, then look.
+                let _key = i.update_observer(None, &waker);
+                i.is_effectively_cancelled()
+            })
+        };
+        p.cancel(reason("stop"));
+        finisher.join().unwrap();
+        let saw_it = watcher.join().unwrap();
+        assert!(
+            saw_it || woken.0.load(Ordering::SeqCst),
+            "the watcher of a finished scope missed the cancellation"
+        );
+    });
+}
+
+#[test]
+fn a_hold_released_from_another_thread_wakes_the_cancelled_scope() {
+    model("hold release vs the held scope's poll", || {
+        let o = Node::new(false, None);
+        let sh = Node::new(true, None);
+        assert!(sh.enter(Some(o.clone())));
+        sh.hold_ancestors(true);
+        o.cancel(reason("stop"));
+        let (woken, waker) = flag();
+
+        let releaser = {
+            let sh = sh.clone();
+            thread::spawn(move || sh.release_holds_from_elsewhere()) // the holder is dropped elsewhere
+        };
+        // The held scope's poll: register the waker, then look.
+        o.register_waker(&waker);
+        let saw_it = o.must_drop_body();
+        releaser.join().unwrap();
+        assert!(
+            saw_it || woken.0.load(Ordering::SeqCst),
+            "a released hold left the cancelled scope waiting"
+        );
+    });
+}
+
+#[test]
+fn a_watcher_of_a_scope_whose_parent_also_finished_is_reached_by_a_grandparent_cancel() {
+    model(
+        "watcher re-registers two finished levels vs cancel(grandparent)",
+        || {
+            let gp = Node::new(false, None);
+            let p = Node::new(false, None);
+            let i = Node::new(false, None);
+            assert!(p.enter(Some(gp.clone())));
+            assert!(i.enter(Some(p.clone())));
+            // Both ran, went pending once, and finished: neither is in the tree any more.
+            p.register_in_parent();
+            i.register_in_parent();
+            i.deregister_from_parent();
+            p.deregister_from_parent();
+            let (woken, waker) = flag();
+
+            let canceller = {
+                let gp = gp.clone();
+                thread::spawn(move || gp.cancel(reason("stop")))
+            };
+            // `WaitCancelled::poll` on the inner scope: register (which makes both levels
+            // reachable again), then look.
+            let _key = i.update_observer(None, &waker);
+            let saw_it = i.is_effectively_cancelled();
+            canceller.join().unwrap();
+            assert!(
+                saw_it || woken.0.load(Ordering::SeqCst),
+                "a watcher two finished levels down missed the cancellation"
+            );
+        },
+    );
+}
+
+#[test]
+fn a_watcher_that_arrived_before_the_scope_was_entered_is_reached_by_a_parent_cancel() {
+    model("watcher before entry vs enter vs cancel(parent)", || {
+        let p = Node::new(false, None);
+        let i = Node::new(false, None);
+        let (woken, waker) = flag();
+
+        let watcher = {
+            let i = i.clone();
+            thread::spawn(move || {
+                let _key = i.update_observer(None, &waker);
+                i.is_effectively_cancelled()
+            })
+        };
+        // The scope is entered under `p` and finishes at once (never registered itself).
+        assert!(i.enter(Some(p.clone())));
+        let saw_it = watcher.join().unwrap();
+        p.cancel(reason("stop"));
+        assert!(
+            saw_it || woken.0.load(Ordering::SeqCst),
+            "a watcher that came before the entry missed the cancellation"
+        );
+    });
+}

@@ -1,43 +1,10 @@
-//! Cancel scopes: level-triggered cancellation, deadlines and shields.
-//!
-//! A [`CancelScope`] is a cheap, cloneable handle (`Send + Sync`). Create one, configure it, then
-//! [`run`](CancelScope::run) a future inside it. From then on, cancelling the scope — from any
-//! task, at any time, by [`cancel`](CancelScope::cancel), by its deadline, or by cancellation of
-//! an enclosing scope — stops the body at the `.await` it is pending on: the body future is
-//! dropped there, so cleanup runs through `Drop`, and this reaches foreign futures too
-//! (`tokio::time::sleep`, a socket read). This is AnyIO/Trio's `CancelScope`.
-//!
-//! # Level-triggered
-//!
-//! Once cancelled, a scope stays cancelled: every later await inside it is cut off, not just
-//! the first. A scope entered inside an already-cancelled scope never polls its body.
-//!
-//! # Who catches a cancellation
-//!
-//! The scope where the cancellation *originated* (the one that was cancelled, or whose deadline
-//! passed) drops its body and resolves with `Err(`[`Cancelled`]`)`; its
-//! [`cancelled_caught`](CancelScope::cancelled_caught) becomes true. A scope nested inside it
-//! that was only reached by the outer cancellation does not resolve at all: it is dropped along
-//! with the outer body, so code after the inner scope never runs when an outer scope was
-//! cancelled. `docs/design.md` explains why this is the faithful mapping of Trio's rules onto
-//! drop-based futures.
-//!
-//! # Shields
-//!
-//! A shielded scope is not reached by cancellation of enclosing scopes. While it runs, it also
-//! holds back the drop by every enclosing scope in the same task: an outer cancel waits for the
-//! shielded part to finish and is delivered at the next await after it. Use [`shield`] for async
-//! cleanup that must finish.
-//!
-//! # Comparison to `CancellationToken` + `select!`
-//!
-//! A token must be checked by hand at every await (`select!` on `token.cancelled()`), does not
-//! know about deadlines or shields, and cannot tell who caught what. A scope is entered once and
-//! covers every await inside it, including those of nested groups' child tasks.
+//! Cancel scopes: the guide is the crate docs' "Cancel scopes" section; this module holds
+//! the machinery.
 
 mod cleanup;
 mod context;
 mod deadline;
+mod driver;
 mod node;
 mod run;
 mod timeout;
@@ -54,8 +21,8 @@ use tokio::time::Instant;
 pub use cleanup::{WithCleanup, with_cleanup};
 pub(crate) use context::current_is_cancelled;
 pub use context::{Checkpoint, checkpoint, checkpoint_if_cancelled, current_effective_deadline};
-pub(crate) use context::{LazyRoot, current_node, with_current};
-pub(crate) use deadline::DeadlineTimer;
+pub(crate) use context::{LazyRoot, current_node};
+pub(crate) use driver::{Begin, HoldMode, ScopeDriver, Settle, Step};
 pub(crate) use node::Node;
 pub use run::Run;
 pub use timeout::{
@@ -116,10 +83,6 @@ impl CancelScope {
         Run::new(self, body)
     }
 
-    pub(crate) fn from_node(node: Arc<Node>) -> CancelScope {
-        CancelScope { node }
-    }
-
     /// Sets an absolute deadline on tokio's clock (builder form of
     /// [`set_deadline`](CancelScope::set_deadline)).
     pub fn with_deadline(self, deadline: Instant) -> CancelScope {
@@ -148,8 +111,11 @@ impl CancelScope {
     ///
     /// The returned future resolves to `Ok(output)` when the body completes, or to
     /// `Err(Cancelled)` when this scope was cancelled (explicitly or by its deadline) and dropped
-    /// the body. If an *enclosing* scope was cancelled, it does not resolve: the enclosing scope
-    /// drops it (see the [module docs](crate::cancel)).
+    /// the body. If an *enclosing* scope was cancelled (also when this one was too), it does not
+    /// resolve: the enclosing scope drops it (see the [crate docs](crate#cancel-scopes)). Under a
+    /// nested executor (a `block_on` in a scope's body), where the enclosing scope cannot drop it,
+    /// it resolves with `Err(Cancelled)` whose source is
+    /// [`ParentScope`](CancelSource::ParentScope) instead.
     ///
     /// The scope is entered on the first poll: that is when it finds its parent scope and binds
     /// to the current task.

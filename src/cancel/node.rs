@@ -12,10 +12,20 @@
 //! - A node is *effectively cancelled* when it, or an ancestor reached without crossing a shield,
 //!   has `cancelled` set. This is computed on demand by walking up (`is_effectively_cancelled`),
 //!   never cached, so toggling a shield needs no bookkeeping beyond a wake-up.
-//! - A node appears in its parent's `children` while its future is pending (registration is lazy:
-//!   a body that finishes on its first poll never touches the parent's lock). After registering,
+//! - A node appears in its parent's `children` exactly while its driver has it *in the tree*
+//!   (from its first `Pending` to its exit: registration is lazy, so a body that finishes on its
+//!   first poll never touches the parent's lock) **or** it has dependents of its own (`live > 0`:
+//!   children or `cancelled()` observers). So a scope whose run has finished stays reachable for
+//!   as long as something below it can still be cancelled: an owned group opened in it, a watcher
+//!   of it. The decision is taken under the parent's lock from `in_tree` and `live`
+//!   ([`Node::sync_in_parent`]), so concurrent changes of both are never lost. After inserting,
 //!   the node re-checks effective cancellation and wakes its own subtree if it is cancelled, so a
 //!   cancellation that raced with the registration is never lost.
+//! - `unwinding` is set (never cleared) on the nodes between a scope that *parked* (dropped its
+//!   body for a cancellation that originated above it) and that origin, up to the task root: a
+//!   cancellation in flight. Such a node drops its body as soon as nothing below holds it, even
+//!   if a shield was raised on it meanwhile (Trio: a `Cancelled` already raised passes through a
+//!   scope shielded after the fact).
 //! - A child task's root node is itself created lazily (`LazyRoot`): when the child's body
 //!   enters a scope or group, or when the child first returns `Pending`. Until then nothing in
 //!   the child can hold or be cancelled on its own, so the group's node decides alone.
@@ -36,7 +46,7 @@ use slab::Slab;
 use tokio::time::Instant;
 
 use super::{CancelReason, CancelSource};
-use crate::loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use crate::loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
 use crate::loom::sync::{Arc, Mutex, OnceLock};
 
 /// Wakers collected under a lock and woken after it; the first `INLINE` need no allocation.
@@ -92,9 +102,16 @@ pub(crate) struct Node {
     deadline_gen: AtomicU64,
     /// The task currently driving this node's future, woken when it must look again.
     waker: AtomicWaker,
-    /// Our key in the parent's `children` while registered (`NO_SLOT` otherwise). Only the
-    /// future driving this node registers and deregisters it, so no lock is needed.
+    /// Our key in the parent's `children` while registered (`NO_SLOT` otherwise). Written only
+    /// under the parent's lock (see `sync_in_parent`).
     slot: AtomicUsize,
+    /// The driver of this node has it in the tree (pending, not exited).
+    in_tree: AtomicBool,
+    /// Entries in this node's own `deps` (children and observers). Written only under this
+    /// node's lock; read under the parent's lock to decide whether the node stays registered.
+    live: AtomicUsize,
+    /// A cancellation in flight passes through this node (see the module invariants).
+    unwinding: AtomicBool,
     /// Set (and never cleared) once a child registered below this node or an observer waited
     /// on it: `wake_subtree` must then visit this node rather than only wake its waker.
     dependents: AtomicBool,
@@ -141,6 +158,9 @@ impl Node {
             deadline_gen: AtomicU64::new(u64::from(deadline.is_some())),
             waker: AtomicWaker::new(),
             slot: AtomicUsize::new(NO_SLOT),
+            in_tree: AtomicBool::new(false),
+            live: AtomicUsize::new(0),
+            unwinding: AtomicBool::new(false),
             dependents: AtomicBool::new(false),
             entered: AtomicBool::new(false),
             state: Mutex::new(NodeState {
@@ -161,6 +181,9 @@ impl Node {
             deadline_gen: AtomicU64::new(0),
             waker: AtomicWaker::new(),
             slot: AtomicUsize::new(NO_SLOT),
+            in_tree: AtomicBool::new(false),
+            live: AtomicUsize::new(0),
+            unwinding: AtomicBool::new(false),
             dependents: AtomicBool::new(false),
             entered: AtomicBool::new(true),
             state: Mutex::new(NodeState::default()),
@@ -169,12 +192,20 @@ impl Node {
     }
 
     /// Marks the node entered under `parent`. Returns `false` if it was entered before.
-    pub(crate) fn enter(&self, parent: Option<Arc<Node>>) -> bool {
+    pub(crate) fn enter(self: &Arc<Self>, parent: Option<Arc<Node>>) -> bool {
         if self.entered.swap(true, Ordering::AcqRel) {
             return false;
         }
         if let Some(parent) = parent {
             let _ = self.parent.set(parent);
+            // A `cancelled()` watcher may have arrived before the node had a parent, when it
+            // could not join a parent's list: join now. The fence pairs with the one in
+            // `update_observer` (we write the parent then read `live`, it writes `live` then
+            // reads the parent), so at least one side sees the other.
+            fence(Ordering::SeqCst);
+            if self.live.load(Ordering::Relaxed) > 0 {
+                self.sync_in_parent();
+            }
         }
         true
     }
@@ -219,20 +250,66 @@ impl Node {
         }
     }
 
-    /// Cancelled only through an ancestor (so another node is the origin).
-    pub(crate) fn is_cancel_inherited(&self) -> bool {
-        !self.is_cancel_called()
-            && !self.shield.load(Ordering::Acquire)
-            && self
-                .parent
-                .get()
-                .is_some_and(|p| p.is_effectively_cancelled())
-    }
-
-    /// The body below this node must be dropped now: cancelled, and nothing below holds it.
+    /// The body below this node must be dropped now: cancelled (or a cancellation is in flight
+    /// through it), and nothing below holds it.
     #[inline]
     pub(crate) fn must_drop_body(&self) -> bool {
-        self.is_effectively_cancelled() && self.holds.load(Ordering::Acquire) == 0
+        (self.is_effectively_cancelled() || self.unwinding.load(Ordering::Acquire))
+            && self.holds.load(Ordering::Acquire) == 0
+    }
+
+    /// Whether a cancellation of an enclosing scope reaches this node now (Trio: "the parent's
+    /// cancellation is visible"). A passed deadline counts: the enclosing scope is cancelled by
+    /// it here and now (Trio's `cancel_called` does the same), so that scope catches it.
+    pub(crate) fn outer_cancel_visible(&self) -> bool {
+        if self.is_shield() {
+            return false;
+        }
+        let mut next = self.parent.get();
+        while let Some(node) = next {
+            if node.is_cancel_called() {
+                return true;
+            }
+            if node.deadline_gen() != 0
+                && node
+                    .deadline()
+                    .is_some_and(|d| d <= tokio::time::Instant::now())
+            {
+                node.deadline_reached();
+                return true;
+            }
+            if node.is_shield() {
+                return false;
+            }
+            next = node.parent.get();
+        }
+        false
+    }
+
+    /// This node dropped its body for a cancellation that originated above it (it *parks*):
+    /// marks the nodes from its parent up to that origin (not included) as unwinding, stopping
+    /// at the task root (included), so a shield raised on one of them later cannot strand the
+    /// cancellation in flight.
+    pub(crate) fn mark_unwinding_to_origin(&self) {
+        let mut next = self.parent.get();
+        while let Some(node) = next {
+            // Shields are not a stop: one raised after the body was cut must not strand the
+            // cancellation (the loom model `a_shield_raised_while_a_hold_is_in_place_...`). The
+            // first cancelled node up the chain is the origin.
+            if node.is_cancel_called() {
+                return;
+            }
+            node.unwinding.store(true, Ordering::Release);
+            if node.task_root {
+                return;
+            }
+            next = node.parent.get();
+        }
+    }
+
+    /// The parent, if any.
+    pub(crate) fn parent(&self) -> Option<&Arc<Node>> {
+        self.parent.get()
     }
 
     pub(crate) fn own_reason(&self) -> Option<CancelReason> {
@@ -287,12 +364,27 @@ impl Node {
 
     /// Adds (`+1`) or removes (`-1`) a hold on every ancestor in this task.
     pub(crate) fn hold_ancestors(&self, add: bool) {
+        self.change_holds(add, false);
+    }
+
+    /// Releases the holds from *another* task than the one that took them (a holder dropped
+    /// elsewhere): a node whose last hold goes away while it must drop its body is woken, as its
+    /// own poll is not on this stack to look. (In the holder's own task the held nodes' polls
+    /// are on the stack and look anyway, so the common path skips that walk.)
+    pub(crate) fn release_holds_from_elsewhere(&self) {
+        self.change_holds(false, true);
+    }
+
+    fn change_holds(&self, add: bool, wake: bool) {
         let mut next = self.parent.get();
         while let Some(node) = next {
             if add {
                 node.holds.fetch_add(1, Ordering::AcqRel);
-            } else {
-                node.holds.fetch_sub(1, Ordering::AcqRel);
+            } else if node.holds.fetch_sub(1, Ordering::AcqRel) == 1
+                && wake
+                && node.must_drop_body()
+            {
+                node.waker.wake();
             }
             if node.task_root {
                 break;
@@ -351,33 +443,69 @@ impl Node {
         self.waker.wake();
     }
 
-    /// Inserts this node into its parent's child list. Afterwards, if the node is effectively
-    /// cancelled, wakes the subtree so the raced cancellation is delivered.
+    /// The driver puts this node in the tree (its first `Pending`): it joins its parent's child
+    /// list. Afterwards, if the node is effectively cancelled, wakes the subtree so the raced
+    /// cancellation is delivered.
     pub(crate) fn register_in_parent(self: &Arc<Self>) {
-        let Some(parent) = self.parent.get() else {
-            return;
-        };
-        let key = parent.state.lock().deps().children.insert(self.clone());
-        self.slot.store(key, Ordering::Relaxed);
-        parent.mark_dependents();
-        if self.is_effectively_cancelled() {
-            self.wake_subtree();
+        self.in_tree.store(true, Ordering::Release);
+        self.sync_in_parent();
+    }
+
+    /// The driver takes this node out of the tree (its exit). The node leaves its parent's
+    /// child list unless it still has dependents, which keep it reachable (see invariants).
+    pub(crate) fn deregister_from_parent(self: &Arc<Self>) {
+        self.in_tree.store(false, Ordering::Release);
+        self.sync_in_parent();
+    }
+
+    /// Puts this node in its parent's child list, or takes it out, as `in_tree` and `live`
+    /// say; then does the same for the parent if its own `live` went to or from zero.
+    ///
+    /// The decision is read under the parent's lock, after the caller changed `in_tree` or
+    /// `live`: of two concurrent callers the second sees what the first did, so the list ends
+    /// up right. One lock at a time.
+    pub(crate) fn sync_in_parent(self: &Arc<Self>) {
+        let mut next = self.sync_one();
+        while let Some(node) = next {
+            next = node.sync_one();
         }
     }
 
-    /// Removes this node from its parent's child list (no-op if not registered).
-    pub(crate) fn deregister_from_parent(&self) {
-        let key = self.slot.swap(NO_SLOT, Ordering::Relaxed);
-        if key != NO_SLOT
-            && let Some(parent) = self.parent.get()
-        {
+    /// One step of [`Node::sync_in_parent`]: returns the parent if its `live` flipped.
+    fn sync_one(self: &Arc<Self>) -> Option<Arc<Node>> {
+        let parent = self.parent.get()?;
+        let (inserted, parent_live_flipped) = {
             let mut st = parent.state.lock();
-            if let Some(deps) = st.deps.as_mut()
-                && deps.children.contains(key)
-            {
-                deps.children.remove(key);
+            let want =
+                self.in_tree.load(Ordering::Acquire) || self.live.load(Ordering::Acquire) > 0;
+            let slot = self.slot.load(Ordering::Relaxed);
+            if want && slot == NO_SLOT {
+                let key = st.deps().children.insert(self.clone());
+                self.slot.store(key, Ordering::Relaxed);
+                let live = parent.live.load(Ordering::Relaxed) + 1;
+                parent.live.store(live, Ordering::Release);
+                (true, live == 1)
+            } else if !want && slot != NO_SLOT {
+                if let Some(deps) = st.deps.as_mut()
+                    && deps.children.contains(slot)
+                {
+                    deps.children.remove(slot);
+                }
+                self.slot.store(NO_SLOT, Ordering::Relaxed);
+                let live = parent.live.load(Ordering::Relaxed) - 1;
+                parent.live.store(live, Ordering::Release);
+                (false, live == 0)
+            } else {
+                return None;
+            }
+        };
+        if inserted {
+            parent.mark_dependents();
+            if self.is_effectively_cancelled() {
+                self.wake_subtree();
             }
         }
+        parent_live_flipped.then(|| parent.clone())
     }
 
     /// Wakes every future and observer in this subtree that a cancellation of this node reaches
@@ -423,8 +551,8 @@ impl Node {
         wakers.wake_all();
     }
 
-    pub(crate) fn update_observer(&self, key: Option<usize>, waker: &Waker) -> usize {
-        let key = {
+    pub(crate) fn update_observer(self: &Arc<Self>, key: Option<usize>, waker: &Waker) -> usize {
+        let (key, first) = {
             let mut st = self.state.lock();
             let observers = &mut st.deps().observers;
             match key {
@@ -432,12 +560,23 @@ impl Node {
                     if !observers[key].will_wake(waker) {
                         observers[key] = waker.clone();
                     }
-                    key
+                    (key, false)
                 }
-                _ => observers.insert(waker.clone()),
+                _ => {
+                    let key = observers.insert(waker.clone());
+                    let live = self.live.load(Ordering::Relaxed) + 1;
+                    self.live.store(live, Ordering::Release);
+                    (key, live == 1)
+                }
             }
         };
         self.mark_dependents();
+        if first {
+            // Stay reachable from the enclosing scopes, even after our run ended (or join
+            // them when the node is entered later: see the fence in `enter`).
+            fence(Ordering::SeqCst);
+            self.sync_in_parent();
+        }
         key
     }
 
@@ -459,12 +598,21 @@ impl Node {
         }
     }
 
-    pub(crate) fn remove_observer(&self, key: usize) {
-        let mut st = self.state.lock();
-        if let Some(deps) = st.deps.as_mut()
-            && deps.observers.contains(key)
-        {
-            deps.observers.remove(key);
+    pub(crate) fn remove_observer(self: &Arc<Self>, key: usize) {
+        let last = {
+            let mut st = self.state.lock();
+            match st.deps.as_mut() {
+                Some(deps) if deps.observers.contains(key) => {
+                    deps.observers.remove(key);
+                    let live = self.live.load(Ordering::Relaxed) - 1;
+                    self.live.store(live, Ordering::Release);
+                    live == 0
+                }
+                _ => false,
+            }
+        };
+        if last {
+            self.sync_in_parent();
         }
     }
 }

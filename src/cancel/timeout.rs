@@ -87,10 +87,13 @@ impl<F> fmt::Debug for MoveOn<F> {
 /// Runs `body` with a timeout; on timeout the body is dropped and the result is
 /// `Err(`[`TimeoutError`]`)`.
 ///
-/// AnyIO's `fail_after`. The scope is private, so only its deadline can cancel it: an `Err` is
-/// always a timeout. (A cancellation of an enclosing scope drops the whole future instead, as for
-/// any scope.) For a timeout scope you also want to cancel by hand, use
-/// [`CancelScope::with_timeout`] and check [`Cancelled::is_deadline`](super::Cancelled::is_deadline).
+/// AnyIO's `fail_after`. The returned future's [`scope`](FailAfter::scope) gives the same access
+/// as [`MoveOn::scope`]: move the deadline, ask `cancel_called`/`cancelled_caught`. Cancelling it
+/// by hand ends the body the way its deadline would, so that too resolves with
+/// `Err(TimeoutError)` (whose [`deadline`](TimeoutError::deadline) is the scope's deadline then).
+/// A cancellation of an enclosing scope drops the whole future instead, as for any scope. For a
+/// scope that tells a timeout from a cancel by hand, use [`CancelScope::with_timeout`] and check
+/// [`Cancelled::is_deadline`](super::Cancelled::is_deadline).
 ///
 /// # Errors
 ///
@@ -141,13 +144,49 @@ pin_project! {
     }
 }
 
+impl<F> FailAfter<F> {
+    /// The scope the body runs in (see [`fail_after`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// use std::time::Duration;
+    /// use tether::fail_after;
+    ///
+    /// let call = fail_after(Duration::from_secs(10), tokio::time::sleep(Duration::from_secs(60)));
+    /// let scope = call.scope().clone();
+    /// let start = tokio::time::Instant::now();
+    /// scope.set_deadline(Some(start + Duration::from_secs(1))); // tighten it
+    /// let err = call.await.unwrap_err();
+    /// assert_eq!(err.deadline(), start + Duration::from_secs(1));
+    /// assert!(scope.cancelled_caught());
+    /// # }
+    /// ```
+    pub fn scope(&self) -> &CancelScope {
+        self.run.scope()
+    }
+}
+
 impl<F: Future> Future for FailAfter<F> {
     type Output = Result<F::Output, TimeoutError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let deadline = *this.deadline;
-        Poll::Ready(ready!(this.run.poll(cx)).map_err(|_| TimeoutError { deadline }))
+        let mut this = self.project();
+        let set = *this.deadline;
+        let result = ready!(this.run.as_mut().poll(cx));
+        Poll::Ready(result.map_err(|_| {
+            TimeoutError {
+                deadline: this
+                    .run
+                    .as_ref()
+                    .get_ref()
+                    .scope()
+                    .deadline()
+                    .unwrap_or(set),
+            }
+        }))
     }
 }
 

@@ -15,9 +15,10 @@ use pin_project_lite::pin_project;
 use super::TaskResult;
 use super::shared::GroupShared;
 use super::start::StartLink;
-use crate::cancel::LazyRoot;
+use crate::cancel::{LazyRoot, Step};
 use crate::error::BoxError;
 use crate::loom::sync::Arc;
+use crate::task::TaskId;
 
 /// How a child ended.
 pub(crate) enum ChildOutcome {
@@ -29,13 +30,13 @@ pub(crate) enum ChildOutcome {
 
 pin_project! {
     pub(crate) struct Child<F> {
-        // The child's root node, made on first need (see `LazyRoot`).
+        // The child's root node, made on first need (see `LazyRoot`); it runs the child's side
+        // of the scope protocol (registration, the drop decision).
         root: LazyRoot,
         shared: Arc<GroupShared>,
         #[pin]
         body: Option<F>,
         start: Option<Arc<dyn StartLink>>,
-        registered: bool,
         finished: bool,
     }
 
@@ -44,8 +45,8 @@ pin_project! {
             let mut this = this.project();
             if !*this.finished {
                 // Dropped before finishing (runtime shutdown): body first, then report.
-                drop_body(this.body.as_mut());
-                report(this.root, this.shared, this.start, this.registered, this.finished, ChildOutcome::Cancelled);
+                let drop_panic = drop_body(this.body.as_mut());
+                report(this.root, this.shared, this.start, this.finished, ChildOutcome::Cancelled, drop_panic);
             }
         }
     }
@@ -63,28 +64,39 @@ impl<F> Child<F> {
             shared,
             body: Some(body),
             start,
-            registered: false,
             finished: false,
         }
     }
 }
 
-/// Drops the body; a panic while dropping is contained (the body already failed or was cancelled).
-fn drop_body<F>(mut body: Pin<&mut Option<F>>) {
-    let _ = catch_unwind(AssertUnwindSafe(|| body.set(None)));
+type Payload = Box<dyn std::any::Any + Send + 'static>;
+
+/// Drops the body; a panic while dropping is caught and returned, so it reaches the group.
+fn drop_body<F>(mut body: Pin<&mut Option<F>>) -> Option<Payload> {
+    catch_unwind(AssertUnwindSafe(|| body.set(None))).err()
 }
 
 fn report(
     root: &LazyRoot,
     shared: &Arc<GroupShared>,
     start: &mut Option<Arc<dyn StartLink>>,
-    registered: &mut bool,
     finished: &mut bool,
     outcome: ChildOutcome,
+    drop_panic: Option<Payload>,
 ) {
     *finished = true;
-    if std::mem::take(registered) {
-        root.force().deregister_from_parent();
+    root.exit();
+    // A panic in the body's `Drop` is never lost: it is the outcome if nothing else went
+    // wrong, and goes to the group besides the outcome otherwise.
+    let (outcome, extra_panic) = match (outcome, drop_panic) {
+        (outcome, None) => (outcome, None),
+        (ChildOutcome::Done | ChildOutcome::Cancelled, Some(payload)) => {
+            (ChildOutcome::Panicked(payload), None)
+        }
+        (outcome, Some(payload)) => (outcome, Some(payload)),
+    };
+    if let Some(payload) = extra_panic {
+        shared.record_panic(payload, TaskId::current());
     }
     let outcome = match start.take() {
         // A start() child's root is made eagerly.
@@ -112,40 +124,32 @@ where
                 break 'outcome ChildOutcome::Cancelled;
             }
             let body = this.body.as_mut().as_pin_mut();
-            let polled = catch_unwind(AssertUnwindSafe(|| {
-                root.enter(|| body.expect("body present while running").poll(cx))
-            }));
-            match polled {
-                Ok(Poll::Ready(output)) => match output.into_result() {
+            let body = body.expect("body present while running");
+            let step = root.poll_body(cx, |cx| {
+                match catch_unwind(AssertUnwindSafe(|| body.poll(cx))) {
+                    Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
+                    Ok(Poll::Pending) => Poll::Pending,
+                    Err(payload) => Poll::Ready(Err(payload)),
+                }
+            });
+            match step {
+                Step::Ready(Ok(output)) => match output.into_result() {
                     Ok(_) => ChildOutcome::Done,
                     Err(error) => ChildOutcome::Failed(error),
                 },
-                Ok(Poll::Pending) => {
-                    // Registered after the poll, then every check below looks again: a
-                    // cancellation made meanwhile is seen here or wakes us.
-                    let node = root.force();
-                    node.register_waker(cx.waker());
-                    if !*this.registered {
-                        *this.registered = true;
-                        node.register_in_parent();
-                    }
-                    if this.shared.is_aborted() || root.must_drop_body() {
-                        ChildOutcome::Cancelled
-                    } else {
-                        return Poll::Pending;
-                    }
-                }
-                Err(payload) => ChildOutcome::Panicked(payload),
+                Step::Ready(Err(payload)) => ChildOutcome::Panicked(payload),
+                Step::Pending if !this.shared.is_aborted() => return Poll::Pending,
+                Step::Pending | Step::Cut => ChildOutcome::Cancelled,
             }
         };
-        drop_body(this.body.as_mut());
+        let drop_panic = drop_body(this.body.as_mut());
         report(
             root,
             this.shared,
             this.start,
-            this.registered,
             this.finished,
             outcome,
+            drop_panic,
         );
         Poll::Ready(())
     }

@@ -4,9 +4,9 @@ use std::fmt;
 use std::future::Future;
 
 use super::TaskResult;
-use super::error::{SpawnError, StartError};
+use super::error::SpawnError;
 use super::shared::{GroupEnded, GroupShared};
-use super::start::{Start, StartShared, TaskStatus};
+use super::start::{Start, TaskStatus};
 use crate::cancel::CancelScope;
 use crate::loom::sync::Arc;
 use crate::task::TaskId;
@@ -59,7 +59,7 @@ impl TaskGroupHandle {
         F: Future + Send + 'static,
         F::Output: TaskResult,
     {
-        self.shared.spawn(future, None).map(|_| ())
+        self.shared.spawn_child(future)
     }
 
     /// Spawns a child and waits until it calls [`TaskStatus::started`]; see
@@ -67,7 +67,8 @@ impl TaskGroupHandle {
     ///
     /// # Errors
     ///
-    /// See [`StartError`]; [`StartError::GroupClosed`] if the group has exited.
+    /// See [`StartError`](super::StartError); [`StartError::GroupClosed`](super::StartError::GroupClosed)
+    /// if the group has exited.
     pub fn start<V, F, Fut>(&self, child: F) -> Start<V>
     where
         V: Send + 'static,
@@ -75,12 +76,14 @@ impl TaskGroupHandle {
         Fut: Future + Send + 'static,
         Fut::Output: TaskResult,
     {
-        start_in(&self.shared, child)
+        self.shared.start(child)
     }
 
-    /// The group's cancel scope: `cancel()` on it stops the whole group.
-    pub fn cancel_scope(&self) -> CancelScope {
-        CancelScope::from_node(self.shared.node.clone())
+    /// The group's cancel scope: `cancel()` on it stops the whole group. The same scope, by the
+    /// same type, as [`TaskGroup::cancel_scope`](crate::TaskGroup::cancel_scope) and
+    /// [`OwnedTaskGroup::cancel_scope`](crate::OwnedTaskGroup::cancel_scope); clone it to keep it.
+    pub fn cancel_scope(&self) -> &CancelScope {
+        self.shared.cancel_scope()
     }
 
     /// Whether the group has exited (spawning would fail).
@@ -97,25 +100,6 @@ impl TaskGroupHandle {
     /// finished, or it was dropped); at once if it already has.
     pub(crate) fn on_end(&self, callback: Box<dyn FnOnce(&GroupEnded) + Send + 'static>) {
         self.shared.on_end(callback);
-    }
-}
-
-/// Shared by every form of group: spawn a starting child and hand back the `Start` future.
-pub(crate) fn start_in<V, F, Fut>(shared: &Arc<GroupShared>, child: F) -> Start<V>
-where
-    V: Send + 'static,
-    F: FnOnce(TaskStatus<V>) -> Fut,
-    Fut: Future + Send + 'static,
-    Fut::Output: TaskResult,
-{
-    let link = StartShared::<V>::new(shared.clone());
-    let body = child(TaskStatus::new(link.clone()));
-    match shared.spawn(body, Some(link.clone())) {
-        Ok(task) => {
-            link.set_task(task);
-            Start::waiting(link)
-        }
-        Err(_) => Start::spawn_failed(StartError::GroupClosed(shared.host)),
     }
 }
 

@@ -78,7 +78,7 @@ fn a_child_exiting_while_the_host_closes_always_wakes_or_closes() {
         let (woken, waker) = flag();
         let exiter = thread::spawn(move || drop(rt));
         // The host's wait (GroupDriver / OwnedTaskGroup::close): register, then try to close.
-        group.node.register_waker(&waker);
+        group.node().register_waker(&waker);
         let closed = group.try_close();
         exiter.join().unwrap();
         // Never closed while the child was counted; if it could not close, it was woken.
@@ -126,7 +126,7 @@ fn start_fixture<V: Send + 'static>(
         GroupShared::open(None)
     };
     let link = StartShared::<V>::new(group.clone());
-    let root = Node::new_task_root(group.node.clone());
+    let root = Node::new_task_root(group.node().clone());
     link.set_root(root.clone());
     (group, link, root)
 }

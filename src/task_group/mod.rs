@@ -1,27 +1,5 @@
-//! Task groups: spawn children that are real tokio tasks, and never lose one.
-//!
-//! A task group owns its children. Leaving it waits for all of them; the first failure cancels
-//! the rest; every failure comes back in one [`GroupError`]; a panic reaches the parent after
-//! the siblings are stopped; a group is never silently detached. This is AnyIO's task group
-//! (Trio's nursery) on tokio.
-//!
-//! Two forms:
-//!
-//! - [`task_group`]: `task_group(async |tg| { tg.spawn(...); ... }).await` — the group lives
-//!   exactly as long as the call, and the `&TaskGroup` cannot escape it.
-//! - [`OwnedTaskGroup`]: `open()` now, `close().await` later, in the same task — for a client
-//!   that keeps background tasks between `connect()` and `disconnect()`.
-//!
-//! [`TaskGroup::start`] spawns a child and waits until it reports ready with a value (a server
-//! reporting its bound port).
-//!
-//! # Comparison to `JoinSet`
-//!
-//! A `JoinSet` is a set of handles: it aborts on drop, but it does not cancel the others when one
-//! fails, does not collect failures, does not nest (aborting a task does not reach the tasks it
-//! spawned), has no ready handshake, and its tasks do not see deadlines or shields. A tether
-//! child is a tokio task under the group's cancel scope, so cancellation reaches nested groups
-//! all the way down, and shields and deadlines inside a child work as they do anywhere.
+//! Task groups: the guide is the crate docs' "Task groups" section; this module holds
+//! the machinery.
 
 mod child;
 mod error;

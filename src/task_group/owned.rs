@@ -5,7 +5,7 @@ use std::future::Future;
 
 use super::TaskResult;
 use super::error::{CloseError, GroupError, SpawnError};
-use super::handle::{TaskGroupHandle, start_in};
+use super::handle::TaskGroupHandle;
 use super::shared::GroupShared;
 use super::start::{Start, TaskStatus};
 use crate::cancel::{CancelScope, current_node};
@@ -53,7 +53,6 @@ use crate::task::TaskId;
 /// ```
 pub struct OwnedTaskGroup {
     shared: Arc<GroupShared>,
-    scope: CancelScope,
     closed: bool,
 }
 
@@ -65,10 +64,10 @@ impl OwnedTaskGroup {
     /// Panics outside a tokio runtime.
     #[track_caller]
     pub fn open() -> OwnedTaskGroup {
+        // No driver runs an owned group's node: it is in the tree (reachable from the scope
+        // that was current here) exactly while it has children or watchers.
         let shared = GroupShared::open(current_node());
-        shared.node.register_in_parent();
         OwnedTaskGroup {
-            scope: CancelScope::from_node(shared.node.clone()),
             shared,
             closed: false,
         }
@@ -84,7 +83,7 @@ impl OwnedTaskGroup {
         F: Future + Send + 'static,
         F::Output: TaskResult,
     {
-        self.shared.spawn(future, None).map(|_| ())
+        self.shared.spawn_child(future)
     }
 
     /// Spawns a child and waits until it reports ready; see
@@ -100,14 +99,12 @@ impl OwnedTaskGroup {
         Fut: Future + Send + 'static,
         Fut::Output: TaskResult,
     {
-        start_in(&self.shared, child)
+        self.shared.start(child)
     }
 
     /// A cloneable `'static` handle to spawn from other tasks.
     pub fn handle(&self) -> TaskGroupHandle {
-        TaskGroupHandle {
-            shared: self.shared.clone(),
-        }
+        self.shared.handle()
     }
 
     /// The group's cancel scope: `cancel()` on it stops every child.
@@ -115,7 +112,7 @@ impl OwnedTaskGroup {
     /// A deadline set on this scope is not enforced while the group is open (no future runs
     /// it); see [`CancelScope::set_deadline`].
     pub fn cancel_scope(&self) -> &CancelScope {
-        &self.scope
+        self.shared.cancel_scope()
     }
 
     /// The task that opened the group, and must close it.
@@ -166,7 +163,7 @@ impl OwnedTaskGroup {
             return Ok(());
         }
         std::future::poll_fn(|cx| {
-            self.shared.node.register_waker(cx.waker());
+            self.shared.node().register_waker(cx.waker());
             if self.shared.try_close() {
                 std::task::Poll::Ready(())
             } else {
@@ -175,7 +172,6 @@ impl OwnedTaskGroup {
         })
         .await;
         self.closed = true;
-        self.shared.node.deregister_from_parent();
         self.shared.end();
         if let Some(payload) = self.shared.take_unwind() {
             std::panic::resume_unwind(payload);
@@ -193,7 +189,6 @@ impl Drop for OwnedTaskGroup {
     fn drop(&mut self) {
         if !self.closed {
             self.shared.abandon();
-            self.shared.node.deregister_from_parent();
         }
     }
 }

@@ -21,7 +21,7 @@ use crate::task::TaskId;
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// use tether::task_group::GroupPanic;
+/// use tether::GroupPanic;
 ///
 /// let joined = tokio::spawn(async {
 ///     tether::task_group(async |tg| {

@@ -10,11 +10,12 @@ use pin_project_lite::pin_project;
 
 use super::TaskResult;
 use super::error::{FailureOrigin, GroupError, TaskFailure};
-use super::handle::{TaskGroupHandle, start_in};
+use super::handle::TaskGroupHandle;
 use super::shared::GroupShared;
 use super::start::{Start, TaskStatus};
 use crate::cancel::{
-    CancelReason, CancelScope, CancelSource, DeadlineTimer, current_node, with_current,
+    Begin, CancelReason, CancelScope, CancelSource, HoldMode, ScopeDriver, Settle, Step,
+    current_node,
 };
 use crate::error::TaskContextError;
 use crate::loom::sync::Arc;
@@ -93,9 +94,13 @@ where
     GroupDriver {
         tg: &tg,
         body: Some(body),
-        timer: DeadlineTimer::new(),
+        driver: ScopeDriver::entered(
+            tg.shared.cancel_scope().clone(),
+            HoldMode::Always,
+            wrong_task,
+        ),
         value: None,
-        parked: false,
+        cut: None,
     }
     .await
 }
@@ -106,7 +111,6 @@ where
 /// fail: the group is open for as long as the body runs.
 pub struct TaskGroup {
     shared: Arc<GroupShared>,
-    scope: CancelScope,
     /// The group's exit has been handled (normally, or by `Drop`).
     finished: AtomicBool,
 }
@@ -115,11 +119,7 @@ impl TaskGroup {
     #[track_caller]
     fn enter() -> TaskGroup {
         let shared = GroupShared::open(current_node());
-        let node = shared.node.clone();
-        node.register_in_parent();
-        node.hold_ancestors(true);
         TaskGroup {
-            scope: CancelScope::from_node(node),
             shared,
             finished: AtomicBool::new(false),
         }
@@ -150,7 +150,7 @@ impl TaskGroup {
         F: Future + Send + 'static,
         F::Output: TaskResult,
     {
-        if self.shared.spawn(future, None).is_err() {
+        if self.shared.spawn_child(future).is_err() {
             unreachable!("a scoped task group is open while its body runs");
         }
     }
@@ -198,19 +198,17 @@ impl TaskGroup {
         Fut: Future + Send + 'static,
         Fut::Output: TaskResult,
     {
-        start_in(&self.shared, child)
+        self.shared.start(child)
     }
 
     /// A cloneable `'static` handle, for children that spawn siblings.
     pub fn handle(&self) -> TaskGroupHandle {
-        TaskGroupHandle {
-            shared: self.shared.clone(),
-        }
+        self.shared.handle()
     }
 
     /// The group's cancel scope: `tg.cancel_scope().cancel()` stops the body and every child.
     pub fn cancel_scope(&self) -> &CancelScope {
-        &self.scope
+        self.shared.cancel_scope()
     }
 
     /// The task hosting the group.
@@ -218,14 +216,11 @@ impl TaskGroup {
         self.shared.host
     }
 
-    /// Leaves the tree: releases the hold on enclosing scopes and ends the group. Idempotent.
+    /// Ends the group (the driver has left the tree). Idempotent.
     fn finish(&self) {
         if self.finished.swap(true, Ordering::AcqRel) {
             return;
         }
-        let node = &self.shared.node;
-        node.hold_ancestors(false);
-        node.deregister_from_parent();
         self.shared.end();
     }
 }
@@ -243,7 +238,7 @@ impl fmt::Debug for TaskGroup {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TaskGroup")
             .field("group", &self.shared)
-            .field("scope", &self.scope)
+            .field("scope", self.shared.cancel_scope())
             .finish()
     }
 }
@@ -251,19 +246,21 @@ impl fmt::Debug for TaskGroup {
 pin_project! {
     struct GroupDriver<'a, B: Future<Output = R>, R: TaskResult> {
         tg: &'a TaskGroup,
+        // Declared before the driver: dropped first.
         #[pin]
         body: Option<B>,
-        // Enforces a deadline set through `tg.cancel_scope().set_deadline(..)`.
+        // The scope protocol for the group's node: holds the enclosing scopes from entry to
+        // exit, enforces a deadline set through `tg.cancel_scope()`, decides who catches.
         #[pin]
-        timer: DeadlineTimer,
+        driver: ScopeDriver,
         value: Option<R::Ok>,
-        parked: bool,
+        // How the body was cut off by a cancellation, if it was.
+        cut: Option<Settle>,
     }
 }
 
-#[track_caller]
-fn wrong_task(owner: TaskId, current: TaskId) -> ! {
-    let err = TaskContextError::new(
+fn wrong_task(owner: TaskId, current: TaskId) -> String {
+    TaskContextError::new(
         "task group",
         "opened",
         "polled",
@@ -271,39 +268,47 @@ fn wrong_task(owner: TaskId, current: TaskId) -> ! {
         current,
         "await task_group(...) in the task that first polled it; to feed it from elsewhere, pass \
          a TaskGroupHandle (tg.handle())",
-    );
-    panic!("{err}")
+    )
+    .to_string()
+}
+
+type Payload = Box<dyn std::any::Any + Send + 'static>;
+
+/// Drops the body inside the group's scope; a panic in its `Drop` is caught, to resume only
+/// after the children.
+fn drop_body<B>(driver: &ScopeDriver, mut body: Pin<&mut Option<B>>) -> Option<Payload> {
+    catch_unwind(AssertUnwindSafe(|| driver.in_scope(|| body.set(None)))).err()
 }
 
 impl<B: Future<Output = R>, R: TaskResult> Future for GroupDriver<'_, B, R> {
     type Output = Result<R::Ok, GroupError>;
 
+    #[track_caller]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         let tg = *this.tg;
         let shared = &tg.shared;
-        let node = &shared.node;
-        let now = TaskId::current();
-        if now != shared.host {
-            wrong_task(shared.host, now);
-        }
-        if *this.parked {
-            return Poll::Pending;
-        }
-        node.register_waker(cx.waker());
-        if this.timer.as_mut().poll_deadline(node, cx) {
-            node.deadline_reached();
+        let mut driver = this.driver.as_mut();
+        let gate = driver.as_mut().begin_with(cx, this.body.is_some());
+        match gate {
+            Begin::Parked => return Poll::Pending,
+            Begin::Escape(reason) => return Poll::Ready(Err(GroupError::cancelled(reason))),
+            Begin::Body | Begin::Cut => {}
         }
 
         if let Some(body) = this.body.as_mut().as_pin_mut() {
-            if node.must_drop_body() {
-                this.body.set(None);
-            } else {
-                let polled =
-                    catch_unwind(AssertUnwindSafe(|| with_current(node, || body.poll(cx))));
-                match polled {
-                    Ok(Poll::Ready(output)) => {
-                        this.body.set(None);
+            let mut cut = true;
+            if matches!(gate, Begin::Body) {
+                let step = driver.as_mut().poll_body(cx, |cx| {
+                    match catch_unwind(AssertUnwindSafe(|| body.poll(cx))) {
+                        Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
+                        Ok(Poll::Pending) => Poll::Pending,
+                        Err(payload) => Poll::Ready(Err(payload)),
+                    }
+                });
+                match step {
+                    Step::Ready(Ok(output)) => {
+                        cut = false;
                         match output.into_result() {
                             Ok(value) => *this.value = Some(value),
                             Err(error) => shared.record_failure(TaskFailure::new(
@@ -312,44 +317,65 @@ impl<B: Future<Output = R>, R: TaskResult> Future for GroupDriver<'_, B, R> {
                             )),
                         }
                     }
-                    Ok(Poll::Pending) => {
-                        if !node.must_drop_body() {
-                            return Poll::Pending;
-                        }
-                        this.body.set(None);
-                    }
-                    Err(payload) => {
-                        let _ = catch_unwind(AssertUnwindSafe(|| this.body.set(None)));
+                    Step::Ready(Err(payload)) => {
+                        cut = false;
                         shared.record_panic(payload, shared.host);
                     }
+                    Step::Pending => return Poll::Pending,
+                    Step::Cut => {}
                 }
+            }
+            // A panic in the body's `Drop` resumes after the children, with the rest.
+            if let Some(payload) = drop_body(&driver, this.body.as_mut()) {
+                shared.record_panic(payload, shared.host);
+            }
+            if cut {
+                *this.cut = Some(driver.settle());
             }
         }
 
         // The body is done: wait for the children.
+        driver.register_waker(cx);
         if !shared.try_close() {
             return Poll::Pending;
         }
-        this.timer.disarm();
+        driver.as_mut().exit();
         tg.finish();
         if let Some(payload) = shared.take_unwind() {
+            driver.done();
             std::panic::resume_unwind(payload);
         }
         let failures = shared.take_failures();
         if !failures.is_empty() {
+            driver.done();
             return Poll::Ready(Err(GroupError::failed(failures)));
         }
-        if node.is_cancel_inherited() {
-            // An enclosing scope originated the cancellation; it drops us next.
-            *this.parked = true;
+        if driver.outer_cancel_visible() {
+            // The outermost cancelled scope catches; it drops us next.
+            driver.park(cx);
             return Poll::Pending;
         }
-        match this.value.take() {
-            Some(value) => Poll::Ready(Ok(value)),
-            None => Poll::Ready(Err(GroupError::cancelled(
-                node.own_reason()
-                    .unwrap_or_else(|| CancelReason::new(CancelSource::Explicit, None)),
-            ))),
+        if let Some(value) = this.value.take() {
+            driver.done();
+            return Poll::Ready(Ok(value));
+        }
+        match this.cut.take() {
+            Some(Settle::Catch(reason)) => {
+                Poll::Ready(Err(GroupError::cancelled(driver.catch(reason))))
+            }
+            // Cut off by a cancellation from above that a shield raised since keeps out of
+            // sight: it is still in flight, and its origin drops us.
+            Some(Settle::Park) => {
+                driver.park(cx);
+                Poll::Pending
+            }
+            None => {
+                let reason = driver
+                    .node()
+                    .own_reason()
+                    .unwrap_or_else(|| CancelReason::new(CancelSource::Explicit, None));
+                Poll::Ready(Err(GroupError::cancelled(driver.catch(reason))))
+            }
         }
     }
 }

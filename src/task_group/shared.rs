@@ -17,10 +17,11 @@ use std::future::Future;
 
 use super::TaskResult;
 use super::child::{Child, ChildOutcome};
-use super::error::{FailureOrigin, GroupError, SpawnError, TaskFailure};
+use super::error::{FailureOrigin, GroupError, SpawnError, StartError, TaskFailure};
+use super::handle::TaskGroupHandle;
 use super::panic::GroupPanic;
-use super::start::StartLink;
-use crate::cancel::{CancelReason, CancelSource, LazyRoot, Node};
+use super::start::{Start, StartLink, StartShared, TaskStatus};
+use crate::cancel::{CancelReason, CancelScope, CancelSource, LazyRoot, Node};
 use crate::loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use crate::loom::sync::{Arc, Mutex};
 use crate::task::TaskId;
@@ -36,9 +37,13 @@ pub(crate) struct GroupEnded {
 
 type EndCallback = Box<dyn FnOnce(&GroupEnded) + Send + 'static>;
 
+/// The one inner type of every form of task group: [`TaskGroup`](super::TaskGroup),
+/// [`OwnedTaskGroup`](super::OwnedTaskGroup) and [`TaskGroupHandle`](super::TaskGroupHandle) are
+/// thin handles over an `Arc<GroupShared>`, and their common methods (`spawn`, `start`,
+/// `handle`, `cancel_scope`, `host`) are implemented here once.
 pub(crate) struct GroupShared {
-    /// The group's cancel scope.
-    pub(crate) node: Arc<Node>,
+    /// The group's cancel scope (its node is the parent of every child's root).
+    scope: CancelScope,
     /// The task that opened the group (and must close it).
     pub(crate) host: TaskId,
     runtime: tokio::runtime::Handle,
@@ -70,16 +75,52 @@ impl GroupShared {
                  tokio tasks); call it from async code running on a runtime"
             ),
         };
-        let node = Node::new(false, None);
-        node.enter(parent);
+        let scope = CancelScope::new();
+        scope.node.enter(parent);
         Arc::new(GroupShared {
-            node,
+            scope,
             host: TaskId::current(),
             runtime,
             state: AtomicUsize::new(0),
             aborted: AtomicBool::new(false),
             outcome: Mutex::new(Outcome::default()),
         })
+    }
+
+    /// `spawn` of every form: spawns a plain child. Fails (handing the future back) if the
+    /// group has exited.
+    pub(crate) fn spawn_child<F>(self: &Arc<Self>, body: F) -> Result<(), SpawnError<F>>
+    where
+        F: Future + Send + 'static,
+        F::Output: TaskResult,
+    {
+        self.spawn(body, None).map(|_| ())
+    }
+
+    /// `start` of every form: spawns a starting child and hands back the `Start` future.
+    pub(crate) fn start<V, F, Fut>(self: &Arc<Self>, child: F) -> Start<V>
+    where
+        V: Send + 'static,
+        F: FnOnce(TaskStatus<V>) -> Fut,
+        Fut: Future + Send + 'static,
+        Fut::Output: TaskResult,
+    {
+        let link = StartShared::<V>::new(self.clone());
+        let body = child(TaskStatus::new(link.clone()));
+        match self.spawn(body, Some(link.clone())) {
+            Ok(task) => {
+                link.set_task(task);
+                Start::waiting(link)
+            }
+            Err(_) => Start::spawn_failed(StartError::GroupClosed(self.host)),
+        }
+    }
+
+    /// `handle` of every form.
+    pub(crate) fn handle(self: &Arc<Self>) -> TaskGroupHandle {
+        TaskGroupHandle {
+            shared: self.clone(),
+        }
     }
 
     /// Spawns a child. Fails (handing the future back) if the group has exited.
@@ -101,17 +142,27 @@ impl GroupShared {
         // never do); a start() child needs it now, for the start call to cancel it.
         let root = match &start {
             Some(link) => {
-                let root = LazyRoot::eager(self.node.clone());
+                let root = LazyRoot::eager(self.scope.node.clone());
                 link.set_root(root.force().clone());
                 root
             }
-            None => LazyRoot::new(self.node.clone()),
+            None => LazyRoot::new(self.scope.node.clone()),
         };
         let child = Child::new(root, self.clone(), body, start);
         // The group joins through `state`, not through the JoinHandle.
         let child = crate::context::capture().scope(child); // inherit the spawner's context
         let task = TaskId::from_tokio(self.runtime.spawn(child).id());
         Ok(task)
+    }
+
+    /// The group's node.
+    pub(crate) fn node(&self) -> &Arc<Node> {
+        &self.scope.node
+    }
+
+    /// The group's cancel scope (`cancel_scope()` of every form).
+    pub(crate) fn cancel_scope(&self) -> &CancelScope {
+        &self.scope
     }
 
     pub(crate) fn is_aborted(&self) -> bool {
@@ -137,24 +188,37 @@ impl GroupShared {
         }
         let previous = self.state.fetch_sub(1, Ordering::AcqRel);
         if previous & !CLOSED == 1 {
-            self.node.wake();
+            self.scope.node.wake();
         }
     }
 
     /// Records a failure and cancels the group (the first failure's message is the reason).
     pub(crate) fn record_failure(&self, failure: TaskFailure) {
+        let reason = self.push_failure(failure);
+        self.scope.node.cancel(reason);
+    }
+
+    /// Records a failure without cancelling yet; returns the reason to cancel with.
+    pub(crate) fn push_failure(&self, failure: TaskFailure) -> CancelReason {
         let reason = CancelReason::with_message(CancelSource::GroupFailure, &failure);
         self.outcome.lock().failures.push(failure);
-        self.node.cancel(reason);
+        reason
     }
 
     /// Records a panic (every one is kept for the host) and cancels the group.
     pub(crate) fn record_panic(&self, payload: Box<dyn Any + Send + 'static>, task: TaskId) {
+        let reason = self.push_panic(payload, task);
+        self.scope.node.cancel(reason);
+    }
+
+    /// Records a panic without cancelling yet; returns the reason to cancel with.
+    pub(crate) fn push_panic(
+        &self,
+        payload: Box<dyn Any + Send + 'static>,
+        task: TaskId,
+    ) -> CancelReason {
         self.outcome.lock().panics.push((task, payload));
-        self.node.cancel(CancelReason::with_message(
-            CancelSource::GroupFailure,
-            format_args!("{task} panicked"),
-        ));
+        CancelReason::with_message(CancelSource::GroupFailure, format_args!("{task} panicked"))
     }
 
     /// Closes the group if no child is alive. Returns whether it is closed.
@@ -225,10 +289,11 @@ impl GroupShared {
     pub(crate) fn abandon(&self) {
         self.state.fetch_or(CLOSED, Ordering::AcqRel);
         self.aborted.store(true, Ordering::Release);
-        self.node
+        self.scope
+            .node
             .cancel(CancelReason::new(CancelSource::GroupDropped, None));
         // Also wake children that were already cancelled (e.g. sitting in a shield).
-        self.node.wake_subtree();
+        self.scope.node.wake_subtree();
         self.end();
     }
 }

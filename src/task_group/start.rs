@@ -38,6 +38,10 @@ enum State<V> {
     /// `start()` waits for it to exit, which decides the error.
     StatusDropped,
     Started(V),
+    /// The child failed (or panicked) after `started`, before `start()` took the value. The
+    /// failure is recorded in the group; the group's cancellation waits until `start()` has
+    /// taken the value (or was dropped), so `start()` returns it (AnyIO does the same).
+    StartedThenFailed(V, CancelReason),
     Failed(Failure),
     /// `start()` has taken the result (or gave up): later outcomes go to the group.
     Done,
@@ -92,6 +96,23 @@ impl<V: Send + 'static> StartLink for StartShared<V> {
         let status_dropped = match *state {
             State::Waiting => false,
             State::StatusDropped => true,
+            State::Started(_) => {
+                let reason = match outcome {
+                    ChildOutcome::Failed(error) => self.group.push_failure(TaskFailure::new(
+                        FailureOrigin::Child(TaskId::current()),
+                        error,
+                    )),
+                    ChildOutcome::Panicked(payload) => {
+                        self.group.push_panic(payload, TaskId::current())
+                    }
+                    other => return Some(other),
+                };
+                let State::Started(value) = std::mem::replace(&mut *state, State::Done) else {
+                    unreachable!("matched above")
+                };
+                *state = State::StartedThenFailed(value, reason);
+                return None;
+            }
             _ => return Some(outcome),
         };
         let failure = match outcome {
@@ -231,6 +252,11 @@ impl<V: Send + 'static> Future for Start<V> {
                 Poll::Pending
             }
             State::Started(value) => Poll::Ready(Ok(value)),
+            State::StartedThenFailed(value, reason) => {
+                drop(state);
+                shared.group.node().cancel(reason);
+                Poll::Ready(Ok(value))
+            }
             State::Failed(Failure::Error(error)) => Poll::Ready(Err(error)),
             State::Failed(Failure::Panic(payload)) => {
                 drop(state);
@@ -251,6 +277,10 @@ impl<V> Drop for Start<V> {
             // Cancelling the start() call cancels the child.
             State::Waiting | State::StatusDropped => {
                 shared.cancel_child("the start() call was cancelled");
+            }
+            // The child's failure after `started` was held back for the value to be taken.
+            State::StartedThenFailed(_, reason) => {
+                shared.group.node().cancel(reason);
             }
             // An outcome nobody will read: the group gets it, so nothing is swallowed.
             State::Failed(Failure::Panic(payload)) => {
