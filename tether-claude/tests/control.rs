@@ -21,8 +21,10 @@ use tether_claude::{
 fn tool_results(items: &[Result<Message, tether_claude::Error>]) -> Vec<(String, bool)> {
     let mut out = Vec::new();
     for item in items {
-        if let Ok(Message::User(u)) = item {
-            if let UserContent::Blocks(blocks) = &u.message.content {
+        if let Ok(Message::User(u)) = item
+            && let UserContent::Blocks(blocks) = &u.message.content
+        {
+            {
                 for b in blocks {
                     if let ContentBlock::ToolResult {
                         content, is_error, ..
