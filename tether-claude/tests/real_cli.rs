@@ -772,3 +772,81 @@ async fn one_assistant_message_per_block() {
     assert_eq!(text_of(&messages), "part one. part two.");
     api.shutdown().await.unwrap();
 }
+
+/// Interrupt while an in-process tool is running: the real CLI withdraws the `tools/call` with a
+/// JSON-RPC `notifications/cancelled` (not `control_cancel_request`); the client cancels the
+/// handler (dropped at its await while the connection lives), the turn ends aborted, and the next
+/// turn is clean.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interrupt_cancels_a_running_in_process_tool() {
+    struct DropCount(Arc<AtomicU64>);
+    impl Drop for DropCount {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    let api = FakeMessagesApi::start().await.unwrap();
+    let scratch = Scratch::new("mcp-interrupt");
+    api.push(Reply::tool_use(
+        "toolu_01Slow",
+        "mcp__sdk-tools__slow",
+        json!({}),
+    ));
+    api.push(Reply::text("after the interrupt"));
+    let started = Arc::new(tokio::sync::Notify::new());
+    let dropped = Arc::new(AtomicU64::new(0));
+    let (s, d) = (started.clone(), dropped.clone());
+    let slow = Tool::new(
+        "slow",
+        "Never finishes",
+        json!({"type": "object"}),
+        move |_| {
+            let guard = DropCount(d.clone());
+            let s = s.clone();
+            async move {
+                let _guard = guard;
+                s.notify_one();
+                std::future::pending::<()>().await;
+                Ok::<_, tether::BoxError>(ToolOutput::text("unreachable"))
+            }
+        },
+    );
+    let options = options(&api, &scratch)
+        .mcp_server(SdkMcpServer::new("sdk-tools").tool(slow))
+        .can_use_tool(|_| async { Ok::<_, tether::BoxError>(PermissionDecision::allow()) });
+    let (aborted, clean) = bounded(connect(options, async |client| {
+        let turn = client.handle().query("run the slow tool").await.unwrap();
+        let reader = tokio::spawn(collect(turn));
+        started.notified().await;
+        client.interrupt().await.unwrap();
+        let aborted = reader.await.unwrap();
+        while dropped.load(Ordering::SeqCst) == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert!(!client.handle().is_closed());
+        let clean = collect(client.query("and now?").await.unwrap()).await;
+        (aborted, clean)
+    }))
+    .await
+    .unwrap();
+
+    assert_eq!(
+        dropped.load(Ordering::SeqCst),
+        1,
+        "the handler was dropped once"
+    );
+    let result = result_of(&aborted);
+    assert!(result.is_error);
+    assert_eq!(result.terminal_reason.as_deref(), Some("aborted_tools"));
+    let results = tool_results(&aborted);
+    assert_eq!(results.len(), 1);
+    assert!(results[0].2, "the withdrawn call is an error tool_result");
+    assert!(
+        content_text(&results[0].1).contains("stopped while running"),
+        "{results:?}"
+    );
+    assert_eq!(text_of(&clean), "after the interrupt");
+    assert_eq!(result_of(&clean).subtype, "success");
+    api.shutdown().await.unwrap();
+}
