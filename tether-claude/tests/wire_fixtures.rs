@@ -347,3 +347,267 @@ fn known_fields_survive_a_round_trip_exactly() {
         }
     }
 }
+
+// ----- What we write: the same requests and answers as the SDK that captured the fixtures -----
+//
+// The client's serializers are internal, so they are checked end to end: the client runs against
+// mock-claude (which logs every stdin line), is asked what the real CLI asked in the fixtures (the
+// mock replays the CLI's control requests verbatim), answers with the same decision the capturing
+// SDK made, and the line it writes must equal the line in the fixture, request ids aside.
+
+mod support;
+
+use std::collections::BTreeSet;
+
+use serde_json::json;
+
+use support::{bounded, collect, mock, read_log, temp_file};
+use tether_claude::{
+    ClaudeOptions, HookEvent, HookOutput, PermissionDecision, PermissionMode, SdkMcpServer, Tool,
+    ToolOutput, connect,
+};
+
+/// Every `in` line of every fixture (what the capturing SDK wrote), and every CLI request paired
+/// with the SDK's answer to it.
+struct Written {
+    lines: Vec<Value>,
+    answered: Vec<(String, Value, Value)>,
+}
+
+fn written() -> Written {
+    let mut lines = Vec::new();
+    let mut answered = Vec::new();
+    for (name, fixture) in fixtures() {
+        let mut asked = std::collections::HashMap::new();
+        for line in &fixture {
+            let msg = &line["msg"];
+            if line["dir"] == "out" && msg["type"] == "control_request" {
+                asked.insert(msg["request_id"].as_str().unwrap().to_owned(), msg.clone());
+            }
+            if line["dir"] == "in" {
+                lines.push(msg.clone());
+                if msg["type"] == "control_response" {
+                    let id = msg["response"]["request_id"].as_str().unwrap();
+                    if let Some(request) = asked.get(id) {
+                        answered.push((name.clone(), request.clone(), msg.clone()));
+                    }
+                }
+            }
+        }
+    }
+    Written { lines, answered }
+}
+
+/// `line` with its request id (where it has one) replaced by `id`.
+fn with_request_id(line: &Value, id: &str) -> Value {
+    let mut out = line.clone();
+    if out.get("request_id").is_some() {
+        out["request_id"] = Value::from(id);
+    }
+    if out["response"].get("request_id").is_some() {
+        out["response"]["request_id"] = Value::from(id);
+    }
+    out
+}
+
+/// The lines the client wrote to the mock's stdin, from its log.
+fn stdin_lines(log: &std::path::Path) -> Vec<Value> {
+    read_log(&log.to_path_buf())
+        .into_iter()
+        .filter(|e| e["event"] == "stdin")
+        .map(|e| e["line"].clone())
+        .collect()
+}
+
+/// SDK → CLI: user turns, `initialize` (with and without hooks), `interrupt`, `set_model`,
+/// `set_permission_mode` — each line the client writes is one the capturing SDK wrote too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn our_requests_and_user_lines_match_what_the_sdk_wrote() {
+    let fixture_lines: BTreeSet<String> = written()
+        .lines
+        .iter()
+        .map(|l| with_request_id(l, "ID").to_string())
+        .collect();
+    // As hooks_all_events.jsonl registered them, in the same order (hook_0 .. hook_7).
+    let events = [
+        HookEvent::PreToolUse,
+        HookEvent::PostToolUse,
+        HookEvent::UserPromptSubmit,
+        HookEvent::Stop,
+        HookEvent::Other("SessionStart".into()),
+        HookEvent::Other("SessionEnd".into()),
+        HookEvent::Notification,
+        HookEvent::PermissionRequest,
+    ];
+    let mut with_hooks = mock();
+    for event in events {
+        with_hooks = with_hooks.hook(event, None, |_| async {
+            Ok::<_, tether::BoxError>(HookOutput::default())
+        });
+    }
+    let cases: Vec<(&str, ClaudeOptions)> = vec![
+        ("no callbacks", mock()),
+        ("eight hooks", with_hooks),
+        (
+            "a Bash hook",
+            mock().hook(HookEvent::PreToolUse, Some("Bash"), |_| async {
+                Ok::<_, tether::BoxError>(HookOutput::default())
+            }),
+        ),
+    ];
+    for (case, options) in cases {
+        let log = temp_file("written");
+        let options = options
+            .env("MOCK_CLAUDE_LOG", log.display().to_string())
+            .env(
+                "MOCK_CLAUDE_SCRIPT_JSON",
+                json!({"auto_hooks": false}).to_string(),
+            );
+        bounded(connect(options, async |client| {
+            collect(client.query("write hello to out.txt").await.unwrap()).await;
+            client.interrupt().await.unwrap();
+            let _ = client.set_model(Some("claude-sonnet-4-5")).await;
+            let _ = client.set_model(None).await;
+            let _ = client
+                .set_permission_mode(PermissionMode::AcceptEdits)
+                .await;
+            let _ = client
+                .set_permission_mode(PermissionMode::Other("bogusMode".into()))
+                .await;
+            let _ = client
+                .set_permission_mode(PermissionMode::BypassPermissions)
+                .await;
+        }))
+        .await
+        .unwrap();
+        let ours: Vec<Value> = stdin_lines(&log)
+            .into_iter()
+            .filter(|l| l["type"] != "control_response")
+            .collect();
+        let _ = std::fs::remove_file(&log);
+        assert_eq!(ours.len(), 8, "{case}: {ours:?}");
+        for line in ours {
+            let key = with_request_id(&line, "ID").to_string();
+            assert!(
+                fixture_lines.contains(&key),
+                "{case}: we wrote {line}, which the SDK that talked to the real CLI never wrote"
+            );
+        }
+    }
+}
+
+/// The capturing SDK's decision for a `can_use_tool` request, as our callback's answer.
+fn permission_answer(request: &Value, answer: &Value) -> Result<PermissionDecision, String> {
+    let response = &answer["response"];
+    if response["subtype"] == "error" {
+        return Err(response["error"].as_str().unwrap().to_owned());
+    }
+    let r = &response["response"];
+    Ok(match r["behavior"].as_str().unwrap() {
+        "allow" if r["updatedInput"] == request["request"]["input"] => PermissionDecision::allow(),
+        "allow" => PermissionDecision::allow_with_input(r["updatedInput"].clone()),
+        _ => PermissionDecision::deny(r["message"].as_str().unwrap())
+            .interrupt(r["interrupt"] == true),
+    })
+}
+
+/// CLI → SDK: every `can_use_tool`, `hook_callback` and `mcp_message` the real CLI sent in the
+/// fixtures, replayed to the client; given the capturing SDK's decision, the reply the client
+/// writes equals the SDK's reply. One documented difference: our in-process MCP server answers
+/// MCP `initialize` with its own protocol version (`2024-11-05`) where the capturing SDK echoed
+/// the CLI's (`2025-11-25`); the real CLI accepts both (tests/real_cli.rs).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn our_replies_to_the_clis_requests_match_what_the_sdk_wrote() {
+    let answered = written().answered;
+    let mut subtypes = BTreeSet::new();
+    for (name, request, answer) in &answered {
+        let subtype = request["request"]["subtype"].as_str().unwrap().to_owned();
+        let mut replayed = request["request"].clone();
+        let mut options = mock();
+        match subtype.as_str() {
+            "can_use_tool" => {
+                let decision = permission_answer(request, answer);
+                options = options.can_use_tool(move |_| {
+                    let d = decision.clone();
+                    async move { d }
+                });
+            }
+            "hook_callback" => {
+                // One hook, so the replayed request names it.
+                replayed["callback_id"] = json!("hook_0");
+                let response = &answer["response"];
+                let output: Result<HookOutput, String> = if response["subtype"] == "error" {
+                    Err(response["error"].as_str().unwrap().to_owned())
+                } else {
+                    Ok(serde_json::from_value(response["response"].clone()).unwrap())
+                };
+                options = options.hook(HookEvent::PreToolUse, None, move |_| {
+                    let o = output.clone();
+                    async move { o }
+                });
+            }
+            "mcp_message" => {
+                // The tool as the capturing SDK listed it.
+                let add = Tool::new(
+                    "add",
+                    "Add two numbers",
+                    json!({"type": "object", "properties": {"a": {"type": "number"}, "b": {"type": "number"}}, "required": ["a", "b"]}),
+                    |args: Value| async move {
+                        let sum = args["a"].as_i64().unwrap_or(0) + args["b"].as_i64().unwrap_or(0);
+                        Ok::<_, tether::BoxError>(ToolOutput::text(sum.to_string()))
+                    },
+                );
+                options = options.mcp_server(SdkMcpServer::new("sdk-tools").tool(add));
+            }
+            other => panic!("{name}: a CLI request of subtype {other} the SDK answered"),
+        }
+        subtypes.insert(subtype.clone());
+        let log = temp_file("replay");
+        let script = json!({"auto_hooks": false, "turns": [{"steps": [
+            {"type": "control_request", "request": replayed, "wait": true},
+            {"type": "text", "text": "ok"}
+        ]}]});
+        let options = options
+            .env("MOCK_CLAUDE_LOG", log.display().to_string())
+            .env("MOCK_CLAUDE_SCRIPT_JSON", script.to_string());
+        bounded(connect(options, async |client| {
+            collect(client.query("go").await.unwrap()).await
+        }))
+        .await
+        .unwrap();
+        let entries = read_log(&log);
+        let _ = std::fs::remove_file(&log);
+        let sent_id = entries
+            .iter()
+            .rev()
+            .find(|e| e["event"] == "control_request_sent" && e["request"] == replayed)
+            .and_then(|e| e["request_id"].as_str())
+            .unwrap_or_else(|| panic!("{name}: the mock replayed {replayed}"))
+            .to_owned();
+        let ours = entries
+            .iter()
+            .filter(|e| e["event"] == "stdin")
+            .map(|e| e["line"].clone())
+            .find(|l| l["type"] == "control_response" && l["response"]["request_id"] == sent_id)
+            .unwrap_or_else(|| panic!("{name}: the client answered {replayed}"));
+        let theirs_id = answer["response"]["request_id"].as_str().unwrap();
+        let mut ours = with_request_id(&ours, theirs_id);
+        let mut theirs = answer.clone();
+        if replayed["message"]["method"] == "initialize" {
+            for v in [&mut ours, &mut theirs] {
+                v["response"]["response"]["mcp_response"]["result"]["protocolVersion"] =
+                    json!("(ours differs, see above)");
+            }
+        }
+        if let Err(e) = same(&ours, &theirs, name) {
+            panic!(
+                "{name}: our reply to {replayed} differs from the SDK's: {e}\nours:   {ours}\ntheirs: {theirs}"
+            );
+        }
+    }
+    assert_eq!(
+        subtypes.into_iter().collect::<Vec<_>>(),
+        ["can_use_tool", "hook_callback", "mcp_message"]
+    );
+    assert!(answered.len() >= 30, "{} replies compared", answered.len());
+}
