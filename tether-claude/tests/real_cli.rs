@@ -850,3 +850,60 @@ async fn interrupt_cancels_a_running_in_process_tool() {
     assert_eq!(result_of(&clean).subtype, "success");
     api.shutdown().await.unwrap();
 }
+
+/// Our SDK → CLI control requests against the real CLI: `set_model` changes the model the next API
+/// request uses, `set_permission_mode` is accepted, an invalid mode comes back as
+/// `Error::ControlRefused` with the CLI's own message, and `server_info` holds the `initialize`
+/// reply.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn set_model_and_permission_mode_reach_the_cli() {
+    use tether_claude::PermissionMode;
+
+    let api = FakeMessagesApi::start().await.unwrap();
+    let scratch = Scratch::new("control");
+    api.push(Reply::text("on the default model"));
+    // `set_model` makes the CLI probe the new model with a one-token request of its own.
+    api.push(Reply::text("probe"));
+    api.push(Reply::text("on sonnet"));
+    let (info, model, mode, refused) = bounded(connect(options(&api, &scratch), async |client| {
+        let info = client.server_info().expect("the initialize reply");
+        collect(client.query("first").await.unwrap()).await;
+        let model = client.set_model(Some("claude-sonnet-4-5")).await.unwrap();
+        // The probe takes the next scripted reply: let it go first.
+        api.wait_until(|s| s.messages_requests >= 2).await;
+        let mode = client
+            .set_permission_mode(PermissionMode::AcceptEdits)
+            .await
+            .unwrap();
+        let refused = client
+            .set_permission_mode(PermissionMode::Other("bogusMode".into()))
+            .await
+            .unwrap_err();
+        let second = collect(client.query("second").await.unwrap()).await;
+        assert_eq!(text_of(&second), "on sonnet");
+        (info, model, mode, refused)
+    }))
+    .await
+    .unwrap();
+
+    assert_eq!(info["claude_code_version"], "2.1.330");
+    assert_eq!(model, json!({"model": "claude-sonnet-4-5"}));
+    assert_eq!(mode, json!({"mode": "acceptEdits"}));
+    match &refused {
+        Error::ControlRefused { subtype, message } => {
+            assert_eq!(subtype, "set_permission_mode");
+            assert!(message.contains("Cannot set permission mode"), "{message}");
+        }
+        other => panic!("an invalid mode is refused by the CLI, got {other:?}"),
+    }
+    let bodies = api.messages_bodies();
+    assert_eq!(bodies.len(), 3);
+    assert_ne!(bodies[0]["model"], "claude-sonnet-4-5");
+    assert_eq!(bodies[1]["model"], "claude-sonnet-4-5");
+    assert_eq!(bodies[1]["max_tokens"], 1, "the probe of the new model");
+    assert_eq!(
+        bodies[2]["model"], "claude-sonnet-4-5",
+        "the next turn runs on the model we set"
+    );
+    api.shutdown().await.unwrap();
+}
