@@ -907,3 +907,87 @@ async fn set_model_and_permission_mode_reach_the_cli() {
     );
     api.shutdown().await.unwrap();
 }
+
+/// A `PreToolUse` hook's answer is honoured: `permissionDecision: "deny"` refuses the real tool
+/// call before any permission prompt (our permission callback is never asked).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hook_denies_the_tool_call() {
+    let api = FakeMessagesApi::start().await.unwrap();
+    let scratch = Scratch::new("hook-deny");
+    api.push(Reply::tool_use(
+        "toolu_01HookDeny",
+        "Bash",
+        json!({"command": "echo no > hooked.txt", "description": "write a file"}),
+    ));
+    api.push(Reply::text("ok, I will not"));
+    let asked = Arc::new(AtomicU64::new(0));
+    let counter = asked.clone();
+    let options = options(&api, &scratch)
+        .hook(HookEvent::PreToolUse, None, |_| async {
+            Ok::<_, tether::BoxError>(HookOutput {
+                hook_specific_output: Some(json!({
+                    "hookEventName": "PreToolUse",
+                    "permissionDecision": "deny",
+                    "permissionDecisionReason": "hook says no",
+                })),
+                ..HookOutput::default()
+            })
+        })
+        .can_use_tool(move |_| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            async { Ok::<_, tether::BoxError>(PermissionDecision::allow()) }
+        });
+    let messages = bounded(connect(options, async |client| {
+        collect(client.query("write a file").await.unwrap()).await
+    }))
+    .await
+    .unwrap();
+
+    assert_eq!(asked.load(Ordering::SeqCst), 0, "no permission prompt");
+    assert!(!scratch.path().join("hooked.txt").exists(), "the tool ran");
+    let results = tool_results(&messages);
+    assert_eq!(results.len(), 1);
+    assert!(results[0].2);
+    assert!(
+        content_text(&results[0].1).contains("hook says no"),
+        "{results:?}"
+    );
+    assert_eq!(
+        result_of(&messages).result.as_deref(),
+        Some("ok, I will not")
+    );
+    api.shutdown().await.unwrap();
+}
+
+/// A denial with `interrupt` stops the whole turn: the CLI makes no further API call and the
+/// result says the turn was aborted in its tools.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn can_use_tool_deny_with_interrupt_ends_the_turn() {
+    let api = FakeMessagesApi::start().await.unwrap();
+    let scratch = Scratch::new("deny-interrupt");
+    api.push(Reply::tool_use(
+        "toolu_01Stop",
+        "Bash",
+        json!({"command": "echo no > stop.txt", "description": "write a file"}),
+    ));
+    let options = options(&api, &scratch).can_use_tool(|_| async {
+        Ok::<_, tether::BoxError>(PermissionDecision::deny("stop everything").interrupt(true))
+    });
+    let messages = bounded(connect(options, async |client| {
+        collect(client.query("write a file").await.unwrap()).await
+    }))
+    .await
+    .unwrap();
+
+    assert!(!scratch.path().join("stop.txt").exists());
+    let result = result_of(&messages);
+    assert!(result.is_error);
+    assert_eq!(result.subtype, "error_during_execution");
+    assert_eq!(result.terminal_reason.as_deref(), Some("aborted_tools"));
+    assert_eq!(
+        api.statistics().messages_requests,
+        1,
+        "no API call after the denial"
+    );
+    api.shutdown().await.unwrap();
+}
