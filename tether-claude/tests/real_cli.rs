@@ -991,3 +991,45 @@ async fn can_use_tool_deny_with_interrupt_ends_the_turn() {
     );
     api.shutdown().await.unwrap();
 }
+
+/// The one-shot `query()` with a permission callback keeps stdin open until the turn's result:
+/// the real CLI fails a pending permission the moment its input closes ("Tool permission stream
+/// closed before response received", py#1105), so a tool that runs here proves input was not
+/// closed on a guess.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_shot_query_with_a_permission_callback_runs_the_tool() {
+    let api = FakeMessagesApi::start().await.unwrap();
+    let scratch = Scratch::new("one-shot-tool");
+    api.push(Reply::tool_use(
+        "toolu_01OneShot",
+        "Bash",
+        json!({"command": "echo hi > one-shot.txt", "description": "write a file"}),
+    ));
+    api.push(Reply::text("written"));
+    let options = options(&api, &scratch).can_use_tool(|_| async {
+        // Answer late, so a client that closed input after the prompt would lose the tool.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        Ok::<_, tether::BoxError>(PermissionDecision::allow())
+    });
+    let messages: Vec<Message> = bounded(async {
+        let mut stream = std::pin::pin!(query("write a file", options));
+        let mut out = Vec::new();
+        while let Some(item) = stream.next().await {
+            out.push(item.unwrap_or_else(|e| panic!("one-shot query failed: {e}")));
+        }
+        out
+    })
+    .await;
+
+    assert_eq!(
+        std::fs::read_to_string(scratch.path().join("one-shot.txt")).unwrap(),
+        "hi\n"
+    );
+    let results = tool_results(&messages);
+    assert_eq!(results.len(), 1);
+    assert!(!results[0].2, "{results:?}");
+    let result = result_of(&messages);
+    assert_eq!(result.subtype, "success");
+    assert_eq!(result.result.as_deref(), Some("written"));
+    api.shutdown().await.unwrap();
+}
