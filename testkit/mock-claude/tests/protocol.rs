@@ -527,6 +527,71 @@ async fn sdk_mcp_server_handshake_precedes_the_initialize_reply_and_tools_call_w
     .await;
 }
 
+/// As the real CLI 2.1.330 (`interrupt_pending_mcp_call.jsonl`): an interrupt while an SDK MCP
+/// `tools/call` is unanswered sends no `control_cancel_request`; it sends a new `mcp_message`
+/// with the JSON-RPC notification `notifications/cancelled` naming the call's JSON-RPC id, then
+/// the interrupt reply, then the turn ends aborted. The `tools/call` stays unanswered.
+#[tokio::test]
+async fn interrupt_while_an_mcp_tool_call_is_pending_sends_notifications_cancelled() {
+    bounded(async {
+        let cfg = json!({"mcpServers": {"calc": {"type": "sdk", "name": "calc"}}}).to_string();
+        let mut m = Mock::spawn(
+            &[("MOCK_CLAUDE_SCENARIO", "mcp:calc:add")],
+            &["--mcp-config", &cfg, "--allowedTools", "mcp__calc__add"],
+        );
+        m.control("init", json!({"subtype": "initialize", "hooks": null})).await;
+        // Answer the handshake (initialize, notifications/initialized, tools/list) until the
+        // tools/call arrives.
+        m.user("add").await;
+        let call = loop {
+            let v = m.next().await;
+            if v["type"] != "control_request" {
+                continue;
+            }
+            let message = &v["request"]["message"];
+            let result = match message["method"].as_str().unwrap() {
+                "tools/call" => break v.clone(),
+                "tools/list" => json!({"tools": [{"name": "add", "inputSchema": {"type": "object"}}]}),
+                "initialize" => json!({"protocolVersion": "2025-11-25", "capabilities": {"tools": {}}, "serverInfo": {"name": "calc", "version": "1"}}),
+                _ => json!({}),
+            };
+            m.answer(
+                v["request_id"].as_str().unwrap(),
+                json!({"mcp_response": {"jsonrpc": "2.0", "id": message["id"], "result": result}}),
+            )
+            .await;
+        };
+        let rpc_id = call["request"]["message"]["id"].clone();
+        m.control("stop", json!({"subtype": "interrupt"})).await;
+        let cancel = m.next().await;
+        assert_eq!(cancel["type"], "control_request", "{cancel}");
+        assert_eq!(cancel["request"]["subtype"], "mcp_message");
+        assert_eq!(cancel["request"]["server_name"], "calc");
+        assert_eq!(
+            cancel["request"]["message"],
+            json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
+                   "params": {"requestId": rpc_id, "reason": "AbortError: remote-cancel"}})
+        );
+        m.answer(
+            cancel["request_id"].as_str().unwrap(),
+            json!({"mcp_response": {"jsonrpc": "2.0", "result": {}}}),
+        )
+        .await;
+        let msgs = m.result().await;
+        assert!(
+            msgs.iter().all(|v| v["type"] != "control_cancel_request"),
+            "no control_cancel_request for an MCP call: {msgs:?}"
+        );
+        assert!(msgs.iter().any(|v| v["type"] == "control_response"
+            && v["response"]["request_id"] == "stop"));
+        let result = msgs.last().unwrap();
+        assert_eq!(result["subtype"], "error_during_execution");
+        assert_eq!(result["terminal_reason"], "aborted_tools");
+        assert!(m.log().iter().any(|e| e["event"] == "mcp_cancel_sent"));
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn many_messages_and_a_huge_line_arrive_intact() {
     bounded(async {

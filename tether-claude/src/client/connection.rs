@@ -75,6 +75,10 @@ pub(crate) struct Shared {
     pending: Pending,
     /// The CLI's requests being answered, by request id, each in its own cancel scope.
     inflight: Mutex<HashMap<String, CancelScope>>,
+    /// In-process MCP `tools/call`s being answered: (server, JSON-RPC id as JSON text) → their
+    /// control request id. The real CLI cancels these with a JSON-RPC `notifications/cancelled`
+    /// in a new `mcp_message`, not with `control_cancel_request`.
+    mcp_calls: Mutex<HashMap<(String, String), String>>,
     /// Why the connection ended; set once.
     cause: OnceLock<Arc<CloseCause>>,
     /// Set together with `cause`.
@@ -134,6 +138,7 @@ impl Shared {
             writer,
             pending: Pending::default(),
             inflight: Mutex::new(HashMap::new()),
+            mcp_calls: Mutex::new(HashMap::new()),
             cause: OnceLock::new(),
             ended: Event::new(),
             exit: exit.clone(),
@@ -346,6 +351,7 @@ impl Shared {
         self.inflight
             .lock()
             .insert(request_id.clone(), scope.clone());
+        let mcp_call = self.track_mcp(&request_id, &request);
         let shared = self.clone();
         let task = async move {
             let callbacks = shared.callbacks.clone();
@@ -353,8 +359,12 @@ impl Shared {
                 .run(AssertUnwindSafe(answer(&callbacks, request)).catch_unwind())
                 .await;
             shared.inflight.lock().remove(&request_id);
+            if let Some(key) = mcp_call {
+                shared.mcp_calls.lock().remove(&key);
+            }
             let line = match outcome {
-                // Cancelled by control_cancel_request: the CLI withdrew the request and expects
+                // Cancelled by control_cancel_request (or, for an MCP tools/call, by the
+                // JSON-RPC notifications/cancelled): the CLI withdrew the request and expects
                 // no reply (the official SDKs send none either).
                 Err(_) => return,
                 Ok(Ok(Ok(response))) => success_line(&request_id, response),
@@ -378,6 +388,49 @@ impl Shared {
     fn cancel_request(&self, request_id: &str) {
         if let Some(scope) = self.inflight.lock().get(request_id) {
             scope.cancel_with("the cli sent control_cancel_request");
+        }
+    }
+
+    /// For an `mcp_message`: remembers a `tools/call` (returns its key, to forget it when
+    /// answered), and for a JSON-RPC `notifications/cancelled` cancels the call it names — the
+    /// way the real CLI withdraws an in-process tool call on interrupt. The notification itself
+    /// is answered like any notification.
+    fn track_mcp(&self, request_id: &str, request: &Value) -> Option<(String, String)> {
+        if request.get("subtype").and_then(Value::as_str) != Some("mcp_message") {
+            return None;
+        }
+        let server = request
+            .get("server_name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let message = request.get("message").unwrap_or(&Value::Null);
+        match message.get("method").and_then(Value::as_str) {
+            Some("tools/call") => {
+                let key = (
+                    server,
+                    message.get("id").unwrap_or(&Value::Null).to_string(),
+                );
+                self.mcp_calls
+                    .lock()
+                    .insert(key.clone(), request_id.to_string());
+                Some(key)
+            }
+            Some("notifications/cancelled") => {
+                let rpc_id = message
+                    .get("params")
+                    .and_then(|p| p.get("requestId"))
+                    .unwrap_or(&Value::Null)
+                    .to_string();
+                let call = self.mcp_calls.lock().remove(&(server, rpc_id));
+                if let Some(call) = call
+                    && let Some(scope) = self.inflight.lock().get(&call)
+                {
+                    scope.cancel_with("the cli sent notifications/cancelled for this tool call");
+                }
+                None
+            }
+            _ => None,
         }
     }
 

@@ -202,7 +202,10 @@ impl SdkMcpServer {
                     "serverInfo": {"name": self.name, "version": self.version},
                 }
             }),
-            "notifications/initialized" => json!({"jsonrpc": "2.0", "result": {}}),
+            // Notifications (`initialized`, `cancelled`, ...) carry no id and expect no
+            // JSON-RPC answer; the control request still gets its reply. The connection acts
+            // on `notifications/cancelled` itself (it cancels the named tools/call).
+            m if m.starts_with("notifications/") => json!({"jsonrpc": "2.0", "result": {}}),
             "tools/list" => {
                 let tools: Vec<Value> = self
                     .tools
@@ -302,5 +305,11 @@ mod tests {
             .handle(&json!({"jsonrpc":"2.0","id":5,"method":"resources/list"}))
             .await;
         assert_eq!(r["error"]["code"], -32601);
+        // Notifications get an empty result, whatever they are (the CLI sends
+        // `notifications/cancelled` to withdraw a tools/call).
+        let r = s
+            .handle(&json!({"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":2}}))
+            .await;
+        assert_eq!(r, json!({"jsonrpc": "2.0", "result": {}}));
     }
 }

@@ -94,6 +94,10 @@ pub(crate) struct Agent {
     /// Reply slots of cancelled requests, kept (not dropped) so their waiter stays pending until the
     /// turn notices the interrupt instead of seeing a closed channel first. Cleared per turn.
     cancelled: Mutex<Vec<oneshot::Sender<Reply>>>,
+    /// SDK MCP `tools/call` requests awaiting a reply: control request id → (server, JSON-RPC id).
+    /// The real CLI does not withdraw these with `control_cancel_request`: it sends the server a
+    /// JSON-RPC `notifications/cancelled` in a new `mcp_message` instead.
+    mcp_calls: Mutex<HashMap<String, (String, Value)>>,
     /// Bumped by every `interrupt`.
     interrupt: watch::Sender<u64>,
     /// Set by SIGINT: exit 0 after the current turn.
@@ -187,6 +191,7 @@ impl Agent {
             pending: Mutex::new(HashMap::new()),
             outstanding: Mutex::new(Vec::new()),
             cancelled: Mutex::new(Vec::new()),
+            mcp_calls: Mutex::new(HashMap::new()),
             interrupt: watch::channel(0).0,
             exit_after_turn: AtomicBool::new(false),
             sigint_notify: tokio::sync::Notify::new(),
@@ -233,6 +238,11 @@ impl Agent {
         if in_turn {
             lock(&self.outstanding).push(id.clone());
         }
+        // Known before it is sent, so an interrupt racing the send cancels it the MCP way.
+        if body["subtype"] == "mcp_message" && body["message"]["method"] == "tools/call" {
+            let server = body["server_name"].as_str().unwrap_or_default().to_owned();
+            lock(&self.mcp_calls).insert(id.clone(), (server, body["message"]["id"].clone()));
+        }
         self.log.event(
             "control_request_sent",
             json!({"request_id": id, "request": body}),
@@ -256,12 +266,34 @@ impl Agent {
         self.reply(&id, rx).await
     }
 
-    /// Withdraw request `id`: forget it and send `control_cancel_request`.
+    /// Withdraw request `id`: forget it and send `control_cancel_request` — or, for an SDK MCP
+    /// `tools/call`, as the real CLI does, a new `mcp_message` carrying the JSON-RPC notification
+    /// `notifications/cancelled` (whose reply nobody waits for); the `tools/call` itself is left
+    /// unanswered on the client's side.
     pub(crate) async fn cancel_request(&self, id: &str) {
         let removed = lock(&self.pending).remove(id);
         lock(&self.outstanding).retain(|x| x != id);
+        let mcp_call = lock(&self.mcp_calls).remove(id);
         if let Some(slot) = removed {
             lock(&self.cancelled).push(slot);
+            if let Some((server, rpc_id)) = mcp_call {
+                self.log.event(
+                    "mcp_cancel_sent",
+                    json!({"request_id": id, "server": server, "rpc_id": rpc_id}),
+                );
+                let message = json!({
+                    "jsonrpc": "2.0",
+                    "method": "notifications/cancelled",
+                    "params": {"requestId": rpc_id, "reason": "AbortError: remote-cancel"},
+                });
+                let (_id, _reply) = self
+                    .request(
+                        json!({"subtype": "mcp_message", "server_name": server, "message": message}),
+                        false,
+                    )
+                    .await;
+                return;
+            }
             self.log
                 .event("control_cancel_sent", json!({"request_id": id}));
             self.out
@@ -692,12 +724,15 @@ impl Agent {
         message.insert("id".into(), mcp.next_rpc_id.into());
         mcp.next_rpc_id += 1;
         drop(mcp);
-        self.call(
-            json!({"subtype": "mcp_message", "server_name": server, "message": message}),
-            true,
-        )
-        .await
-        .map(|r| r.get("mcp_response").cloned().unwrap_or(Value::Null))
+        let (id, rx) = self
+            .request(
+                json!({"subtype": "mcp_message", "server_name": server, "message": message}),
+                true,
+            )
+            .await;
+        let reply = self.reply(&id, rx).await;
+        lock(&self.mcp_calls).remove(&id);
+        reply.map(|r| r.get("mcp_response").cloned().unwrap_or(Value::Null))
     }
 }
 
