@@ -240,6 +240,21 @@ async fn the_owned_client_used_from_another_task_is_a_task_context_error_naming_
                 .unwrap()
                 .unwrap_err();
             assert_wrong_task(err, "receive", host, other);
+            // Told once; after that the stream ends for this task, so a loop here stops.
+            let rest = tokio::time::timeout(at_once, async {
+                let mut n = 0;
+                while let Some(item) = turn.next().await {
+                    assert!(item.is_err(), "the wrong task never gets a message");
+                    n += 1;
+                }
+                n
+            })
+            .await
+            .expect("a loop over the stream in the wrong task stops at once");
+            assert_eq!(
+                rest, 0,
+                "the wrong task is told once, then the stream ends for it"
+            );
             let err = tokio::time::timeout(at_once, client.query("x"))
                 .await
                 .unwrap()

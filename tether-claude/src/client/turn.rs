@@ -78,6 +78,7 @@ pub(crate) async fn begin_turn(
         saw_result: false,
         until_eof,
         done: false,
+        refused: None,
     };
     let request = TurnRequest {
         line,
@@ -190,7 +191,10 @@ fn interrupt_in_background(shared: &Arc<Shared>) {
 /// of this turn's messages, so the next turn starts clean.
 ///
 /// A stream from the owned [`Client::query`](crate::Client::query) is bound to the task that
-/// asked: polling it from another task yields `Err(Error::WrongTask)` naming both tasks.
+/// asked: polling it from another task yields one `Err(Error::WrongTask)` naming both tasks,
+/// then `None` for as long as it is polled from that task, so a `while let Some(..)` loop there
+/// stops instead of spinning. Nothing is consumed: back in the task that asked, the stream goes
+/// on from where it was.
 /// Streams from a [`ClientHandle`](crate::ClientHandle) work in any task.
 ///
 /// # Examples
@@ -213,6 +217,8 @@ pub struct ResponseStream {
     saw_result: bool,
     until_eof: bool,
     done: bool,
+    /// The wrong task already told so (a `WrongTask` error was yielded to it): it gets `None`.
+    refused: Option<tether::TaskId>,
 }
 
 impl ResponseStream {
@@ -256,6 +262,13 @@ impl Stream for ResponseStream {
             None => match this.rx.try_recv() {
                 Ok(item) => Poll::Ready(Some(item)),
                 Err(TryRecvError::Recv(RecvError::WrongTask(source))) => {
+                    // Tell the wrong task once, then end the stream for it (a loop there stops);
+                    // nothing is consumed, so the task that asked can go on reading.
+                    let current = tether::TaskId::current();
+                    if this.refused == Some(current) {
+                        return Poll::Ready(None);
+                    }
+                    this.refused = Some(current);
                     Poll::Ready(Some(Err(Error::WrongTask {
                         operation: "receive",
                         source,
