@@ -1,0 +1,462 @@
+//! Load and faults, on loopback, against the mock agent, through ONE shared connection.
+//!
+//! - `two_hundred_clients_share_one_connection`: 200 concurrent HTTP clients; a tenth leave
+//!   while queued, a tenth leave mid-stream. Every client that stays gets its own complete turn;
+//!   nothing hangs (each request is bounded); turns start in arrival order; afterwards no agent
+//!   process is alive or unreaped and the process's memory is back near where it started.
+//! - `killing_the_agent_mid_load_fails_every_open_request_promptly`: the agent is SIGKILLed with
+//!   100 requests open; each gets a typed `closed` error within a bound; the server stays up and
+//!   reports the connection closed (no reconnection: that is a decision for the operator).
+//!
+//! With `WEB_CHAT_REPORT=<markdown file>` set, each test writes its figures into that file
+//! between its markers (`<!-- web-chat-load:begin -->` … and `<!-- web-chat-kill:begin -->` …),
+//! e.g. `WEB_CHAT_REPORT=$PWD/docs/sdk-web.md cargo test -p web-chat --release --test load`.
+
+mod support;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use hyper::StatusCode;
+use mock_claude::{Script, Step};
+use support::{Server, Turn, assert_reaped, bounded, deltas, process_state, rss_bytes, texts};
+
+/// The tests measure this process's memory and write one report file: one at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// The bound on any single request: generous (a debug build on a loaded 2-core machine), but
+/// finite — a hang fails the test instead of stalling it.
+const PER_REQUEST: Duration = Duration::from_secs(120);
+
+const CLIENTS: usize = 200;
+const WARM_UP: usize = 20;
+const SLOW: &str = "0123456789";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Behaviour {
+    /// Reads the whole turn.
+    Stay,
+    /// Drops the connection right after its `queued` event.
+    LeaveQueued,
+    /// Drops the connection after the first piece of the slow text arrived.
+    LeaveMidStream,
+}
+
+fn behaviour(i: usize) -> Behaviour {
+    match i % 10 {
+        3 => Behaviour::LeaveQueued,
+        7 => Behaviour::LeaveMidStream,
+        _ => Behaviour::Stay,
+    }
+}
+
+#[derive(Debug)]
+struct Outcome {
+    index: usize,
+    behaviour: Behaviour,
+    /// The arrival number the server gave the request.
+    ticket: u64,
+    /// `Ok(())`: a complete turn, checked; `Err(kind)`: a typed error event.
+    end: Option<Result<(), String>>,
+}
+
+fn prompt(i: usize) -> String {
+    format!("load-{i:03}")
+}
+
+/// One client. Panics (failing the test) on anything but a complete, correct turn or a typed
+/// error.
+async fn client(addr: std::net::SocketAddr, i: usize, start: Arc<tokio::sync::Barrier>) -> Outcome {
+    let behaviour = behaviour(i);
+    let prompt = prompt(i);
+    start.wait().await;
+    let mut turn = Turn::post(addr, &prompt).await;
+    assert_eq!(turn.status, StatusCode::OK, "request {i}");
+    let ticket = turn.expect("queued").await["turn"].as_u64().unwrap();
+    let mut outcome = Outcome {
+        index: i,
+        behaviour,
+        ticket,
+        end: None,
+    };
+    if behaviour == Behaviour::LeaveQueued {
+        return outcome; // `turn` is dropped: the TCP connection closes
+    }
+    let mut events = Vec::new();
+    while let Some(event) = turn.next().await {
+        let name = event.name.clone();
+        events.push(event);
+        if behaviour == Behaviour::LeaveMidStream && name == "delta" && events.len() > 3 {
+            return outcome; // mid-stream: after the echo, during the slow text
+        }
+    }
+    let last = events
+        .last()
+        .unwrap_or_else(|| panic!("request {i}: no events"));
+    match last.name.as_str() {
+        "result" => {
+            assert_eq!(events[0].name, "start", "request {i}: {events:?}");
+            assert_eq!(events[0].data["turn"], ticket, "request {i}");
+            assert_eq!(
+                texts(&events),
+                [prompt.clone(), SLOW.to_string()],
+                "request {i}: its own turn, whole"
+            );
+            assert_eq!(deltas(&events), format!("{prompt}{SLOW}"), "request {i}");
+            assert_eq!(last.data["subtype"], "success", "request {i}");
+            assert_eq!(last.data["is_error"], false, "request {i}");
+            assert_eq!(last.data["turn"], ticket, "request {i}");
+            outcome.end = Some(Ok(()));
+        }
+        "error" => {
+            assert_eq!(last.data["fatal"], true, "request {i}: {last:?}");
+            let kind = last.data["kind"].as_str().unwrap().to_string();
+            outcome.end = Some(Err(kind));
+        }
+        other => panic!("request {i}: the stream ended after `{other}`: {events:?}"),
+    }
+    outcome
+}
+
+/// Writes `body` between `<!-- {tag}:begin -->` and `<!-- {tag}:end -->` in the file named by
+/// `WEB_CHAT_REPORT`, if set.
+fn report(tag: &str, body: &str) {
+    let Some(path) = std::env::var_os("WEB_CHAT_REPORT") else {
+        return;
+    };
+    let begin = format!("<!-- {tag}:begin -->");
+    let end = format!("<!-- {tag}:end -->");
+    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    let block = format!("{begin}\n{body}{end}");
+    let new = match (text.find(&begin), text.find(&end)) {
+        (Some(b), Some(e)) if b < e => format!("{}{block}{}", &text[..b], &text[e + end.len()..]),
+        _ => format!("{text}\n{block}\n"),
+    };
+    std::fs::write(&path, new).expect("write the report");
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
+fn build_profile() -> &'static str {
+    if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_hundred_clients_share_one_connection() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let script = Script::every_turn(vec![
+        Step::Echo {
+            prefix: String::new(),
+        },
+        Step::SlowText {
+            text: SLOW.into(),
+            chunks: 5,
+            chunk_ms: 2,
+        },
+    ]);
+    let server = Server::start(&script).await;
+    let pid = server.status().await["pid"].as_u64().unwrap() as u32;
+
+    // Warm up (allocator pools, lazy statics, the mock's first turns) before measuring memory.
+    for i in 0..WARM_UP {
+        let mut turn = Turn::post(server.addr, &format!("warm-{i}")).await;
+        let rest = turn.rest().await;
+        assert_eq!(rest.last().unwrap().name, "result");
+    }
+    let rss_before = rss_bytes();
+
+    let barrier = Arc::new(tokio::sync::Barrier::new(CLIENTS));
+    let started = Instant::now();
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|i| {
+            let barrier = barrier.clone();
+            let addr = server.addr;
+            tokio::spawn(async move {
+                match tokio::time::timeout(PER_REQUEST, client(addr, i, barrier)).await {
+                    Ok(outcome) => outcome,
+                    Err(_) => panic!("request {i} hung for {PER_REQUEST:?}"),
+                }
+            })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for c in clients {
+        outcomes.push(c.await.expect("a client failed"));
+    }
+    let elapsed = started.elapsed();
+
+    let status = server
+        .wait_status("the server to go idle", |s| {
+            s["open_streams"] == 0 && s["queue_length"] == 0 && s["running"].is_null()
+        })
+        .await;
+
+    // Every client that stayed got its whole turn (no faults are injected here, so no errors).
+    let mut errors: BTreeMap<String, usize> = BTreeMap::new();
+    for o in &outcomes {
+        match (&o.behaviour, &o.end) {
+            (Behaviour::Stay, Some(Ok(()))) => {}
+            (Behaviour::Stay, Some(Err(kind))) => *errors.entry(kind.clone()).or_default() += 1,
+            (Behaviour::Stay, None) => panic!("request {} stayed but has no end", o.index),
+            _ => {}
+        }
+    }
+    assert!(
+        errors.is_empty(),
+        "typed errors without any fault: {errors:?}"
+    );
+    let stayed = outcomes
+        .iter()
+        .filter(|o| o.behaviour == Behaviour::Stay)
+        .count();
+    let left = CLIENTS - stayed;
+
+    // Arrival numbers: each request got a distinct one, after the warm-up's.
+    let mut tickets: Vec<u64> = outcomes.iter().map(|o| o.ticket).collect();
+    tickets.sort_unstable();
+    let expected: Vec<u64> = (WARM_UP as u64 + 1..=(WARM_UP + CLIENTS) as u64).collect();
+    assert_eq!(tickets, expected, "arrival numbers are 21..=220, each once");
+
+    // The order proof. The arrival number is taken in the same critical section in which the
+    // request enters the connection's FIFO, so arrival numbers are the queue order; the agent's
+    // own stdin log (a separate process, written as it reads) is the order in which turns
+    // started. Served in arrival order ⇔ the arrival numbers of the prompts the agent read, in
+    // the order it read them, strictly increase. A request withdrawn while queued may be
+    // missing, but nothing may overtake.
+    let ticket_of: HashMap<String, &Outcome> =
+        outcomes.iter().map(|o| (prompt(o.index), o)).collect();
+    let received: Vec<String> = server
+        .prompts_received()
+        .into_iter()
+        .skip(WARM_UP)
+        .collect();
+    let order: Vec<u64> = received
+        .iter()
+        .map(|p| {
+            ticket_of
+                .get(p)
+                .unwrap_or_else(|| panic!("unknown prompt {p}"))
+                .ticket
+        })
+        .collect();
+    for pair in order.windows(2) {
+        assert!(
+            pair[0] < pair[1],
+            "turn {} started after turn {}: {order:?}",
+            pair[1],
+            pair[0]
+        );
+    }
+    for o in &outcomes {
+        if o.behaviour != Behaviour::LeaveQueued {
+            let p = prompt(o.index);
+            assert_eq!(
+                received.iter().filter(|r| **r == p).count(),
+                1,
+                "{p} ran exactly once"
+            );
+        }
+    }
+    let withdrawn_before_start = CLIENTS - received.len();
+
+    // The server's counters agree with what the clients saw.
+    assert_eq!(
+        status["turns_served"],
+        (WARM_UP + stayed) as u64,
+        "{status}"
+    );
+    assert_eq!(
+        status["turns_started"],
+        (WARM_UP + received.len()) as u64,
+        "{status}"
+    );
+    assert_eq!(
+        status["withdrawn"].as_u64().unwrap() + status["abandoned"].as_u64().unwrap(),
+        left as u64,
+        "{status}"
+    );
+    assert_eq!(status["alive"], true);
+
+    // Memory: back near the level before the load (allocators keep some freed memory).
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let rss_after = rss_bytes();
+    let slack = 48 * 1024 * 1024;
+    assert!(
+        rss_after <= rss_before + slack,
+        "RSS grew from {:.1} MiB to {:.1} MiB",
+        mib(rss_before),
+        mib(rss_after)
+    );
+
+    let report_status = server.shutdown().await;
+    assert_eq!(report_status.pid, pid);
+    assert_reaped(pid).await;
+    let rss_end = rss_bytes();
+
+    let turns_per_s = received.len() as f64 / elapsed.as_secs_f64();
+    let served_counts: Vec<String> = status["errors"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}"))
+        .collect();
+    let text = format!(
+        "| figure | value |\n|---|---|\n\
+         | build | {profile} |\n\
+         | concurrent HTTP requests | {CLIENTS} (after {WARM_UP} warm-up turns) |\n\
+         | stayed to the end / complete turns | {stayed} / {stayed} |\n\
+         | left while queued / left mid-stream | {lq} / {lm} |\n\
+         | turns the agent started (one connection) | {started} ({withdrawn_before_start} withdrawn before their prompt was written) |\n\
+         | wall time for all requests | {elapsed:.2} s |\n\
+         | turns per second through one connection | {turns_per_s:.1} |\n\
+         | typed errors (server counters) | {errs} |\n\
+         | withdrawn / abandoned (server counters) | {w} / {a} |\n\
+         | arrival-order violations | 0 (checked against the agent's stdin log) |\n\
+         | RSS before / after the load / after shutdown | {b:.1} / {af:.1} / {e:.1} MiB |\n\
+         | agent processes alive or unreaped afterwards | 0 (pid {pid}) |\n",
+        profile = build_profile(),
+        lq = outcomes
+            .iter()
+            .filter(|o| o.behaviour == Behaviour::LeaveQueued)
+            .count(),
+        lm = outcomes
+            .iter()
+            .filter(|o| o.behaviour == Behaviour::LeaveMidStream)
+            .count(),
+        started = received.len(),
+        elapsed = elapsed.as_secs_f64(),
+        errs = if served_counts.is_empty() {
+            "none".to_string()
+        } else {
+            served_counts.join(", ")
+        },
+        w = status["withdrawn"],
+        a = status["abandoned"],
+        b = mib(rss_before),
+        af = mib(rss_after),
+        e = mib(rss_end),
+    );
+    println!("{text}");
+    report("web-chat-load", &text);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn killing_the_agent_mid_load_fails_every_open_request_promptly() {
+    const OPEN: usize = 100;
+    const PROMPTLY: Duration = Duration::from_secs(5);
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let script = Script::every_turn(vec![
+        Step::Echo {
+            prefix: String::new(),
+        },
+        Step::SlowText {
+            text: "y".repeat(100),
+            chunks: 100,
+            chunk_ms: 50,
+        },
+    ]);
+    let server = Server::start(&script).await;
+    let pid = server.status().await["pid"].as_u64().unwrap() as u32;
+
+    // 100 requests open: one streaming, 99 queued.
+    let killed_at: Arc<OnceLock<Instant>> = Arc::new(OnceLock::new());
+    let (queued_tx, mut queued_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let clients: Vec<_> = (0..OPEN)
+        .map(|i| {
+            let addr = server.addr;
+            let queued_tx = queued_tx.clone();
+            let killed_at = killed_at.clone();
+            tokio::spawn(async move {
+                let run = async {
+                    let mut turn = Turn::post(addr, &format!("kill-{i}")).await;
+                    turn.expect("queued").await;
+                    queued_tx.send(()).unwrap();
+                    let rest = turn.rest().await;
+                    let ended = Instant::now();
+                    let last = rest
+                        .last()
+                        .unwrap_or_else(|| panic!("request {i}: no end event"));
+                    assert_eq!(last.name, "error", "request {i}: {rest:?}");
+                    assert_eq!(last.data["kind"], "closed", "request {i}: {last:?}");
+                    let latency = ended.saturating_duration_since(
+                        *killed_at.get().expect("ended only after the kill"),
+                    );
+                    latency
+                };
+                match tokio::time::timeout(PER_REQUEST, run).await {
+                    Ok(latency) => latency,
+                    Err(_) => panic!("request {i} hung"),
+                }
+            })
+        })
+        .collect();
+    drop(queued_tx);
+    bounded(Duration::from_secs(60), "every request queued", async {
+        for _ in 0..OPEN {
+            queued_rx.recv().await.unwrap();
+        }
+    })
+    .await;
+    server
+        .wait_status("the first turn to stream", |s| {
+            s["running"].is_u64() && s["queue_length"] == (OPEN - 1) as u64
+        })
+        .await;
+
+    killed_at.set(Instant::now()).unwrap();
+    let kill = std::process::Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+
+    let mut latencies = Vec::new();
+    for c in clients {
+        latencies.push(c.await.expect("a client failed"));
+    }
+    let worst = latencies.iter().max().copied().unwrap();
+    assert!(
+        worst <= PROMPTLY,
+        "the slowest request got its error {worst:?} after the kill"
+    );
+
+    // The server is still up and says the connection is closed, and why.
+    let status = server.status().await;
+    assert_eq!(status["alive"], false);
+    let cause = status["cause"].as_str().unwrap().to_string();
+    assert!(cause.contains("signal: 9"), "{cause}");
+    assert_eq!(status["open_streams"], 0);
+    assert_eq!(status["queue_length"], 0);
+    assert_eq!(status["errors"]["closed"], OPEN as u64, "{status}");
+    let after = Turn::post(server.addr, "after the kill").await;
+    assert_eq!(after.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(after.text().await.contains("\"kind\":\"closed\""));
+    assert_eq!(support::get(server.addr, "/").await.0, StatusCode::OK);
+    assert!(process_state(pid).is_none(), "the killed agent was reaped");
+
+    server.shutdown().await;
+    let mut sorted = latencies.clone();
+    sorted.sort();
+    let median = sorted[sorted.len() / 2];
+    let text = format!(
+        "| figure | value |\n|---|---|\n\
+         | build | {profile} |\n\
+         | open requests when the agent was SIGKILLed | {OPEN} (1 streaming, {q} queued) |\n\
+         | requests that got a typed `closed` error | {OPEN} |\n\
+         | error latency after the kill: median / worst | {m:.1} / {w:.1} ms (bound {PROMPTLY:?}) |\n\
+         | server afterwards | up; `/api/status` `alive: false`, cause `{cause}`; new turns get 503 `closed` (no reconnection) |\n",
+        profile = build_profile(),
+        q = OPEN - 1,
+        m = median.as_secs_f64() * 1000.0,
+        w = worst.as_secs_f64() * 1000.0,
+    );
+    println!("{text}");
+    report("web-chat-kill", &text);
+}
