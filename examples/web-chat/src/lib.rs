@@ -346,15 +346,15 @@ async fn interrupt(State(app): State<App>, body: axum::body::Bytes) -> Response 
         }
     };
     let running = *app.inner.running.lock();
-    if let Some(turn) = wanted.turn {
-        if running != Some(turn) {
-            return (
+    if let Some(turn) = wanted.turn
+        && running != Some(turn)
+    {
+        return (
                 StatusCode::CONFLICT,
                 Json(json!({"interrupted": false, "turn": turn, "running": running,
                     "error": {"kind": "not_running", "message": format!("turn {turn} is not the running turn; nothing was interrupted")}})),
             )
                 .into_response();
-        }
     }
     match app.inner.handle.interrupt().await {
         Ok(()) => Json(json!({"interrupted": running.is_some(), "turn": running})).into_response(),

@@ -15,7 +15,7 @@
 mod support;
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use hyper::StatusCode;
@@ -23,7 +23,7 @@ use mock_claude::{Script, Step};
 use support::{Server, Turn, assert_reaped, bounded, deltas, process_state, rss_bytes, texts};
 
 /// The tests measure this process's memory and write one report file: one at a time.
-static SERIAL: Mutex<()> = Mutex::new(());
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// The bound on any single request: generous (a debug build on a loaded 2-core machine), but
 /// finite — a hang fails the test instead of stalling it.
@@ -150,7 +150,7 @@ fn build_profile() -> &'static str {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_hundred_clients_share_one_connection() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = SERIAL.lock().await;
     let script = Script::every_turn(vec![
         Step::Echo {
             prefix: String::new(),
@@ -351,7 +351,7 @@ async fn two_hundred_clients_share_one_connection() {
 async fn killing_the_agent_mid_load_fails_every_open_request_promptly() {
     const OPEN: usize = 100;
     const PROMPTLY: Duration = Duration::from_secs(5);
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = SERIAL.lock().await;
     let script = Script::every_turn(vec![
         Step::Echo {
             prefix: String::new(),
@@ -385,10 +385,9 @@ async fn killing_the_agent_mid_load_fails_every_open_request_promptly() {
                         .unwrap_or_else(|| panic!("request {i}: no end event"));
                     assert_eq!(last.name, "error", "request {i}: {rest:?}");
                     assert_eq!(last.data["kind"], "closed", "request {i}: {last:?}");
-                    let latency = ended.saturating_duration_since(
+                    ended.saturating_duration_since(
                         *killed_at.get().expect("ended only after the kill"),
-                    );
-                    latency
+                    )
                 };
                 match tokio::time::timeout(PER_REQUEST, run).await {
                     Ok(latency) => latency,
