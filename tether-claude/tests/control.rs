@@ -21,8 +21,10 @@ use tether_claude::{
 fn tool_results(items: &[Result<Message, tether_claude::Error>]) -> Vec<(String, bool)> {
     let mut out = Vec::new();
     for item in items {
-        if let Ok(Message::User(u)) = item {
-            if let UserContent::Blocks(blocks) = &u.message.content {
+        if let Ok(Message::User(u)) = item
+            && let UserContent::Blocks(blocks) = &u.message.content
+        {
+            {
                 for b in blocks {
                     if let ContentBlock::ToolResult {
                         content, is_error, ..
@@ -413,6 +415,90 @@ async fn a_thousand_tool_calls_with_callbacks_while_the_consumer_reads_nothing_d
     assert!(
         replies.values().all(|n| *n == 1),
         "every request got exactly one reply"
+    );
+    let _ = std::fs::remove_file(&log);
+}
+
+#[tokio::test]
+async fn a_permission_callback_that_never_answers_does_not_block_an_interrupt() {
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let d = dropped.clone();
+    let options = script(json!({
+        "turns": [{"steps": [
+            {"type": "tool_use", "name": "Bash", "input": {"command": "ls"}, "permission": "ask"}
+        ]}]
+    }))
+    .can_use_tool(move |_| {
+        let d = d.clone();
+        async move {
+            let _guard = DropFlag(d);
+            std::future::pending::<()>().await;
+            Ok::<_, tether::BoxError>(PermissionDecision::allow())
+        }
+    });
+    bounded(connect(options, async |client| {
+        let turn = client.query("go").await.unwrap();
+        let handle = client.handle();
+        // The callback is stuck; interrupt from another task still gets through at once, and
+        // the CLI withdraws the permission request (control_cancel_request).
+        let interrupt = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            tokio::time::timeout(Duration::from_secs(10), handle.interrupt()).await
+        });
+        let items = collect(turn).await;
+        interrupt
+            .await
+            .unwrap()
+            .expect("interrupt was not blocked")
+            .unwrap();
+        let Some(Ok(Message::Result(r))) = items.last() else {
+            panic!("{items:?}")
+        };
+        assert_eq!(r.terminal_reason.as_deref(), Some("aborted_tools"));
+    }))
+    .await
+    .unwrap();
+    assert_eq!(
+        dropped.load(Ordering::SeqCst),
+        1,
+        "the stuck callback was dropped"
+    );
+}
+
+#[tokio::test]
+async fn requests_after_the_result_are_answered_while_the_scope_lives() {
+    let log = temp_file("after-result");
+    let asked = Arc::new(AtomicUsize::new(0));
+    let a = asked.clone();
+    let options = scenario("after-result")
+        .env("MOCK_CLAUDE_LOG", log.display().to_string())
+        .can_use_tool(move |_| {
+            let a = a.clone();
+            async move {
+                a.fetch_add(1, Ordering::SeqCst);
+                Ok::<_, tether::BoxError>(PermissionDecision::allow())
+            }
+        });
+    bounded(connect(options, async |client| {
+        let _ = collect(client.query("go").await.unwrap()).await;
+        // Input stays open after the result: the CLI's later request still gets its answer.
+        while asked.load(Ordering::SeqCst) == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }))
+    .await
+    .unwrap();
+    let replies = replies_per_request(&log);
+    assert!(!replies.is_empty());
+    let lines = read_log(&log);
+    let perm_id = lines
+        .iter()
+        .find(|e| e["event"] == "control_request_sent" && e["request"]["subtype"] == "can_use_tool")
+        .map(|e| e["request_id"].as_str().unwrap().to_string())
+        .unwrap();
+    assert_eq!(
+        replies[&perm_id], 1,
+        "answered after the result: {replies:?}"
     );
     let _ = std::fs::remove_file(&log);
 }

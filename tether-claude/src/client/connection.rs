@@ -103,7 +103,8 @@ pub(crate) struct Shared {
 
 /// The one-shot rule for closing input, after the official SDK: with no callbacks, close right
 /// after the prompt; with callbacks, close after a `result` once no background task the CLI
-/// announced (`system` `task_started`) is still running — the CLI may still call back for
+/// announced (`system` `task_started` … `task_notification`, or the list in
+/// `background_tasks_changed`) is still running — the CLI may still call back for
 /// those.
 #[derive(Debug, Default)]
 struct OneShot {
@@ -263,13 +264,20 @@ impl Shared {
         }
     }
 
-    /// The one-shot form: close input per the official rule.
-    pub(crate) fn begin_one_shot(&self) {
+    /// The one-shot form: writes the prompt and arms the input-closing rule, under the
+    /// one-shot lock so a `result` read in between cannot be missed. Returns whether the
+    /// prompt was queued.
+    pub(crate) fn begin_one_shot(&self, prompt_line: Vec<u8>) -> bool {
         let mut one = self.one_shot.lock();
         one.active = true;
-        if !self.has_callbacks() {
-            self.writer.close();
+        if !self.writer.send(prompt_line) {
+            return false;
         }
+        if !self.has_callbacks() {
+            // Nothing can call back: end input after the prompt, as the official SDK does.
+            self.writer.finish();
+        }
+        true
     }
 
     fn has_callbacks(&self) -> bool {
@@ -297,13 +305,23 @@ impl Shared {
                     ("task_notification", Some(id)) => {
                         one.tasks.remove(&id);
                     }
+                    ("background_tasks_changed", _) => {
+                        // The CLI's full list of running background tasks (seen in 2.1.330).
+                        if let Some(tasks) = data.get("tasks").and_then(Value::as_array) {
+                            one.tasks = tasks
+                                .iter()
+                                .filter_map(|t| t.get("task_id").and_then(Value::as_str))
+                                .map(str::to_string)
+                                .collect();
+                        }
+                    }
                     _ => {}
                 }
             }
             _ => {}
         }
         if one.seen_result && one.tasks.is_empty() {
-            self.writer.close();
+            self.writer.finish();
         }
     }
 
@@ -453,10 +471,11 @@ async fn read_loop(
     shared.end(cause);
     // Deliver what is stashed, then end the queue (dropping `queue`): the driver sees the end
     // after the last message.
-    while queue_open {
-        let Some(item) = stash.pop_front() else { break };
-        if queue.send(item).await.is_err() {
-            break;
+    if queue_open {
+        while let Some(item) = stash.pop_front() {
+            if queue.send(item).await.is_err() {
+                break;
+            }
         }
     }
 }

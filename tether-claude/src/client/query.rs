@@ -94,10 +94,10 @@ impl Stream for QueryStream {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
-        if let Some(driver) = &mut this.driver {
-            if driver.as_mut().poll(cx).is_ready() {
-                this.driver = None;
-            }
+        if let Some(driver) = &mut this.driver
+            && driver.as_mut().poll(cx).is_ready()
+        {
+            this.driver = None;
         }
         match this.rx.poll_next_unpin(cx) {
             Poll::Ready(Some(item)) => Poll::Ready(Some(item)),

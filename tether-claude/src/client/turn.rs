@@ -105,11 +105,14 @@ pub(crate) async fn drive_turns(
         if turn.dropped.is_set() || turn.accepted.send(()).is_err() {
             continue; // withdrawn while waiting: its prompt is never written
         }
-        if shared.is_ended() || !shared.writer.send(turn.line) {
+        let queued = !shared.is_ended()
+            && if turn.until_eof {
+                shared.begin_one_shot(turn.line)
+            } else {
+                shared.writer.send(turn.line)
+            };
+        if !queued {
             continue; // dropping `out` ends its stream; the stream reports the cause
-        }
-        if turn.until_eof {
-            shared.begin_one_shot();
         }
         let mut open = true;
         loop {

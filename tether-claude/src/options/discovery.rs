@@ -50,10 +50,10 @@ pub(crate) fn find_cli(explicit: Option<&Path>) -> Result<PathBuf> {
             return Ok(path.to_path_buf());
         }
         // A bare name ("claude", "mock-claude") is looked up on PATH like a shell would.
-        if path.components().count() == 1 {
-            if let Some(found) = search_path(path.as_os_str(), &mut searched) {
-                return Ok(found);
-            }
+        if path.components().count() == 1
+            && let Some(found) = search_path(path.as_os_str(), &mut searched)
+        {
+            return Ok(found);
         }
         searched.insert(0, path.to_path_buf());
         return Err(Error::CliNotFound { searched });

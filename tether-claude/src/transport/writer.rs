@@ -18,6 +18,8 @@ use tokio::process::ChildStdin;
 pub(crate) struct Writer {
     lines: MemorySender<Vec<u8>>,
     closed: Arc<Event>,
+    /// `finish()` was called: no more lines are accepted.
+    finishing: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Writer {
@@ -28,6 +30,7 @@ impl Writer {
             Writer {
                 lines,
                 closed: closed.clone(),
+                finishing: Arc::default(),
             },
             WriterTask { rx, closed },
         )
@@ -35,10 +38,25 @@ impl Writer {
 
     /// Queues a line; false if input is already closed.
     pub(crate) fn send(&self, line: Vec<u8>) -> bool {
-        !self.closed.is_set() && self.lines.try_send(line).is_ok()
+        !self.closed.is_set()
+            && !self.finishing.load(std::sync::atomic::Ordering::Acquire)
+            && self.lines.try_send(line).is_ok()
     }
 
-    /// Ends input: the writer stops and drops stdin (EOF for the CLI). Idempotent.
+    /// Ends input after the lines already queued are written (the one-shot rule: the prompt
+    /// must still reach the CLI). Later sends fail. Idempotent.
+    pub(crate) fn finish(&self) {
+        if !self
+            .finishing
+            .swap(true, std::sync::atomic::Ordering::AcqRel)
+        {
+            // An empty line is the end marker: no real line is empty (each ends with `\n`).
+            let _ = self.lines.try_send(Vec::new());
+        }
+    }
+
+    /// Ends input now: the writer stops wherever it is and drops stdin (EOF for the CLI), even
+    /// in the middle of a write to a CLI that stopped reading. Idempotent.
     pub(crate) fn close(&self) {
         self.closed.set();
     }
@@ -59,6 +77,7 @@ impl WriterTask {
                 biased;
                 () = closed.wait() => break,
                 line = rx.recv() => match line {
+                    Ok(line) if line.is_empty() => break, // finish(): end of input
                     Ok(line) => line,
                     Err(_) => break,
                 },

@@ -163,6 +163,23 @@ mod tests {
     }
 
     #[test]
+    fn the_user_line_is_the_one_the_real_cli_accepted() {
+        let fixture = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/real-cli/one_shot.jsonl"
+        );
+        let text = std::fs::read_to_string(fixture).unwrap();
+        let sent = text
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .find(|l| l["dir"] == "in")
+            .unwrap()["msg"]
+            .clone();
+        let prompt = sent["message"]["content"].as_str().unwrap();
+        assert_eq!(parse(&Prompt::from(prompt).to_line()), sent);
+    }
+
+    #[test]
     fn replies_have_the_official_shape() {
         assert_eq!(
             parse(&success_line("r1", json!({"a":1}))),
