@@ -50,23 +50,12 @@ pub struct Server {
 impl Server {
     pub async fn start(script: &mock_claude::Script) -> Server {
         let dir = scratch("server");
-        let options = ClaudeOptions::new()
-            .cli_path(mock_claude::binary_path())
-            .include_partial_messages(true)
-            .close_grace(Duration::from_secs(2))
-            .term_grace(Duration::from_secs(2))
-            .env(
-                "MOCK_CLAUDE_SCRIPT_JSON",
-                serde_json::to_string(script).unwrap(),
-            )
-            .env(
-                "MOCK_CLAUDE_LOG",
-                dir.join("mock.log").display().to_string(),
-            )
-            .env(
-                "MOCK_CLAUDE_PIDFILE",
-                dir.join("mock.pid").display().to_string(),
-            );
+        let options = mock_options(script, &dir);
+        Server::start_with(options, dir).await
+    }
+
+    /// A server with any agent options; `dir` is its scratch directory.
+    pub async fn start_with(options: ClaudeOptions, dir: PathBuf) -> Server {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = oneshot::channel::<()>();
@@ -160,6 +149,27 @@ impl Drop for Server {
             task.abort();
         }
     }
+}
+
+/// Options for the mock agent playing `script`, logging to `dir`.
+pub fn mock_options(script: &mock_claude::Script, dir: &Path) -> ClaudeOptions {
+    ClaudeOptions::new()
+        .cli_path(mock_claude::binary_path())
+        .include_partial_messages(true)
+        .close_grace(Duration::from_secs(2))
+        .term_grace(Duration::from_secs(2))
+        .env(
+            "MOCK_CLAUDE_SCRIPT_JSON",
+            serde_json::to_string(script).unwrap(),
+        )
+        .env(
+            "MOCK_CLAUDE_LOG",
+            dir.join("mock.log").display().to_string(),
+        )
+        .env(
+            "MOCK_CLAUDE_PIDFILE",
+            dir.join("mock.pid").display().to_string(),
+        )
 }
 
 /// Every JSON line the agent read on stdin, in order.
