@@ -92,9 +92,17 @@ fn demo_script() -> mock_claude::Script {
     ])
 }
 
-/// The options `web-chat` runs with: the real CLI at `cli` if given, else the workspace's mock
-/// agent playing the demo script (unless `MOCK_CLAUDE_SCENARIO`, `MOCK_CLAUDE_SCRIPT` or
-/// `MOCK_CLAUDE_SCRIPT_JSON` is already set). Partial messages are on, so replies stream.
+/// The options `web-chat` runs with.
+///
+/// The real CLI at `cli` if given, else the workspace's mock agent playing the demo script
+/// (unless `MOCK_CLAUDE_SCENARIO`, `MOCK_CLAUDE_SCRIPT` or `MOCK_CLAUDE_SCRIPT_JSON` is already
+/// set, which the mock then follows). Partial messages are on, so replies stream; the teardown
+/// grace periods are 2 s each.
+///
+/// # Panics
+///
+/// Never for a given `cli`. Without one, locating the mock may build it (`cargo build --bin
+/// mock-claude`) and panics if that fails.
 ///
 /// # Examples
 ///
@@ -143,7 +151,22 @@ struct Counters {
 
 /// The state every handler shares: the one connection's handle and the web layer's counters.
 ///
-/// Cheap to clone.
+/// Cheap to clone (an `Arc`); every request handler gets a clone through axum's state and calls
+/// the same [`ClientHandle`]. [`router`](Self::router) gives the routes; [`status`](Self::status)
+/// the counters; [`begin_shutdown`](Self::begin_shutdown) ends every open turn stream.
+///
+/// # Examples
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), tether_claude::Error> {
+/// tether_claude::connect(web_chat::agent_options(None), async |client| {
+///     let app = web_chat::App::new(client.handle());
+///     let _routes: axum::Router = app.router();
+///     assert!(app.status().alive);
+/// })
+/// .await
+/// # }
+/// ```
 #[derive(Clone, Debug)]
 pub struct App {
     inner: Arc<Inner>,
@@ -164,6 +187,17 @@ struct Inner {
 }
 
 /// The JSON of `GET /api/status`.
+///
+/// # Examples
+///
+/// ```
+/// let status: web_chat::Status = serde_json::from_str(r#"{"alive": false, "pid": 7,
+///     "turns_served": 3, "queue_length": 0, "running": null, "requests": 4,
+///     "turns_started": 4, "turns_interrupted": 1, "withdrawn": 0, "abandoned": 1,
+///     "open_streams": 0, "errors": {"closed": 1}, "cause": "the cli exited",
+///     "shutting_down": false}"#).unwrap();
+/// assert_eq!(status.errors["closed"], 1);
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Status {
     /// Whether the agent connection is still open.
@@ -197,7 +231,7 @@ pub struct Status {
 }
 
 impl App {
-    /// The state for a connection's handle.
+    /// The state for a connection's handle; every counter starts at zero.
     pub fn new(handle: ClientHandle) -> App {
         App {
             inner: Arc::new(Inner {
@@ -212,7 +246,10 @@ impl App {
         }
     }
 
-    /// The routes, with this state.
+    /// The routes (`/`, `/api/turn`, `/api/interrupt`, `/api/status`), with this state.
+    ///
+    /// Turn streams are dropped in whichever task runs the HTTP connection; that is safe (see
+    /// the crate docs).
     pub fn router(&self) -> Router {
         Router::new()
             .route("/", get(page))
@@ -222,7 +259,8 @@ impl App {
             .with_state(self.clone())
     }
 
-    /// The connection's state and the web layer's counters.
+    /// The connection's state and the web layer's counters, now (a snapshot: counters that
+    /// change together are read one after the other).
     pub fn status(&self) -> Status {
         let c = &self.inner.counters;
         let handle = &self.inner.handle;
@@ -268,8 +306,22 @@ impl App {
     }
 }
 
-/// The state for `handle`'s connection, as a router: `router(handle)` is
-/// `App::new(handle).router()`.
+/// The routes over `handle`'s connection: `router(handle)` is `App::new(handle).router()`.
+///
+/// Serve it with [`serve`] (which also runs the shutdown sequence) or any hyper/axum server.
+///
+/// # Examples
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), tether_claude::Error> {
+/// tether_claude::connect(web_chat::agent_options(None), async |client| {
+///     let routes = web_chat::router(client.handle());
+///     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+///     axum::serve(listener, routes).await.unwrap();
+/// })
+/// .await
+/// # }
+/// ```
 pub fn router(handle: ClientHandle) -> Router {
     App::new(handle).router()
 }
@@ -652,7 +704,7 @@ pub struct ServeReport {
     pub pid: u32,
 }
 
-/// Why [`serve`] failed.
+/// Why [`serve`] failed. `Display` says what failed and why.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ServeError {
@@ -686,16 +738,36 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 /// Cancelled by a tether scope: the server's group is cancelled and the agent torn down
 /// (shielded). Dropped otherwise: the agent is killed (SIGKILL) and reaped by tokio.
 ///
+/// # Panics
+///
+/// Resumes a panic of a request handler (after the teardown); panics outside a tokio runtime.
+///
 /// # Examples
 ///
-/// ```no_run
-/// # async fn demo() -> Result<(), web_chat::ServeError> {
+/// Serve the mock agent, ask for the status over plain HTTP, stop:
+///
+/// ```
+/// # #[tokio::main]
+/// # async fn main() -> Result<(), web_chat::ServeError> {
+/// use tokio::io::{AsyncReadExt, AsyncWriteExt};
+///
 /// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-/// let report = web_chat::serve(listener, web_chat::agent_options(None), async {
-///     let _ = tokio::signal::ctrl_c().await;
-/// })
-/// .await?;
-/// println!("served {} turns", report.status.turns_served);
+/// let addr = listener.local_addr().unwrap();
+/// let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+/// let server = tokio::spawn(web_chat::serve(listener, web_chat::agent_options(None), async {
+///     let _ = stopped.await; // a binary would wait for Ctrl-C here
+/// }));
+///
+/// // Accepted once the agent is up (the listener is bound already).
+/// let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+/// socket.write_all(b"GET /api/status HTTP/1.0\r\n\r\n").await.unwrap();
+/// let mut answer = String::new();
+/// socket.read_to_string(&mut answer).await.unwrap();
+/// assert!(answer.contains(r#""alive":true"#), "{answer}");
+///
+/// stop.send(()).unwrap();
+/// let report = server.await.unwrap()?;
+/// assert_eq!(report.status.turns_served, 0); // and the agent has exited and been reaped
 /// # Ok(()) }
 /// ```
 pub async fn serve(
