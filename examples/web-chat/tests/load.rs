@@ -61,15 +61,20 @@ struct Outcome {
     end: Option<Result<(), String>>,
 }
 
-fn prompt(i: usize) -> String {
-    format!("load-{i:03}")
+fn prompt(round: usize, i: usize) -> String {
+    format!("load-{round}-{i:03}")
 }
 
 /// One client. Panics (failing the test) on anything but a complete, correct turn or a typed
 /// error.
-async fn client(addr: std::net::SocketAddr, i: usize, start: Arc<tokio::sync::Barrier>) -> Outcome {
+async fn client(
+    addr: std::net::SocketAddr,
+    round: usize,
+    i: usize,
+    start: Arc<tokio::sync::Barrier>,
+) -> Outcome {
     let behaviour = behaviour(i);
-    let prompt = prompt(i);
+    let prompt = prompt(round, i);
     start.wait().await;
     let mut turn = Turn::post(addr, &prompt).await;
     assert_eq!(turn.status, StatusCode::OK, "request {i}");
@@ -148,30 +153,28 @@ fn build_profile() -> &'static str {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn two_hundred_clients_share_one_connection() {
-    let _serial = SERIAL.lock().await;
-    let script = Script::every_turn(vec![
-        Step::Echo {
-            prefix: String::new(),
-        },
-        Step::SlowText {
-            text: SLOW.into(),
-            chunks: 5,
-            chunk_ms: 2,
-        },
-    ]);
-    let server = Server::start(&script).await;
-    let pid = server.status().await["pid"].as_u64().unwrap() as u32;
+/// What one round of the load measured.
+struct Round {
+    stayed: usize,
+    left_queued: usize,
+    left_mid_stream: usize,
+    /// Turns whose prompt the agent read.
+    started: usize,
+    elapsed: Duration,
+    withdrawn: u64,
+    abandoned: u64,
+}
 
-    // Warm up (allocator pools, lazy statics, the mock's first turns) before measuring memory.
-    for i in 0..WARM_UP {
-        let mut turn = Turn::post(server.addr, &format!("warm-{i}")).await;
-        let rest = turn.rest().await;
-        assert_eq!(rest.last().unwrap().name, "result");
-    }
-    let rss_before = rss_bytes();
+fn counter(status: &serde_json::Value, name: &str) -> u64 {
+    status[name]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no {name} in {status}"))
+}
 
+/// One round: `CLIENTS` concurrent requests through the one connection, every check but memory.
+/// `before` is the status before the round (the counters are cumulative).
+async fn round(server: &Server, r: usize, before: &serde_json::Value) -> Round {
+    let base_ticket = counter(before, "requests");
     let barrier = Arc::new(tokio::sync::Barrier::new(CLIENTS));
     let started = Instant::now();
     let clients: Vec<_> = (0..CLIENTS)
@@ -179,9 +182,9 @@ async fn two_hundred_clients_share_one_connection() {
             let barrier = barrier.clone();
             let addr = server.addr;
             tokio::spawn(async move {
-                match tokio::time::timeout(PER_REQUEST, client(addr, i, barrier)).await {
+                match tokio::time::timeout(PER_REQUEST, client(addr, r, i, barrier)).await {
                     Ok(outcome) => outcome,
-                    Err(_) => panic!("request {i} hung for {PER_REQUEST:?}"),
+                    Err(_) => panic!("round {r}: request {i} hung for {PER_REQUEST:?}"),
                 }
             })
         })
@@ -212,30 +215,28 @@ async fn two_hundred_clients_share_one_connection() {
         errors.is_empty(),
         "typed errors without any fault: {errors:?}"
     );
-    let stayed = outcomes
-        .iter()
-        .filter(|o| o.behaviour == Behaviour::Stay)
-        .count();
-    let left = CLIENTS - stayed;
+    let count = |b: Behaviour| outcomes.iter().filter(|o| o.behaviour == b).count();
+    let stayed = count(Behaviour::Stay);
 
-    // Arrival numbers: each request got a distinct one, after the warm-up's.
+    // Arrival numbers: each request got a distinct one, right after the earlier requests'.
     let mut tickets: Vec<u64> = outcomes.iter().map(|o| o.ticket).collect();
     tickets.sort_unstable();
-    let expected: Vec<u64> = (WARM_UP as u64 + 1..=(WARM_UP + CLIENTS) as u64).collect();
-    assert_eq!(tickets, expected, "arrival numbers are 21..=220, each once");
+    let expected: Vec<u64> = (base_ticket + 1..=base_ticket + CLIENTS as u64).collect();
+    assert_eq!(tickets, expected, "arrival numbers, each once");
 
     // The order proof. The arrival number is taken in the same critical section in which the
     // request enters the connection's FIFO, so arrival numbers are the queue order; the agent's
     // own stdin log (a separate process, written as it reads) is the order in which turns
-    // started. Served in arrival order ⇔ the arrival numbers of the prompts the agent read, in
+    // started. Served in arrival order <=> the arrival numbers of the prompts the agent read, in
     // the order it read them, strictly increase. A request withdrawn while queued may be
-    // missing, but nothing may overtake.
+    // missing, but nothing may overtake, and every turn that started ran exactly once.
     let ticket_of: HashMap<String, &Outcome> =
-        outcomes.iter().map(|o| (prompt(o.index), o)).collect();
+        outcomes.iter().map(|o| (prompt(r, o.index), o)).collect();
+    let mine = format!("load-{r}-");
     let received: Vec<String> = server
         .prompts_received()
         .into_iter()
-        .skip(WARM_UP)
+        .filter(|p| p.starts_with(&mine))
         .collect();
     let order: Vec<u64> = received
         .iter()
@@ -255,44 +256,82 @@ async fn two_hundred_clients_share_one_connection() {
         );
     }
     for o in &outcomes {
-        if o.behaviour != Behaviour::LeaveQueued {
-            let p = prompt(o.index);
-            assert_eq!(
-                received.iter().filter(|r| **r == p).count(),
-                1,
-                "{p} ran exactly once"
-            );
+        let p = prompt(r, o.index);
+        let times = received.iter().filter(|x| **x == p).count();
+        if o.behaviour == Behaviour::LeaveQueued {
+            assert!(times <= 1, "{p} ran {times} times");
+        } else {
+            assert_eq!(times, 1, "{p} ran exactly once");
         }
     }
-    let withdrawn_before_start = CLIENTS - received.len();
 
     // The server's counters agree with what the clients saw.
-    assert_eq!(
-        status["turns_served"],
-        (WARM_UP + stayed) as u64,
-        "{status}"
-    );
-    assert_eq!(
-        status["turns_started"],
-        (WARM_UP + received.len()) as u64,
-        "{status}"
-    );
-    assert_eq!(
-        status["withdrawn"].as_u64().unwrap() + status["abandoned"].as_u64().unwrap(),
-        left as u64,
-        "{status}"
-    );
+    let delta = |name: &str| counter(&status, name) - counter(before, name);
+    assert_eq!(delta("turns_served"), stayed as u64, "{status}");
+    assert_eq!(delta("turns_started"), received.len() as u64, "{status}");
+    let (withdrawn, abandoned) = (delta("withdrawn"), delta("abandoned"));
+    assert_eq!(withdrawn + abandoned, (CLIENTS - stayed) as u64, "{status}");
     assert_eq!(status["alive"], true);
+    Round {
+        stayed,
+        left_queued: count(Behaviour::LeaveQueued),
+        left_mid_stream: count(Behaviour::LeaveMidStream),
+        started: received.len(),
+        elapsed,
+        withdrawn,
+        abandoned,
+    }
+}
 
-    // Memory: back near the level before the load (allocators keep some freed memory).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_hundred_clients_share_one_connection() {
+    let _serial = SERIAL.lock().await;
+    let script = Script::every_turn(vec![
+        Step::Echo {
+            prefix: String::new(),
+        },
+        Step::SlowText {
+            text: SLOW.into(),
+            chunks: 5,
+            chunk_ms: 2,
+        },
+    ]);
+    let server = Server::start(&script).await;
+    let pid = server.status().await["pid"].as_u64().unwrap() as u32;
+
+    // Warm up (allocator pools, lazy statics, the mock's first turns) before measuring memory.
+    for i in 0..WARM_UP {
+        let mut turn = Turn::post(server.addr, &format!("warm-{i}")).await;
+        let rest = turn.rest().await;
+        assert_eq!(rest.last().unwrap().name, "result");
+    }
+    let rss_before = rss_bytes();
+
+    // Two rounds: memory must come back near the start after the first, and a second round must
+    // not grow it further (a leak per request would).
+    let status = server.status().await;
+    let first = round(&server, 1, &status).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let rss_after = rss_bytes();
+    let rss_after_1 = rss_bytes();
+    let status = server.status().await;
+    let second = round(&server, 2, &status).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let rss_after_2 = rss_bytes();
+    let status = server.status().await;
+
     let slack = 48 * 1024 * 1024;
     assert!(
-        rss_after <= rss_before + slack,
-        "RSS grew from {:.1} MiB to {:.1} MiB",
+        rss_after_1 <= rss_before + slack,
+        "RSS grew from {:.1} MiB to {:.1} MiB in the first round",
         mib(rss_before),
-        mib(rss_after)
+        mib(rss_after_1)
+    );
+    let per_round_slack = 16 * 1024 * 1024;
+    assert!(
+        rss_after_2 <= rss_after_1 + per_round_slack,
+        "RSS grew again in the second round: {:.1} MiB then {:.1} MiB",
+        mib(rss_after_1),
+        mib(rss_after_2)
     );
 
     let report_status = server.shutdown().await;
@@ -300,48 +339,59 @@ async fn two_hundred_clients_share_one_connection() {
     assert_reaped(pid).await;
     let rss_end = rss_bytes();
 
-    let turns_per_s = received.len() as f64 / elapsed.as_secs_f64();
-    let served_counts: Vec<String> = status["errors"]
+    let errors: Vec<String> = status["errors"]
         .as_object()
         .unwrap()
         .iter()
         .map(|(k, v)| format!("{k}: {v}"))
         .collect();
-    let text = format!(
-        "| figure | value |\n|---|---|\n\
-         | build | {profile} |\n\
-         | concurrent HTTP requests | {CLIENTS} (after {WARM_UP} warm-up turns) |\n\
-         | stayed to the end / complete turns | {stayed} / {stayed} |\n\
-         | left while queued / left mid-stream | {lq} / {lm} |\n\
-         | turns the agent started (one connection) | {started} ({withdrawn_before_start} withdrawn before their prompt was written) |\n\
-         | wall time for all requests | {elapsed:.2} s |\n\
-         | turns per second through one connection | {turns_per_s:.1} |\n\
-         | typed errors (server counters) | {errs} |\n\
-         | withdrawn / abandoned (server counters) | {w} / {a} |\n\
-         | arrival-order violations | 0 (checked against the agent's stdin log) |\n\
-         | RSS before / after the load / after shutdown | {b:.1} / {af:.1} / {e:.1} MiB |\n\
-         | agent processes alive or unreaped afterwards | 0 (pid {pid}) |\n",
+    let row = |name: &str, f: &dyn Fn(&Round) -> String| {
+        format!("| {name} | {} | {} |\n", f(&first), f(&second))
+    };
+    let mut text = format!(
+        "| figure | round 1 | round 2 |\n|---|---|---|\n\
+         | build | {profile} | {profile} |\n\
+         | concurrent HTTP requests (one connection) | {CLIENTS} | {CLIENTS} |\n",
         profile = build_profile(),
-        lq = outcomes
-            .iter()
-            .filter(|o| o.behaviour == Behaviour::LeaveQueued)
-            .count(),
-        lm = outcomes
-            .iter()
-            .filter(|o| o.behaviour == Behaviour::LeaveMidStream)
-            .count(),
-        started = received.len(),
-        elapsed = elapsed.as_secs_f64(),
-        errs = if served_counts.is_empty() {
+    );
+    text += &row("stayed to the end / got their complete turn", &|r| {
+        format!("{} / {}", r.stayed, r.stayed)
+    });
+    text += &row("left while queued / left mid-stream", &|r| {
+        format!("{} / {}", r.left_queued, r.left_mid_stream)
+    });
+    text += &row("turns the agent started", &|r| r.started.to_string());
+    text += &row(
+        "withdrawn before the prompt was written / abandoned while running",
+        &|r| format!("{} / {}", r.withdrawn, r.abandoned),
+    );
+    text += &row("wall time for all requests", &|r| {
+        format!("{:.2} s", r.elapsed.as_secs_f64())
+    });
+    text += &row("turns per second through the one connection", &|r| {
+        format!("{:.1}", r.started as f64 / r.elapsed.as_secs_f64())
+    });
+    text += &row(
+        "arrival-order violations (vs the agent's stdin log)",
+        &|_| "0".into(),
+    );
+    text += &format!(
+        "| RSS of the test process (server + 200 clients) | {:.1} → {:.1} MiB | → {:.1} MiB |\n",
+        mib(rss_before),
+        mib(rss_after_1),
+        mib(rss_after_2)
+    );
+    text += &format!(
+        "\nEach turn: the mock echoes the prompt, then streams `{SLOW}` in 5 pieces 2 ms apart; \
+         {WARM_UP} warm-up turns before the first RSS reading. Typed errors (server counters, both \
+         rounds): {errs}. RSS after shutdown: {end:.1} MiB. Agent processes alive or unreaped \
+         afterwards: 0 (pid {pid}, checked in `/proc`).\n",
+        errs = if errors.is_empty() {
             "none".to_string()
         } else {
-            served_counts.join(", ")
+            errors.join(", ")
         },
-        w = status["withdrawn"],
-        a = status["abandoned"],
-        b = mib(rss_before),
-        af = mib(rss_after),
-        e = mib(rss_end),
+        end = mib(rss_end),
     );
     println!("{text}");
     report("web-chat-load", &text);
