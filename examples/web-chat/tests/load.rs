@@ -163,6 +163,8 @@ struct Round {
     elapsed: Duration,
     withdrawn: u64,
     abandoned: u64,
+    /// This process's RSS once the round was over and the server idle.
+    rss_idle: u64,
 }
 
 fn counter(status: &serde_json::Value, name: &str) -> u64 {
@@ -200,6 +202,10 @@ async fn round(server: &Server, r: usize, before: &serde_json::Value) -> Round {
             s["open_streams"] == 0 && s["queue_length"] == 0 && s["running"].is_null()
         })
         .await;
+    // Memory, read before this test parses the agent's log (which grows every round, and whose
+    // parsing would raise the allocator's high-water mark).
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let rss_idle = rss_bytes();
 
     // Every client that stayed got its whole turn (no faults are injected here, so no errors).
     let mut errors: BTreeMap<String, usize> = BTreeMap::new();
@@ -268,8 +274,16 @@ async fn round(server: &Server, r: usize, before: &serde_json::Value) -> Round {
     // The server's counters agree with what the clients saw.
     let delta = |name: &str| counter(&status, name) - counter(before, name);
     assert_eq!(delta("turns_served"), stayed as u64, "{status}");
-    assert_eq!(delta("turns_started"), received.len() as u64, "{status}");
     let (withdrawn, abandoned) = (delta("withdrawn"), delta("abandoned"));
+    // A request dropped in the same instant the connection took its turn: the prompt was
+    // written (and the turn interrupted) but the handler never saw its start. So the agent may
+    // have read a few more prompts than the server counted starts, never more than withdrew.
+    let started = delta("turns_started");
+    assert!(
+        started <= received.len() as u64 && received.len() as u64 <= started + withdrawn,
+        "agent read {} prompts, server started {started}, withdrawn {withdrawn}: {status}",
+        received.len()
+    );
     assert_eq!(withdrawn + abandoned, (CLIENTS - stayed) as u64, "{status}");
     assert_eq!(status["alive"], true);
     Round {
@@ -280,6 +294,7 @@ async fn round(server: &Server, r: usize, before: &serde_json::Value) -> Round {
         elapsed,
         withdrawn,
         abandoned,
+        rss_idle,
     }
 }
 
@@ -311,12 +326,25 @@ async fn two_hundred_clients_share_one_connection() {
     // not grow it further (a leak per request would).
     let status = server.status().await;
     let first = round(&server, 1, &status).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let rss_after_1 = rss_bytes();
+    let rss_after_1 = first.rss_idle;
     let status = server.status().await;
     let second = round(&server, 2, &status).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let rss_after_2 = rss_bytes();
+    let rss_after_2 = second.rss_idle;
+    println!(
+        "rounds 1, 2: rss {:.1}, {:.1} MiB",
+        mib(rss_after_1),
+        mib(rss_after_2)
+    );
+    // More rounds on request (`WEB_CHAT_EXTRA_ROUNDS=N`), to watch RSS level off.
+    let extra: usize = std::env::var("WEB_CHAT_EXTRA_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let mut later = Vec::new();
+    for r in 0..extra {
+        let status = server.status().await;
+        later.push(round(&server, 3 + r, &status).await.rss_idle);
+    }
     let status = server.status().await;
 
     let slack = 48 * 1024 * 1024;
@@ -381,6 +409,14 @@ async fn two_hundred_clients_share_one_connection() {
         mib(rss_after_1),
         mib(rss_after_2)
     );
+    if !later.is_empty() {
+        let rss: Vec<String> = later.iter().map(|b| format!("{:.1}", mib(*b))).collect();
+        text += &format!(
+            "\nRSS after {} further rounds (`WEB_CHAT_EXTRA_ROUNDS`): {} MiB.\n",
+            later.len(),
+            rss.join(" → ")
+        );
+    }
     text += &format!(
         "\nEach turn: the mock echoes the prompt, then streams `{SLOW}` in 5 pieces 2 ms apart; \
          {WARM_UP} warm-up turns before the first RSS reading. Typed errors (server counters, both \
