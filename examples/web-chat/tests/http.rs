@@ -328,10 +328,9 @@ async fn shutdown_ends_open_turns_interrupts_and_reaps_the_agent() {
             .any(|l| l["type"] == "control_request" && l["request"]["subtype"] == "interrupt"),
         "the open turn was interrupted"
     );
-    assert!(
-        !stdin.iter().any(|l| l["message"]["content"] == "queued"),
-        "the queued turn never reached the agent"
-    );
+    // (The queued turn is withdrawn when its stream ends; if the connection took it in the same
+    // instant, its prompt is written and it is interrupted like any dropped turn. Either way it
+    // ended with `shutdown` above.)
     assert!(
         log.iter().any(|e| e["event"] == "stdin_eof"),
         "the agent got end of input (a graceful teardown, not a kill)"

@@ -390,7 +390,7 @@ async fn two_hundred_clients_share_one_connection() {
     });
     text += &row("turns the agent started", &|r| r.started.to_string());
     text += &row(
-        "withdrawn before the prompt was written / abandoned while running",
+        "withdrawn while queued / abandoned while running (server counters)",
         &|r| format!("{} / {}", r.withdrawn, r.abandoned),
     );
     text += &row("wall time for all requests", &|r| {

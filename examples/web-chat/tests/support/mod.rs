@@ -181,12 +181,23 @@ pub fn stdin_lines(dir: &Path) -> Vec<Value> {
         .collect()
 }
 
-/// The prompts (`user` lines) the agent read, in order.
+/// The prompts (`user` lines) the agent read, in order. Reads the log a line at a time (the
+/// load test reads it while measuring memory: no whole-log parse).
 pub fn prompts_received(dir: &Path) -> Vec<String> {
-    stdin_lines(dir)
-        .iter()
-        .filter(|line| line["type"] == "user")
-        .filter_map(|line| line["message"]["content"].as_str().map(str::to_string))
+    use std::io::BufRead;
+    let Ok(file) = std::fs::File::open(dir.join("mock.log")) else {
+        return Vec::new();
+    };
+    std::io::BufReader::new(file)
+        .lines()
+        .map_while(Result::ok)
+        .filter(|l| l.contains("\"stdin\"") && l.contains("\"user\""))
+        .filter_map(|l| {
+            let mut e: Value = serde_json::from_str(&l).ok()?;
+            let line = e["line"].take();
+            (e["event"] == "stdin" && line["type"] == "user")
+                .then(|| line["message"]["content"].as_str().map(str::to_string))?
+        })
         .collect()
 }
 
