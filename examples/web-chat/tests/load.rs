@@ -429,8 +429,20 @@ async fn two_hundred_clients_share_one_connection() {
         },
         end = mib(rss_end),
     );
+    // glibc keeps freed memory in per-thread arenas; with one arena the same rounds show
+    // whether anything is retained per request. Each setting gets its own table.
+    let arenas = std::env::var("MALLOC_ARENA_MAX").ok();
+    text += &format!(
+        "\nAllocator: glibc malloc, `MALLOC_ARENA_MAX` {}.\n",
+        arenas
+            .as_deref()
+            .map_or("unset (default)".to_string(), |v| format!("= {v}"))
+    );
     println!("{text}");
-    report("web-chat-load", &text);
+    match arenas {
+        None => report("web-chat-load", &text),
+        Some(v) => report(&format!("web-chat-load-arena-max-{v}"), &text),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
