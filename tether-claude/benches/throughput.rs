@@ -88,39 +88,49 @@ async fn bare_bufreader() -> u64 {
 }
 
 fn throughput(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
     // Build (or find) the mock before measuring.
     let _ = mock_claude::binary_path();
     let mut group = c.benchmark_group("throughput");
     group.throughput(Throughput::Elements(MESSAGES));
     group.sample_size(10);
     group.measurement_time(Duration::from_secs(10));
-    group.bench_function("client", |b| {
-        b.iter_custom(|iters| {
-            rt.block_on(async {
-                let start = Instant::now();
-                for _ in 0..iters {
-                    assert!(through_client().await >= MESSAGES);
-                }
-                start.elapsed()
+    // Both flavors: on the current-thread runtime the client's task hand-offs stay on one
+    // thread; on the multi-thread runtime they cross threads (which a loaded machine punishes).
+    for flavor in ["current_thread", "multi_thread"] {
+        let rt = match flavor {
+            "current_thread" => tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap(),
+            _ => tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap(),
+        };
+        group.bench_function(format!("client/{flavor}"), |b| {
+            b.iter_custom(|iters| {
+                rt.block_on(async {
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        assert!(through_client().await >= MESSAGES);
+                    }
+                    start.elapsed()
+                })
             })
-        })
-    });
-    group.bench_function("bare_bufreader_serde_json", |b| {
-        b.iter_custom(|iters| {
-            rt.block_on(async {
-                let start = Instant::now();
-                for _ in 0..iters {
-                    assert!(bare_bufreader().await >= MESSAGES);
-                }
-                start.elapsed()
+        });
+        group.bench_function(format!("bare_bufreader_serde_json/{flavor}"), |b| {
+            b.iter_custom(|iters| {
+                rt.block_on(async {
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        assert!(bare_bufreader().await >= MESSAGES);
+                    }
+                    start.elapsed()
+                })
             })
-        })
-    });
+        });
+    }
     group.finish();
 }
 

@@ -72,3 +72,8 @@ pub use wire::{
     AssistantBody, AssistantMessage, ContentBlock, Message, Prompt, RateLimitEvent, ResultMessage,
     StreamEvent, SystemInit, SystemMessage, UserBody, UserContent, UserMessage,
 };
+
+/// The README's example, compiled as a doctest.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

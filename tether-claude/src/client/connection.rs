@@ -13,12 +13,16 @@
 //!
 //! # Routing before queueing
 //!
-//! The reader sorts every line *before* anything can wait: control responses complete their
+//! The reader reads each line's `type` without building the object (known messages are then
+//! parsed straight from the bytes into their typed form), and sorts every line *before*
+//! anything can wait: control responses complete their
 //! waiter, control requests become child tasks, cancel requests cancel one — none of these ever
 //! waits for the consumer. Only messages go into the bounded queue. While the queue is full the
 //! reader keeps reading up to `message_buffer` more messages into a local look-ahead, still
 //! routing control lines at once; only when that too is full does it stop reading, which is the
 //! backpressure to the CLI's pipe. Memory is bounded by `2 × message_buffer` messages.
+//! While whole lines are already buffered, the reader parses them into the look-ahead before
+//! handing them over, so the other side wakes once per burst rather than once per message.
 //!
 //! # Ending
 //!
@@ -41,7 +45,7 @@ use futures::FutureExt;
 use parking_lot::Mutex;
 use serde_json::{Value, json};
 use tether::sync::Event;
-use tether::{CancelScope, MemorySender, OwnedTaskGroup, TaskGroupHandle};
+use tether::{CancelScope, MemorySender, OwnedTaskGroup, TaskGroupHandle, TrySendError};
 
 use super::turn::{TurnRequest, drive_turns};
 use crate::control::dispatch::{Callbacks, answer};
@@ -54,7 +58,9 @@ use crate::transport::framing::{Frame, LineReader};
 use crate::transport::process::{self, Exit};
 use crate::transport::stderr::{self, StderrTail};
 use crate::transport::writer::Writer;
-use crate::wire::control::{Incoming, classify, error_line, request_line, success_line};
+use crate::wire::control::{
+    Incoming, Peek, classify, error_line, is_control, request_line, success_line,
+};
 use crate::wire::{Message, SystemMessage};
 
 /// One item of a response stream.
@@ -225,7 +231,12 @@ impl Shared {
         }
         let _forget = Forget(&self.pending, &id);
         if !self.writer.send(request_line(&id, &request)) {
-            return Err(self.closed_error());
+            return Err(if self.is_ended() {
+                self.closed_error()
+            } else {
+                // The one-shot form ended input; the connection is still finishing.
+                Error::Io("the cli's input is already closed (one-shot query)".into())
+            });
         }
         match tether::fail_after(self.control_timeout, rx).await {
             Ok(Ok(reply)) => reply,
@@ -287,6 +298,9 @@ impl Shared {
 
     /// The reader's look at each message, for the one-shot rule.
     fn observe(&self, msg: &Message) {
+        if !matches!(msg, Message::Result(_) | Message::System(_)) {
+            return;
+        }
         let mut one = self.one_shot.lock();
         if !one.active {
             return;
@@ -418,9 +432,29 @@ async fn read_loop(
     let mut stash: VecDeque<Item> = VecDeque::new();
     let mut queue_open = true;
     let cause = loop {
+        // Hand messages over in bursts: while whole lines are already buffered, parse them
+        // into the stash first (up to the look-ahead), so the consumer side wakes once per
+        // burst rather than once per message.
+        let flush = stash.len() >= lookahead || !lines.has_complete_line();
+        // Fast path: move what is stashed into the queue without waiting.
+        while queue_open && flush {
+            let Some(item) = stash.pop_front() else { break };
+            match queue.try_send(item) {
+                Ok(()) => {}
+                Err(TrySendError::WouldBlock(item)) => {
+                    stash.push_front(item);
+                    break;
+                }
+                Err(_) => {
+                    // Nobody will read messages any more; keep routing control traffic.
+                    queue_open = false;
+                    stash.clear();
+                }
+            }
+        }
         tokio::select! {
             biased;
-            permit = queue.reserve(), if queue_open && !stash.is_empty() => match permit {
+            permit = queue.reserve(), if queue_open && flush && !stash.is_empty() => match permit {
                 Ok(permit) => {
                     let _ = permit.send(stash.pop_front().expect("checked non-empty"));
                 }
@@ -442,26 +476,35 @@ async fn read_loop(
                     if bytes.iter().all(u8::is_ascii_whitespace) {
                         continue;
                     }
-                    let value: Value = match serde_json::from_slice(&bytes) {
-                        Ok(v) => v,
+                    let kind = match serde_json::from_slice::<Peek<'_>>(&bytes) {
+                        Ok(peek) => peek.kind.map(|k| k.into_owned()).unwrap_or_default(),
                         Err(e) => {
                             let shown = String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).into_owned();
-                            tracing::warn!(error = %e, line = %shown, "skipping a line from the cli that is not json");
+                            tracing::warn!(error = %e, line = %shown, "skipping a line from the cli that is not a json object");
                             continue;
                         }
                     };
-                    match classify(value) {
-                        Incoming::Response { request_id, result } => shared.pending.complete(&request_id, result),
-                        Incoming::Request { request_id, request } => shared.dispatch(request_id, request),
-                        Incoming::Cancel { request_id } => shared.cancel_request(&request_id),
-                        Incoming::Message(value) => {
-                            let item = Message::from_value(value);
-                            if let Ok(msg) = &item {
-                                shared.observe(msg);
+                    if is_control(&kind) {
+                        let value: Value = match serde_json::from_slice(&bytes) {
+                            Ok(v) => v,
+                            Err(e) => {
+                                tracing::warn!(error = %e, "skipping an unreadable control line");
+                                continue;
                             }
-                            if queue_open {
-                                stash.push_back(item);
-                            }
+                        };
+                        match classify(value) {
+                            Incoming::Response { request_id, result } => shared.pending.complete(&request_id, result),
+                            Incoming::Request { request_id, request } => shared.dispatch(request_id, request),
+                            Incoming::Cancel { request_id } => shared.cancel_request(&request_id),
+                            Incoming::Message => unreachable!("is_control said control"),
+                        }
+                    } else {
+                        let item = Message::from_slice_of_kind(&kind, &bytes);
+                        if let Ok(msg) = &item {
+                            shared.observe(msg);
+                        }
+                        if queue_open {
+                            stash.push_back(item);
                         }
                     }
                 }

@@ -26,7 +26,7 @@ use std::task::{Context, Poll, ready};
 use futures::Stream;
 use serde_json::json;
 use tether::sync::Event;
-use tether::{MemoryReceiver, MemorySender, RecvError, TryRecvError};
+use tether::{MemoryReceiver, MemorySender, RecvError, TryRecvError, TrySendError};
 use tokio::sync::oneshot;
 
 use super::connection::{Item, Shared};
@@ -116,14 +116,20 @@ pub(crate) async fn drive_turns(
         }
         let mut open = true;
         loop {
-            let item = tokio::select! {
-                biased;
-                () = turn.dropped.wait(), if open => {
-                    open = false;
-                    interrupt_in_background(&shared);
-                    continue;
-                }
-                item = messages.recv() => item,
+            // Fast path first: an item ready now needs no wait (and no waiter registration on
+            // the drop event); only an empty queue waits, watching for a drop meanwhile.
+            let item = match messages.try_recv() {
+                Ok(item) => Ok(item),
+                Err(TryRecvError::WouldBlock) => tokio::select! {
+                    biased;
+                    () = turn.dropped.wait(), if open => {
+                        open = false;
+                        interrupt_in_background(&shared);
+                        continue;
+                    }
+                    item = messages.recv() => item,
+                },
+                Err(TryRecvError::Recv(e)) => Err(e),
             };
             let Ok(item) = item else {
                 // The connection ended: dropping the rest of the turns (and `turn.out`) fails
@@ -131,11 +137,21 @@ pub(crate) async fn drive_turns(
                 return;
             };
             let is_result = matches!(item, Ok(Message::Result(_)));
+            if open && turn.dropped.is_set() {
+                open = false;
+                if !is_result {
+                    interrupt_in_background(&shared);
+                }
+            }
             if open {
-                let delivered = tokio::select! {
-                    biased;
-                    sent = turn.out.send(item) => sent.is_ok(),
-                    () = turn.dropped.wait() => false,
+                let delivered = match turn.out.try_send(item) {
+                    Ok(()) => true,
+                    Err(TrySendError::WouldBlock(item)) => tokio::select! {
+                        biased;
+                        sent = turn.out.send(item) => sent.is_ok(),
+                        () = turn.dropped.wait() => false,
+                    },
+                    Err(_) => false,
                 };
                 if !delivered {
                     open = false;

@@ -68,8 +68,10 @@ impl HookEvent {
 /// # Examples
 ///
 /// ```
-/// let input = tether_claude::HookInput { input: serde_json::json!({"tool_name": "Bash"}), tool_use_id: None };
-/// assert_eq!(input.input["tool_name"], "Bash");
+/// fn tool_name(input: &tether_claude::HookInput) -> Option<&str> {
+///     input.input["tool_name"].as_str()
+/// }
+/// # let _ = tool_name;
 /// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]

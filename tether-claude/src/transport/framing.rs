@@ -44,6 +44,11 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
         }
     }
 
+    /// Whether a whole line is already buffered (so `next` would not wait on the pipe).
+    pub(crate) fn has_complete_line(&self) -> bool {
+        memchr::memchr(b'\n', self.inner.buffer()).is_some()
+    }
+
     /// The per-line limit.
     pub(crate) fn limit(&self) -> usize {
         self.limit

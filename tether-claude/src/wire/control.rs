@@ -100,8 +100,23 @@ pub(crate) enum Incoming {
     Request { request_id: String, request: Value },
     /// The CLI withdraws a request.
     Cancel { request_id: String },
-    /// Anything else: a message for the consumer.
-    Message(Value),
+    /// Anything else: a message for the consumer (parsed by the caller from the line).
+    Message,
+}
+
+/// The `type` of a line, read without building the object (every other field is skipped).
+#[derive(serde::Deserialize)]
+pub(crate) struct Peek<'a> {
+    #[serde(rename = "type", borrow, default)]
+    pub(crate) kind: Option<std::borrow::Cow<'a, str>>,
+}
+
+/// Whether a line of this `type` is control traffic (routed by the reader, never queued).
+pub(crate) fn is_control(kind: &str) -> bool {
+    matches!(
+        kind,
+        "control_response" | "control_request" | "control_cancel_request"
+    )
 }
 
 pub(crate) fn classify(value: Value) -> Incoming {
@@ -141,7 +156,7 @@ pub(crate) fn classify(value: Value) -> Incoming {
                 .unwrap_or_default()
                 .to_string(),
         },
-        _ => Incoming::Message(value),
+        _ => Incoming::Message,
     }
 }
 
@@ -196,6 +211,17 @@ mod tests {
     }
 
     #[test]
+    fn peek_reads_the_type_wherever_it_is() {
+        let p: Peek<'_> =
+            serde_json::from_slice(br#"{"a":{"type":"x"},"type":"result","z":[1]}"#).unwrap();
+        assert_eq!(p.kind.as_deref(), Some("result"));
+        let p: Peek<'_> = serde_json::from_slice(br#"{"type":"res\u0075lt"}"#).unwrap();
+        assert_eq!(p.kind.as_deref(), Some("result"));
+        assert!(serde_json::from_slice::<Peek<'_>>(b"not json").is_err());
+        assert!(is_control("control_cancel_request") && !is_control("assistant"));
+    }
+
+    #[test]
     fn classify_sorts_every_kind() {
         let ok = classify(
             json!({"type":"control_response","response":{"subtype":"success","request_id":"a","response":{"x":1}}}),
@@ -215,7 +241,7 @@ mod tests {
         assert!(matches!(cancel, Incoming::Cancel { request_id } if request_id == "d"));
         assert!(matches!(
             classify(json!({"type":"assistant"})),
-            Incoming::Message(_)
+            Incoming::Message
         ));
     }
 }

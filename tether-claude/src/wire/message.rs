@@ -55,6 +55,26 @@ impl Message {
         Message::from_value(value)
     }
 
+    /// Parses a message straight from the bytes of one line whose `type` is already known
+    /// (no intermediate `Value` for the known types: the reader's hot path).
+    pub(crate) fn from_slice_of_kind(kind: &str, bytes: &[u8]) -> Result<Message, Error> {
+        fn de<'a, T: serde::Deserialize<'a>>(kind: &str, b: &'a [u8]) -> Result<T, Error> {
+            serde_json::from_slice(b).map_err(|e| Error::Decode {
+                kind: kind.to_string(),
+                message: e.to_string(),
+            })
+        }
+        Ok(match kind {
+            "system" => Message::System(de(kind, bytes)?),
+            "assistant" => Message::Assistant(de(kind, bytes)?),
+            "user" => Message::User(de(kind, bytes)?),
+            "result" => Message::Result(de(kind, bytes)?),
+            "stream_event" => Message::StreamEvent(de(kind, bytes)?),
+            "rate_limit_event" => Message::RateLimit(de(kind, bytes)?),
+            _ => Message::Unknown(de(kind, bytes)?),
+        })
+    }
+
     /// Reads a message from parsed JSON.
     ///
     /// # Errors
