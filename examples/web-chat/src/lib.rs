@@ -401,12 +401,14 @@ async fn interrupt(State(app): State<App>, body: axum::body::Bytes) -> Response 
     if let Some(turn) = wanted.turn
         && running != Some(turn)
     {
-        return (
-                StatusCode::CONFLICT,
-                Json(json!({"interrupted": false, "turn": turn, "running": running,
-                    "error": {"kind": "not_running", "message": format!("turn {turn} is not the running turn; nothing was interrupted")}})),
-            )
-                .into_response();
+        let message = format!("turn {turn} is not the running turn; nothing was interrupted");
+        let body = json!({
+            "interrupted": false,
+            "turn": turn,
+            "running": running,
+            "error": {"kind": "not_running", "message": message},
+        });
+        return (StatusCode::CONFLICT, Json(body)).into_response();
     }
     match app.inner.handle.interrupt().await {
         Ok(()) => Json(json!({"interrupted": running.is_some(), "turn": running})).into_response(),
