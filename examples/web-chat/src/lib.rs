@@ -182,7 +182,7 @@ struct Inner {
     /// The turn currently streaming (its arrival number).
     running: Mutex<Option<u64>>,
     errors: Mutex<BTreeMap<&'static str, u64>>,
-    shutdown: tether::sync::Event,
+    shutdown: tether::Event,
     keep_alive: Duration,
 }
 
@@ -240,7 +240,7 @@ impl App {
                 counters: Counters::default(),
                 running: Mutex::new(None),
                 errors: Mutex::new(BTreeMap::new()),
-                shutdown: tether::sync::Event::new(),
+                shutdown: tether::Event::new(),
                 keep_alive: Duration::from_secs(10),
             }),
         }
