@@ -111,3 +111,12 @@ pub(crate) mod future {
         }
     }
 }
+
+/// A point where a loom model may switch threads just before a step loom cannot see (a call into
+/// tokio's semaphore), so the models explore what other threads do between tether releasing its
+/// lock and that call. Does nothing outside the loom build.
+#[inline(always)]
+pub(crate) fn preemption_point() {
+    #[cfg(all(test, tether_loom))]
+    loom::thread::yield_now();
+}

@@ -3,48 +3,18 @@
 //! Deterministic: futures are polled by hand (`futures::poll!`, `now_or_never`), time is paused,
 //! and every test that could hang is wrapped in a timeout.
 
-use std::future::Future;
+mod support;
+
 use std::pin::pin;
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
+use support::{Tracked, bounded, tracked};
 use tether::{
     RecvError, SendError, TryRecvError, TrySendError, memory_stream, unbounded_memory_stream,
 };
-
-const LIMIT: Duration = Duration::from_secs(5);
-
-/// Fails the test instead of hanging it.
-async fn bounded<F: Future>(f: F) -> F::Output {
-    tokio::time::timeout(LIMIT, f)
-        .await
-        .expect("the operation hung")
-}
-
-/// An item that records its drop, to prove what was lost and what was not.
-#[derive(Debug)]
-struct Tracked {
-    id: u32,
-    log: Arc<Mutex<Vec<u32>>>,
-}
-
-impl Drop for Tracked {
-    fn drop(&mut self) {
-        self.log
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .push(self.id);
-    }
-}
-
-fn tracked(id: u32, log: &Arc<Mutex<Vec<u32>>>) -> Tracked {
-    Tracked {
-        id,
-        log: log.clone(),
-    }
-}
 
 #[tokio::test(start_paused = true)]
 async fn capacity_two_drains_then_ends() {
@@ -136,7 +106,10 @@ async fn broken_resource_hands_the_item_back() {
         drop(rx2);
         let err = tx.send("lost?".into()).await.unwrap_err();
         assert!(err.is_broken());
-        assert!(err.to_string().contains("every receive end"), "{err}");
+        assert!(
+            err.to_string().contains("receive ends are all closed"),
+            "{err}"
+        );
         assert_eq!(err.into_inner(), "lost?");
         let err = tx.try_send("again".into()).unwrap_err();
         assert!(matches!(
@@ -275,8 +248,9 @@ async fn statistics_report_buffer_handles_and_waiters() {
         assert_eq!(st.open_send_streams, 2);
         assert_eq!(st.tasks_waiting_send, 1);
         assert_eq!(rx.recv().await, Ok(1));
-        // The waiting sender was granted the freed room; it fills it when polled.
-        assert_eq!(tx.statistics().tasks_waiting_send, 0);
+        // The waiting sender was granted the freed room; it fills it when polled, and until
+        // then it still counts as waiting (its send has not happened).
+        assert_eq!(tx.statistics().tasks_waiting_send, 1);
         assert_eq!(tx.statistics().current_buffer_used, 0);
         assert_eq!(s.await, Ok(()));
         assert_eq!(tx.statistics().current_buffer_used, 1);
@@ -545,18 +519,28 @@ async fn errors_are_lowercase_without_final_period_and_debug_needs_no_debug_item
     let err = tx.try_send(Opaque).unwrap_err();
     let text = format!("{err} {err:?}");
     assert!(!text.ends_with('.'));
-    for msg in [
-        SendError::BrokenResource(()).to_string(),
+    // A misuse names the fix; a normal ending or a would-block says what happened, neutrally.
+    let misuses = [
         SendError::Closed(()).to_string(),
+        RecvError::Closed.to_string(),
+    ];
+    let normal = [
+        SendError::BrokenResource(()).to_string(),
         TrySendError::WouldBlock(()).to_string(),
         RecvError::EndOfStream.to_string(),
-        RecvError::Closed.to_string(),
         TryRecvError::WouldBlock.to_string(),
-    ] {
+    ];
+    for msg in misuses.iter().chain(&normal) {
         assert!(msg.chars().next().unwrap().is_lowercase(), "{msg}");
         assert!(!msg.ends_with('.'), "{msg}");
-        assert!(msg.contains(';'), "a message names the fix: {msg}");
     }
+    for msg in &misuses {
+        assert!(msg.contains(';'), "a misuse names the fix: {msg}");
+    }
+    assert_eq!(
+        RecvError::EndOfStream.to_string(),
+        "receiving from an empty and closed memory stream"
+    );
 }
 
 #[test]
@@ -1228,6 +1212,71 @@ async fn operations_are_cancellation_points_even_when_ready_and_lose_nothing() {
     assert_eq!(rx.try_recv().unwrap(), 1);
     assert!(matches!(
         rx.try_recv(),
-        Err(tether::stream::TryRecvError::WouldBlock)
+        Err(tether::TryRecvError::WouldBlock)
     ));
+}
+
+/// Issue 8, bug 10: a full bounded stream with blocked senders. Taking the buffered item grants
+/// its room to the oldest blocked sender, whose item is still in its future (a send that has not
+/// returned `Ready` has not happened, so nobody may take its item). `statistics()` used to count
+/// that granted sender nowhere: not in the buffer, not among the waiting senders.
+#[tokio::test(start_paused = true)]
+async fn a_granted_sender_is_counted_and_a_draining_loop_gets_every_item() {
+    bounded(async {
+        let (tx, rx) = memory_stream::<u32>(1);
+        tx.try_send(0).unwrap();
+        let mut blocked: Vec<_> = (1..=3).map(|i| Box::pin(tx.send(i))).collect();
+        for send in &mut blocked {
+            assert!(futures::poll!(send.as_mut()).is_pending());
+        }
+        assert_eq!(rx.statistics().tasks_waiting_send, 3);
+        assert_eq!(rx.try_recv(), Ok(0));
+        // The first sender was granted the room; it has not sent yet, so it still waits.
+        let st = rx.statistics();
+        assert_eq!((st.current_buffer_used, st.tasks_waiting_send), (0, 3));
+        assert_eq!(rx.try_recv(), Err(TryRecvError::WouldBlock));
+        // Once polled, it delivers, and the count drops.
+        assert_eq!(futures::poll!(blocked[0].as_mut()), Poll::Ready(Ok(())));
+        let st = rx.statistics();
+        assert_eq!((st.current_buffer_used, st.tasks_waiting_send), (1, 2));
+        // A cancelled send still never happens, granted or not.
+        assert_eq!(rx.try_recv(), Ok(1)); // grants the room to the second sender
+        drop(blocked.remove(1));
+        assert_eq!(rx.statistics().tasks_waiting_send, 1); // the grant moved to the third
+        assert_eq!(futures::poll!(blocked[1].as_mut()), Poll::Ready(Ok(())));
+        assert_eq!(rx.try_recv(), Ok(3));
+        assert_eq!(rx.statistics().tasks_waiting_send, 0);
+    })
+    .await;
+
+    // Across tasks: a non-blocking drain loop that yields while senders still wait gets every
+    // item, without ever waiting for a new send.
+    bounded(async {
+        let (tx, rx) = memory_stream::<u32>(1);
+        tx.try_send(0).unwrap();
+        let senders: Vec<_> = (1..=3)
+            .map(|i| {
+                let tx = tx.clone();
+                tokio::spawn(async move { tx.send(i).await })
+            })
+            .collect();
+        while rx.statistics().tasks_waiting_send < 3 {
+            tokio::task::yield_now().await;
+        }
+        let mut got = Vec::new();
+        loop {
+            match rx.try_recv() {
+                Ok(item) => got.push(item),
+                Err(TryRecvError::WouldBlock) if rx.statistics().tasks_waiting_send > 0 => {
+                    tokio::task::yield_now().await;
+                }
+                Err(_) => break,
+            }
+        }
+        assert_eq!(got, [0, 1, 2, 3]);
+        for sender in senders {
+            assert_eq!(sender.await.unwrap(), Ok(()));
+        }
+    })
+    .await;
 }

@@ -13,12 +13,9 @@ use std::time::Duration;
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use support::DropCounter;
+use support::{DropCounter, HOUR};
 use tether::{CancelScope, OwnedTaskGroup, RecvError, task_group};
 use tokio::time::sleep;
-
-const HOUR: Duration = Duration::from_secs(3600);
-const LIMIT: Duration = Duration::from_secs(120);
 
 fn scale(n: usize) -> usize {
     let factor: f64 = std::env::var("TETHER_STRESS_SCALE")
@@ -37,9 +34,7 @@ fn multi_thread() -> tokio::runtime::Runtime {
 }
 
 async fn bounded<F: std::future::Future>(what: &str, fut: F) -> F::Output {
-    tokio::time::timeout(LIMIT, fut)
-        .await
-        .unwrap_or_else(|_| panic!("{what}: still running after {LIMIT:?} (hang)"))
+    support::bounded_for(what, support::STRESS_LIMIT, fut).await
 }
 
 /// Resident set size in bytes, from `/proc/self/statm`.

@@ -3,7 +3,9 @@
 //! The binding is one callback registered with the group's `on_end`. It runs once, when the
 //! group ends, and shuts the stream (`Chan::owner_ended`): that sets the same two flags a last
 //! close sets, so the per-item paths pay nothing for the binding. The callback holds the stream
-//! alive until the group ends (the group keeps a small boxed closure per bound stream).
+//! only weakly: once every handle is gone, the stream's state (buffer allocation, waiter queues)
+//! is freed at once, and the group keeps only the boxed closure and the `Arc`'s bare
+//! allocation until it ends.
 
 use super::chan::Chan;
 use super::{MemoryReceiver, MemorySender, memory_stream, unbounded_memory_stream};
@@ -11,9 +13,12 @@ use crate::loom::sync::Arc;
 use crate::task_group::{GroupEnded, TaskGroupHandle};
 
 fn bind<T: Send + 'static>(chan: &Arc<Chan<T>>, group: &TaskGroupHandle) {
-    let chan = chan.clone();
+    let chan = Arc::downgrade(chan);
     group.on_end(Box::new(move |ended: &GroupEnded| {
-        chan.owner_ended(ended.host)
+        // Gone: every handle was dropped, so nobody is left to tell.
+        if let Some(chan) = chan.upgrade() {
+            chan.owner_ended(ended.host);
+        }
     }));
 }
 
@@ -155,5 +160,24 @@ impl<T: Send + 'static> MemoryReceiver<T> {
     /// ```
     pub fn bind_to_group(&self, group: &TaskGroupHandle) {
         bind(&self.chan, group);
+    }
+}
+
+#[cfg(all(test, not(tether_loom)))]
+mod tests {
+    use super::*;
+    use crate::OwnedTaskGroup;
+
+    /// Issue 8: a bound stream's state used to stay with its group until the group ended.
+    #[tokio::test]
+    async fn a_bound_stream_is_freed_when_its_handles_go_not_when_its_group_ends() {
+        let mut group = OwnedTaskGroup::open();
+        let (tx, rx) = memory_stream_in::<Vec<u8>>(&group.handle(), 4);
+        tx.try_send(vec![0; 1024]).unwrap();
+        let weak = Arc::downgrade(&tx.chan);
+        drop((tx, rx));
+        assert!(weak.upgrade().is_none(), "the group kept the stream alive");
+        // The group still ends normally; its callback finds nothing to close.
+        group.close().await.unwrap();
     }
 }

@@ -51,6 +51,11 @@
 //!    its slot. A granted sender has been woken; it is no longer queued.
 //! 5. After every operation, either no sender is queued or no room can be granted (the queue
 //!    is served as soon as room appears).
+//! 6. `granted` is the number of waiter entries whose slot is `Granted`; statistics count them
+//!    as waiting senders, since their futures have not completed.
+//! 7. An unbounded stream's buffer allocation is at most four times its length, or
+//!    [`MIN_KEPT`] slots (plus what `VecDeque` rounds up to): memory taken by a burst is given
+//!    back as the burst drains.
 
 use std::collections::VecDeque;
 use std::task::{Context, Poll, Waker};
@@ -59,6 +64,9 @@ use slab::Slab;
 
 use crate::loom::sync::{Mutex, MutexGuard};
 use crate::task::TaskId;
+
+/// The allocation an unbounded stream starts with and never shrinks below, in items.
+pub(crate) const MIN_KEPT: usize = 1024;
 
 /// The shared state of one stream, behind its one lock.
 pub(crate) struct Chan<T> {
@@ -131,6 +139,10 @@ struct State<T> {
     capacity: usize,
     /// Room promised to permits (and to granted reserve futures) and not yet used.
     reserved: usize,
+    /// Waiters granted room (or, on a rendezvous stream, a receiver) whose futures have not
+    /// taken it yet. Their sends have not happened, so `statistics()` counts them as waiting
+    /// senders; without this count a granted send's item would show up nowhere.
+    granted: usize,
     /// Open send handles.
     senders: usize,
     /// Open receive handles.
@@ -365,6 +377,7 @@ impl<T> State<T> {
             entry.slot = SendSlot::Granted;
             wakers.push(std::mem::replace(&mut entry.waker, Waker::noop().clone()));
             self.reserved += 1;
+            self.granted += 1;
         }
     }
 
@@ -373,7 +386,23 @@ impl<T> State<T> {
     fn take(&mut self, wakers: &mut WakeList) -> Option<T> {
         let item = self.buffer.pop_front()?;
         self.refill(wakers);
+        self.shrink_if_drained();
         Some(item)
+    }
+
+    /// An unbounded stream gives back the memory of a burst: once the buffer has drained to a
+    /// quarter of its allocation, the allocation halves (never below [`MIN_KEPT`] slots). The
+    /// cost stays amortised O(1) per item: a halving moves at most a quarter of the slots
+    /// received since the allocation last changed. A bounded stream keeps its allocation, which
+    /// its capacity caps.
+    #[inline]
+    fn shrink_if_drained(&mut self) {
+        if self.capacity == usize::MAX {
+            let allocated = self.buffer.capacity();
+            if allocated > MIN_KEPT && self.buffer.len() <= allocated / 4 {
+                self.buffer.shrink_to((allocated / 2).max(MIN_KEPT));
+            }
+        }
     }
 
     /// Puts back an item a cancelled receiver had been handed: to the next waiting receiver,
@@ -416,9 +445,10 @@ impl<T> Chan<T> {
     pub(crate) fn new(capacity: usize) -> Self {
         Self {
             state: Mutex::new(State {
-                buffer: VecDeque::with_capacity(capacity.min(1024)),
+                buffer: VecDeque::with_capacity(capacity.min(MIN_KEPT)),
                 capacity,
                 reserved: 0,
+                granted: 0,
                 senders: 1,
                 receivers: 1,
                 send_shut: None,
@@ -440,7 +470,7 @@ impl<T> Chan<T> {
             capacity: (s.capacity != usize::MAX).then_some(s.capacity),
             senders: s.senders,
             receivers: s.receivers,
-            waiting_send: s.send_waiters.waiting,
+            waiting_send: s.send_waiters.waiting + s.granted,
             waiting_recv: s.recv_waiters.waiting,
         }
     }
@@ -577,6 +607,9 @@ impl<T> Chan<T> {
                             .slot,
                         SendSlot::Granted
                     );
+                    if granted {
+                        s.granted -= 1;
+                    }
                     if let Some(why) = s.send_shut {
                         s.send_waiters.remove(k);
                         *key = None;
@@ -619,6 +652,7 @@ impl<T> Chan<T> {
             let mut s = self.lock();
             if let Some(SendSlot::Granted) = s.send_waiters.remove(key) {
                 s.reserved -= 1;
+                s.granted -= 1;
                 s.refill(&mut wakers);
             }
         }
@@ -656,6 +690,7 @@ impl<T> Chan<T> {
                 );
                 if granted {
                     s.send_waiters.remove(k);
+                    s.granted -= 1;
                     *key = None;
                     Poll::Ready(Ok(()))
                 } else if let Some(why) = s.send_shut {
@@ -784,5 +819,50 @@ impl<T> std::fmt::Debug for Chan<T> {
             .field("senders", &c.senders)
             .field("receivers", &c.receivers)
             .finish_non_exhaustive()
+    }
+}
+
+/// Unit tests of what the public API cannot see: the buffer's allocation (invariant 7).
+#[cfg(all(test, not(tether_loom)))]
+mod tests {
+    use super::*;
+
+    fn allocated<T>(chan: &Chan<T>) -> usize {
+        chan.lock().buffer.capacity()
+    }
+
+    #[test]
+    fn an_unbounded_stream_gives_back_the_memory_of_a_burst() {
+        let chan = Chan::new(usize::MAX);
+        let burst = 200_000;
+        for i in 0..burst {
+            chan.try_send(i).unwrap();
+        }
+        assert!(allocated(&chan) >= burst);
+        // Draining shrinks as it goes: at every point the allocation is within 4x the length.
+        for i in 0..burst {
+            assert_eq!(chan.try_recv(), Ok(i));
+            let len = burst - i - 1;
+            let cap = allocated(&chan);
+            assert!(
+                cap <= (4 * len).max(2 * MIN_KEPT) + 1,
+                "{cap} slots kept for {len} items"
+            );
+        }
+        assert!(allocated(&chan) <= 2 * MIN_KEPT);
+        // And it still works afterwards.
+        chan.try_send(7).unwrap();
+        assert_eq!(chan.try_recv(), Ok(7));
+    }
+
+    #[test]
+    fn a_bounded_stream_keeps_its_allocation() {
+        let chan = Chan::new(4096);
+        for i in 0..4096 {
+            chan.try_send(i).unwrap();
+        }
+        let before = allocated(&chan);
+        while chan.try_recv().is_ok() {}
+        assert_eq!(allocated(&chan), before);
     }
 }

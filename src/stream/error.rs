@@ -1,24 +1,16 @@
-//! The errors of memory streams. Send errors hand the item back; none needs `T: Debug`.
+//! The errors of memory streams, with thiserror. Send errors hand the item back; none needs
+//! `T: Debug` (their `Debug` is written by hand and never shows the item).
+//!
+//! Wording: a normal ending or a would-block says what happened, neutrally ("receiving from an
+//! empty and closed memory stream"); a misuse names the mistake and the fix. Every `try_` error
+//! has a `WouldBlock` variant (holding the item when there is one to hand back) and an
+//! `is_would_block()` method, as the `sync` errors do.
 
 use std::fmt;
 
 use super::chan::Shut;
 use crate::error::TaskContextError;
 use crate::task::TaskId;
-
-const BROKEN: &str = "every receive end of the memory stream is closed, so nothing can take the item; \
-                      keep a receive end open while sending, or stop sending on this error";
-const SEND_CLOSED: &str = "this send end of the memory stream was closed by its own close(); \
-                           send through a clone that is still open, or send before closing";
-
-fn owner_ended_send(f: &mut fmt::Formatter<'_>, owner: &TaskId) -> fmt::Result {
-    write!(
-        f,
-        "the task group that owned this memory stream ended (it was hosted by {owner}), so the stream \
-         is closed and the item was not sent; create or bind the stream in a group that outlives its \
-         producers, or stop sending when the group ends"
-    )
-}
 
 /// Why a [`send`](super::MemorySender::send) (or a [`reserve`](super::MemorySender::reserve), or
 /// a [`Permit::send`](super::Permit::send)) failed. Holds the item that was not sent.
@@ -39,14 +31,28 @@ fn owner_ended_send(f: &mut fmt::Formatter<'_>, owner: &TaskId) -> fmt::Result {
 /// assert_eq!(err.into_inner(), "hello"); // nothing is lost
 /// # }
 /// ```
-#[derive(PartialEq, Eq)]
+#[derive(PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum SendError<T> {
     /// Every receive end is closed or dropped (AnyIO's `BrokenResourceError`).
+    #[error(
+        "sending into a memory stream whose receive ends are all closed; the item comes back in \
+         this error"
+    )]
     BrokenResource(T),
     /// This send end was closed with [`close`](super::MemorySender::close) (AnyIO's
     /// `ClosedResourceError`).
+    #[error(
+        "this send end of the memory stream was closed by its own close(); send through a clone \
+         that is still open, or send before closing"
+    )]
     Closed(T),
     /// The task group the stream is bound to ended, which closed the stream for everyone.
+    #[error(
+        "the task group that owned this memory stream ended (it was hosted by {owner}), so the \
+         stream is closed and the item was not sent; create or bind the stream in a group that \
+         outlives its producers, or stop sending when the group ends"
+    )]
     OwnerEnded {
         /// The item that was not sent.
         item: T,
@@ -135,18 +141,6 @@ impl<T> fmt::Debug for SendError<T> {
     }
 }
 
-impl<T> fmt::Display for SendError<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            SendError::BrokenResource(_) => f.write_str(BROKEN),
-            SendError::Closed(_) => f.write_str(SEND_CLOSED),
-            SendError::OwnerEnded { owner, .. } => owner_ended_send(f, owner),
-        }
-    }
-}
-
-impl<T> std::error::Error for SendError<T> {}
-
 /// Why a [`try_send`](super::MemorySender::try_send) failed. Holds the item that was not sent.
 ///
 /// # Examples
@@ -160,12 +154,18 @@ impl<T> std::error::Error for SendError<T> {}
 /// assert!(matches!(err, TrySendError::WouldBlock(2)));
 /// assert_eq!(err.into_inner(), 2);
 /// ```
-#[derive(PartialEq, Eq)]
+#[derive(PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum TrySendError<T> {
     /// The buffer is full (or, on a rendezvous stream, no receiver is waiting) (AnyIO's
     /// `WouldBlock`).
+    #[error(
+        "try_send would wait: the memory stream is full (or, on a rendezvous stream, no receiver \
+         is waiting); the item comes back in this error"
+    )]
     WouldBlock(T),
     /// Sending could never succeed: see [`SendError`].
+    #[error(transparent)]
     Send(SendError<T>),
 }
 
@@ -212,20 +212,6 @@ impl<T> fmt::Debug for TrySendError<T> {
     }
 }
 
-impl<T> fmt::Display for TrySendError<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TrySendError::WouldBlock(_) => f.write_str(
-                "the memory stream has no room for the item now (buffer full, or no receiver waiting \
-                 on a rendezvous stream); await send() or reserve() instead, or retry later",
-            ),
-            TrySendError::Send(e) => fmt::Display::fmt(e, f),
-        }
-    }
-}
-
-impl<T> std::error::Error for TrySendError<T> {}
-
 /// Why a [`recv`](super::MemoryReceiver::recv) returned no item.
 ///
 /// [`EndOfStream`](RecvError::EndOfStream) is the normal end; the other variants are mistakes
@@ -245,21 +231,34 @@ impl<T> std::error::Error for TrySendError<T> {}
 /// assert_eq!(rx.recv().await, Err(RecvError::EndOfStream));
 /// # }
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum RecvError {
     /// Every send end is closed or dropped and the buffer is drained (AnyIO's `EndOfStream`).
+    /// The normal end of a stream.
+    #[error("receiving from an empty and closed memory stream")]
     EndOfStream,
     /// This receive end was closed with [`close`](super::MemoryReceiver::close) (AnyIO's
     /// `ClosedResourceError`).
+    #[error(
+        "this receive end of the memory stream was closed by its own close(); receive through a \
+         clone that is still open, or receive before closing"
+    )]
     Closed,
     /// The task group the stream is bound to ended before the send ends were closed. The
     /// buffer was drained first; nothing more will arrive.
+    #[error(
+        "the task group that owned this memory stream ended (it was hosted by {owner}) without \
+         closing its send ends, so nothing more will arrive; keep that group open while others \
+         receive, or create the stream in a group that outlives its consumers"
+    )]
     OwnerEnded {
         /// The task that hosted the owning group.
         owner: TaskId,
     },
     /// The receive end is bound to another task (see
     /// [`bind_to_current_task`](super::MemoryReceiver::bind_to_current_task)).
+    #[error(transparent)]
     WrongTask(TaskContextError),
 }
 
@@ -284,37 +283,6 @@ impl RecvError {
     }
 }
 
-impl fmt::Display for RecvError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            RecvError::EndOfStream => f.write_str(
-                "end of stream: every send end of the memory stream is closed and the buffer is \
-                 drained; stop receiving",
-            ),
-            RecvError::Closed => f.write_str(
-                "this receive end of the memory stream was closed by its own close(); receive \
-                 through a clone that is still open, or receive before closing",
-            ),
-            RecvError::OwnerEnded { owner } => write!(
-                f,
-                "the task group that owned this memory stream ended (it was hosted by {owner}) \
-                 without closing its send ends, so nothing more will arrive; keep that group open \
-                 while others receive, or create the stream in a group that outlives its consumers"
-            ),
-            RecvError::WrongTask(e) => fmt::Display::fmt(e, f),
-        }
-    }
-}
-
-impl std::error::Error for RecvError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            RecvError::WrongTask(e) => Some(e),
-            _ => None,
-        }
-    }
-}
-
 /// Why a [`try_recv`](super::MemoryReceiver::try_recv) returned no item.
 ///
 /// # Examples
@@ -325,36 +293,34 @@ impl std::error::Error for RecvError {
 /// let (_tx, rx) = memory_stream::<u32>(1);
 /// assert_eq!(rx.try_recv(), Err(TryRecvError::WouldBlock));
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum TryRecvError {
-    /// Nothing is buffered and no sender is waiting (AnyIO's `WouldBlock`).
+    /// Nothing is buffered now (AnyIO's `WouldBlock`). A waiting sender's item is not taken:
+    /// see the [module docs](crate#draining-without-waiting-and-where-this-differs-from-anyio).
+    #[error("try_recv would wait: the memory stream is empty")]
     WouldBlock,
     /// Receiving could never succeed (or the stream ended): see [`RecvError`].
+    #[error(transparent)]
     Recv(RecvError),
+}
+
+impl TryRecvError {
+    /// Whether nothing was ready now, as opposed to the stream having ended.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (_tx, rx) = tether::memory_stream::<u32>(1);
+    /// assert!(rx.try_recv().unwrap_err().is_would_block());
+    /// ```
+    pub fn is_would_block(&self) -> bool {
+        matches!(self, TryRecvError::WouldBlock)
+    }
 }
 
 impl From<RecvError> for TryRecvError {
     fn from(e: RecvError) -> Self {
         TryRecvError::Recv(e)
-    }
-}
-
-impl fmt::Display for TryRecvError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TryRecvError::WouldBlock => f.write_str(
-                "the memory stream has no item ready now; await recv() instead, or retry later",
-            ),
-            TryRecvError::Recv(e) => fmt::Display::fmt(e, f),
-        }
-    }
-}
-
-impl std::error::Error for TryRecvError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            TryRecvError::Recv(e) => Some(e),
-            TryRecvError::WouldBlock => None,
-        }
     }
 }

@@ -9,13 +9,21 @@
 //!
 //! # Invariants
 //!
-//! - `semaphore.available_permits() + borrowers.len() == total + debt`, except in the instant
-//!   between an acquirer taking a permit and inserting its borrower (no await in between).
-//! - `debt > 0` implies `semaphore.available_permits() == 0`: lowering the total first forgets
-//!   free permits and records only the remainder as debt, and a returned token pays debt before it
-//!   becomes free. Both happen under `state`, so no free token exists while debt is owed.
-//! - Lock order: `state`, then tokio's internal semaphore lock. `add_permits` is called with `state`
-//!   held, so the wakers of waiting tasks run under it; tokio's and futures' wakers only schedule.
+//! - `permits + borrowers.len() == total + debt`, where `permits` counts the semaphore's free
+//!   permits, the permits tokio has assigned to waiters that have not taken them yet, and the
+//!   permits taken but not yet recorded (an acquirer between taking a permit and locking
+//!   `state`; a returned token between leaving `borrowers` and `add_permits`).
+//! - **Nobody is admitted while debt is owed.** A permit can reach an acquirer while `debt > 0`:
+//!   tokio assigns a freed permit to the first waiter at once, so lowering the total cannot take
+//!   it back, and a waiter cancelled after that assignment gives its permit back to the
+//!   semaphore, past the debt (issue 8, bug 11). So every acquirer checks the debt under `state`
+//!   when it records itself: while debt is owed, its permit pays one unit and it waits again (or,
+//!   for `try_acquire`, tries again). Debt is therefore paid either when a token comes back or
+//!   when a permit reaches an acquirer, and no borrower is added while the total is exceeded.
+//! - **Wake after unlocking.** `add_permits` wakes waiters (tokio runs their wakers), so it is
+//!   never called with `state` held: a waker that reads the limiter (`statistics()`) would
+//!   deadlock on it (issue 8, bug 13). Releasing the lock first lets a concurrent lowering of
+//!   the total record debt for a token about to be added; the rule above pays it.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -37,7 +45,7 @@ use crate::task::TaskId;
 /// # Examples
 ///
 /// ```
-/// use tether::sync::Borrower;
+/// use tether::Borrower;
 ///
 /// assert_eq!(Borrower::key(7), Borrower::from(7u64));
 /// assert_eq!(Borrower::current_task(), Borrower::task(tether::TaskId::current()));
@@ -58,7 +66,7 @@ impl Borrower {
     /// # Examples
     ///
     /// ```
-    /// let me = tether::sync::Borrower::current_task();
+    /// let me = tether::Borrower::current_task();
     /// assert_eq!(me.as_task(), Some(tether::TaskId::current()));
     /// ```
     pub fn current_task() -> Self {
@@ -71,7 +79,7 @@ impl Borrower {
     ///
     /// ```
     /// let id = tether::TaskId::current();
-    /// assert_eq!(tether::sync::Borrower::task(id).as_task(), Some(id));
+    /// assert_eq!(tether::Borrower::task(id).as_task(), Some(id));
     /// ```
     pub fn task(task: TaskId) -> Self {
         Self(BorrowerRepr::Task(task))
@@ -82,7 +90,7 @@ impl Borrower {
     /// # Examples
     ///
     /// ```
-    /// assert_eq!(tether::sync::Borrower::key(3).as_key(), Some(3));
+    /// assert_eq!(tether::Borrower::key(3).as_key(), Some(3));
     /// ```
     pub fn key(key: u64) -> Self {
         Self(BorrowerRepr::Key(key))
@@ -93,7 +101,7 @@ impl Borrower {
     /// # Examples
     ///
     /// ```
-    /// assert_eq!(tether::sync::Borrower::key(3).as_task(), None);
+    /// assert_eq!(tether::Borrower::key(3).as_task(), None);
     /// ```
     pub fn as_task(&self) -> Option<TaskId> {
         match self.0 {
@@ -107,7 +115,7 @@ impl Borrower {
     /// # Examples
     ///
     /// ```
-    /// assert_eq!(tether::sync::Borrower::current_task().as_key(), None);
+    /// assert_eq!(tether::Borrower::current_task().as_key(), None);
     /// ```
     pub fn as_key(&self) -> Option<u64> {
         match self.0 {
@@ -154,10 +162,11 @@ impl fmt::Debug for Borrower {
 ///
 /// Two forms, which can be mixed:
 ///
-/// - **Guard form**: [`token`](CapacityLimiter::token) returns a [`CapacityToken`] that gives the
-///   token back when dropped.
-/// - **Explicit form** (AnyIO's): [`acquire`](CapacityLimiter::acquire) /
-///   [`release`](CapacityLimiter::release), and the `_on_behalf_of` variants.
+/// - **Guard form**: [`acquire`](CapacityLimiter::acquire) returns a [`CapacityToken`] that gives
+///   the token back when dropped.
+/// - **Explicit form** (AnyIO's `acquire()`/`release()`): [`CapacityToken::forget`] keeps the
+///   token without a guard, and [`release`](CapacityLimiter::release) gives it back; likewise
+///   the `_on_behalf_of` variants.
 ///
 /// # Comparison to a `Semaphore`
 ///
@@ -171,14 +180,14 @@ impl fmt::Debug for Borrower {
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
 /// use std::sync::Arc;
-/// use tether::sync::CapacityLimiter;
+/// use tether::CapacityLimiter;
 ///
 /// let limiter = Arc::new(CapacityLimiter::new(2));
 /// let mut workers = Vec::new();
 /// for _ in 0..4 {
 ///     let limiter = limiter.clone();
 ///     workers.push(tokio::spawn(async move {
-///         let _token = limiter.token().await.unwrap();
+///         let _token = limiter.acquire().await.unwrap();
 ///         assert!(limiter.borrowed_tokens() <= 2);
 ///         tokio::task::yield_now().await;
 ///     }));
@@ -208,6 +217,15 @@ struct LimiterState {
     debt: usize,
 }
 
+/// Whether a permit that reached an acquirer admitted it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Admitted {
+    /// The borrower is recorded; it holds the token.
+    Yes,
+    /// Debt was owed: the permit paid it, and the acquirer has nothing.
+    PaidDebt,
+}
+
 /// How a borrower holds its token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Holding {
@@ -224,10 +242,10 @@ enum Holding {
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// use tether::sync::{Borrower, CapacityLimiter};
+/// use tether::{Borrower, CapacityLimiter};
 ///
 /// let limiter = CapacityLimiter::new(3);
-/// limiter.acquire_on_behalf_of(Borrower::key(1)).await.unwrap();
+/// limiter.acquire_on_behalf_of(Borrower::key(1)).await.unwrap().forget();
 /// let stats = limiter.statistics();
 /// assert_eq!(stats.borrowed_tokens, 1);
 /// assert_eq!(stats.total_tokens, 3);
@@ -254,7 +272,7 @@ impl CapacityLimiter {
     /// # Examples
     ///
     /// ```
-    /// use tether::sync::CapacityLimiter;
+    /// use tether::CapacityLimiter;
     ///
     /// let limiter = CapacityLimiter::new(1);
     /// assert!(limiter.set_total_tokens(CapacityLimiter::MAX_TOTAL_TOKENS).is_ok());
@@ -273,7 +291,7 @@ impl CapacityLimiter {
     /// # Examples
     ///
     /// ```
-    /// let limiter = tether::sync::CapacityLimiter::new(4);
+    /// let limiter = tether::CapacityLimiter::new(4);
     /// assert_eq!(limiter.total_tokens(), 4);
     /// ```
     #[track_caller]
@@ -295,7 +313,12 @@ impl CapacityLimiter {
         }
     }
 
-    /// Wait for a token for the current task, and return a guard that gives it back when dropped.
+    /// Wait for a token for the current task, and return a guard that gives it back when dropped
+    /// (AnyIO's `async with limiter`; for AnyIO's bare `acquire()`, call
+    /// [`forget`](CapacityToken::forget) on the guard and [`release`](CapacityLimiter::release)
+    /// later).
+    ///
+    /// `let _token = limiter.acquire().await?;` holds the token to the end of the scope.
     ///
     /// # Errors
     ///
@@ -303,24 +326,24 @@ impl CapacityLimiter {
     ///
     /// # Cancel safety
     ///
-    /// Cancel safe. A dropped `token` future never takes a token; one handed to it at that moment
-    /// passes to the next waiter. A cancellation point only while it waits.
+    /// Cancel safe. A dropped `acquire` future never takes a token; one handed to it at that
+    /// moment passes to the next waiter. A cancellation point only while it waits.
     ///
     /// # Examples
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// let limiter = tether::sync::CapacityLimiter::new(1);
+    /// let limiter = tether::CapacityLimiter::new(1);
     /// {
-    ///     let _token = limiter.token().await.unwrap();
+    ///     let _token = limiter.acquire().await.unwrap();
     ///     assert_eq!(limiter.available_tokens(), 0);
     /// }
     /// assert_eq!(limiter.available_tokens(), 1);
     /// # }
     /// ```
-    pub async fn token(&self) -> Result<CapacityToken<'_>, CapacityLimiterError> {
-        self.token_on_behalf_of(Borrower::current_task()).await
+    pub async fn acquire(&self) -> Result<CapacityToken<'_>, CapacityLimiterError> {
+        self.acquire_on_behalf_of(Borrower::current_task()).await
     }
 
     /// Wait for a token for `borrower`, and return a guard that gives it back when dropped.
@@ -331,91 +354,36 @@ impl CapacityLimiter {
     ///
     /// # Cancel safety
     ///
-    /// As [`token`](CapacityLimiter::token).
+    /// As [`acquire`](CapacityLimiter::acquire).
     ///
     /// # Examples
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// use tether::sync::{Borrower, CapacityLimiter};
+    /// use tether::{Borrower, CapacityLimiter};
     ///
     /// let limiter = CapacityLimiter::new(2);
-    /// let a = limiter.token_on_behalf_of(Borrower::key(1)).await.unwrap();
-    /// let b = limiter.token_on_behalf_of(Borrower::key(2)).await.unwrap();
+    /// let a = limiter.acquire_on_behalf_of(Borrower::key(1)).await.unwrap();
+    /// let b = limiter.acquire_on_behalf_of(Borrower::key(2)).await.unwrap();
     /// assert_eq!(limiter.borrowed_tokens(), 2);
     /// assert_eq!(a.borrower(), Borrower::key(1));
     /// drop((a, b));
     /// # }
     /// ```
-    pub async fn token_on_behalf_of(
+    pub async fn acquire_on_behalf_of(
         &self,
         borrower: Borrower,
     ) -> Result<CapacityToken<'_>, CapacityLimiterError> {
-        self.acquire_as(borrower, Holding::Guard).await?;
+        self.acquire_as(borrower).await?;
         Ok(CapacityToken {
             limiter: self,
             borrower,
         })
     }
 
-    /// Wait for a token for the current task, kept until [`release`](CapacityLimiter::release)
-    /// (AnyIO's `acquire()`).
-    ///
-    /// # Errors
-    ///
-    /// [`CapacityLimiterError::AlreadyBorrowing`] if the current task already holds a token.
-    ///
-    /// # Cancel safety
-    ///
-    /// As [`token`](CapacityLimiter::token): a dropped `acquire` never takes a token.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// let limiter = tether::sync::CapacityLimiter::new(1);
-    /// limiter.acquire().await.unwrap();
-    /// assert_eq!(limiter.borrowed_tokens(), 1);
-    /// limiter.release().unwrap();
-    /// # }
-    /// ```
-    pub async fn acquire(&self) -> Result<(), CapacityLimiterError> {
-        self.acquire_on_behalf_of(Borrower::current_task()).await
-    }
-
-    /// Wait for a token for `borrower`, kept until
-    /// [`release_on_behalf_of`](CapacityLimiter::release_on_behalf_of).
-    ///
-    /// # Errors
-    ///
-    /// [`CapacityLimiterError::AlreadyBorrowing`] if `borrower` already holds a token.
-    ///
-    /// # Cancel safety
-    ///
-    /// As [`token`](CapacityLimiter::token).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// use tether::sync::{Borrower, CapacityLimiter};
-    ///
-    /// let limiter = CapacityLimiter::new(1);
-    /// limiter.acquire_on_behalf_of(Borrower::key(42)).await.unwrap();
-    /// limiter.release_on_behalf_of(Borrower::key(42)).unwrap();
-    /// # }
-    /// ```
-    pub async fn acquire_on_behalf_of(
-        &self,
-        borrower: Borrower,
-    ) -> Result<(), CapacityLimiterError> {
-        self.acquire_as(borrower, Holding::Explicit).await
-    }
-
-    /// Take a token for the current task without waiting (AnyIO's `acquire_nowait()`).
+    /// Take a token for the current task without waiting (AnyIO's `acquire_nowait()`, with a
+    /// guard).
     ///
     /// # Errors
     ///
@@ -425,10 +393,10 @@ impl CapacityLimiter {
     /// # Examples
     ///
     /// ```
-    /// let limiter = tether::sync::CapacityLimiter::new(0);
-    /// assert_eq!(limiter.try_acquire(), Err(tether::sync::CapacityLimiterError::WouldBlock));
+    /// let limiter = tether::CapacityLimiter::new(0);
+    /// assert_eq!(limiter.try_acquire().unwrap_err(), tether::CapacityLimiterError::WouldBlock);
     /// ```
-    pub fn try_acquire(&self) -> Result<(), CapacityLimiterError> {
+    pub fn try_acquire(&self) -> Result<CapacityToken<'_>, CapacityLimiterError> {
         self.try_acquire_on_behalf_of(Borrower::current_task())
     }
 
@@ -442,16 +410,31 @@ impl CapacityLimiter {
     /// # Examples
     ///
     /// ```
-    /// use tether::sync::{Borrower, CapacityLimiter};
+    /// use tether::{Borrower, CapacityLimiter};
     ///
     /// let limiter = CapacityLimiter::new(1);
-    /// limiter.try_acquire_on_behalf_of(Borrower::key(1)).unwrap();
+    /// let token = limiter.try_acquire_on_behalf_of(Borrower::key(1)).unwrap();
     /// assert!(limiter.try_acquire_on_behalf_of(Borrower::key(2)).is_err());
+    /// drop(token);
     /// ```
-    pub fn try_acquire_on_behalf_of(&self, borrower: Borrower) -> Result<(), CapacityLimiterError> {
+    pub fn try_acquire_on_behalf_of(
+        &self,
+        borrower: Borrower,
+    ) -> Result<CapacityToken<'_>, CapacityLimiterError> {
         self.check_not_borrowing(borrower)?;
-        self.try_permit()?;
-        self.insert_borrower(borrower, Holding::Explicit)
+        loop {
+            self.try_permit()?;
+            match self.insert_borrower(borrower)? {
+                Admitted::Yes => {
+                    return Ok(CapacityToken {
+                        limiter: self,
+                        borrower,
+                    });
+                }
+                // The permit paid debt; try the next free one, if any.
+                Admitted::PaidDebt => {}
+            }
+        }
     }
 
     /// Give back the current task's token (AnyIO's `release()`).
@@ -465,7 +448,7 @@ impl CapacityLimiter {
     /// # Examples
     ///
     /// ```
-    /// let limiter = tether::sync::CapacityLimiter::new(1);
+    /// let limiter = tether::CapacityLimiter::new(1);
     /// assert!(limiter.release().is_err());
     /// ```
     pub fn release(&self) -> Result<(), CapacityLimiterError> {
@@ -484,7 +467,7 @@ impl CapacityLimiter {
     /// # Examples
     ///
     /// ```
-    /// use tether::sync::{Borrower, CapacityLimiter, CapacityLimiterError};
+    /// use tether::{Borrower, CapacityLimiter, CapacityLimiterError};
     ///
     /// let limiter = CapacityLimiter::new(1);
     /// let err = limiter.release_on_behalf_of(Borrower::key(9)).unwrap_err();
@@ -499,7 +482,7 @@ impl CapacityLimiter {
     /// # Examples
     ///
     /// ```
-    /// assert_eq!(tether::sync::CapacityLimiter::new(5).total_tokens(), 5);
+    /// assert_eq!(tether::CapacityLimiter::new(5).total_tokens(), 5);
     /// ```
     pub fn total_tokens(&self) -> usize {
         self.state.lock().total
@@ -518,8 +501,8 @@ impl CapacityLimiter {
     /// # Examples
     ///
     /// ```
-    /// let limiter = tether::sync::CapacityLimiter::new(1);
-    /// limiter.try_acquire().unwrap();
+    /// let limiter = tether::CapacityLimiter::new(1);
+    /// limiter.try_acquire().unwrap().forget();
     /// limiter.set_total_tokens(0).unwrap();
     /// assert_eq!(limiter.borrowed_tokens(), 1); // still lent out
     /// limiter.release().unwrap();
@@ -534,19 +517,26 @@ impl CapacityLimiter {
                 max: Self::MAX_TOTAL_TOKENS,
             });
         }
-        let mut state = self.state.lock();
-        let old = state.total;
-        state.total = total;
-        if total >= old {
-            let raise = total - old;
-            let paid = raise.min(state.debt);
-            state.debt -= paid;
-            // Under `state`: see the module invariants.
-            self.semaphore.add_permits(raise - paid);
-        } else {
-            let lower = old - total;
-            let forgotten = self.semaphore.forget_permits(lower);
-            state.debt += lower - forgotten;
+        let added = {
+            let mut state = self.state.lock();
+            let old = state.total;
+            state.total = total;
+            if total >= old {
+                let raise = total - old;
+                let paid = raise.min(state.debt);
+                state.debt -= paid;
+                raise - paid
+            } else {
+                let lower = old - total;
+                let forgotten = self.semaphore.forget_permits(lower);
+                state.debt += lower - forgotten;
+                0
+            }
+        };
+        // After unlocking: it wakes waiters (see the module invariants).
+        if added > 0 {
+            crate::loom::preemption_point();
+            self.semaphore.add_permits(added);
         }
         Ok(())
     }
@@ -556,8 +546,8 @@ impl CapacityLimiter {
     /// # Examples
     ///
     /// ```
-    /// let limiter = tether::sync::CapacityLimiter::new(2);
-    /// limiter.try_acquire().unwrap();
+    /// let limiter = tether::CapacityLimiter::new(2);
+    /// limiter.try_acquire().unwrap().forget();
     /// assert_eq!(limiter.borrowed_tokens(), 1);
     /// ```
     pub fn borrowed_tokens(&self) -> usize {
@@ -570,8 +560,8 @@ impl CapacityLimiter {
     /// # Examples
     ///
     /// ```
-    /// let limiter = tether::sync::CapacityLimiter::new(2);
-    /// limiter.try_acquire().unwrap();
+    /// let limiter = tether::CapacityLimiter::new(2);
+    /// limiter.try_acquire().unwrap().forget();
     /// assert_eq!(limiter.available_tokens(), 1);
     /// ```
     pub fn available_tokens(&self) -> usize {
@@ -584,7 +574,7 @@ impl CapacityLimiter {
     /// # Examples
     ///
     /// ```
-    /// let stats = tether::sync::CapacityLimiter::new(2).statistics();
+    /// let stats = tether::CapacityLimiter::new(2).statistics();
     /// assert_eq!((stats.borrowed_tokens, stats.total_tokens), (0, 2));
     /// ```
     pub fn statistics(&self) -> CapacityLimiterStatistics {
@@ -616,54 +606,79 @@ impl CapacityLimiter {
         }
     }
 
-    async fn acquire_as(
-        &self,
-        borrower: Borrower,
-        holding: Holding,
-    ) -> Result<(), CapacityLimiterError> {
+    async fn acquire_as(&self, borrower: Borrower) -> Result<(), CapacityLimiterError> {
         self.check_not_borrowing(borrower)?;
-        if self.try_permit().is_err() {
-            let _waiting = self.waiters.enter();
-            // tokio's `acquire` is cancel safe and passes a permit assigned to a dropped waiter on.
-            // Nothing after it awaits.
-            self.semaphore.acquire().await.expect(NEVER_CLOSED).forget();
+        if self.try_permit().is_ok() {
+            match self.insert_borrower(borrower)? {
+                Admitted::Yes => return Ok(()),
+                Admitted::PaidDebt => {}
+            }
         }
-        self.insert_borrower(borrower, holding)
+        let _waiting = self.waiters.enter();
+        loop {
+            // tokio's `acquire` is cancel safe and passes a permit assigned to a dropped waiter
+            // on. Nothing after it awaits.
+            self.semaphore.acquire().await.expect(NEVER_CLOSED).forget();
+            match self.insert_borrower(borrower)? {
+                Admitted::Yes => return Ok(()),
+                // Our permit paid debt (the total was lowered): wait for another.
+                Admitted::PaidDebt => {}
+            }
+        }
     }
 
-    /// Record `borrower` as holding the permit just taken; if it raced with another acquire for
-    /// the same borrower, give the permit back and fail.
-    fn insert_borrower(
-        &self,
-        borrower: Borrower,
-        holding: Holding,
-    ) -> Result<(), CapacityLimiterError> {
-        let mut state = self.state.lock();
-        if state.borrowers.contains_key(&borrower) {
-            self.return_permit(&mut state);
-            return Err(CapacityLimiterError::AlreadyBorrowing { borrower });
-        }
-        state.borrowers.insert(borrower, holding);
-        Ok(())
+    /// Record `borrower` as holding the permit just taken, unless debt is owed (then the permit
+    /// pays it and the caller must wait again); if it raced with another acquire for the same
+    /// borrower, give the permit back and fail.
+    fn insert_borrower(&self, borrower: Borrower) -> Result<Admitted, CapacityLimiterError> {
+        let add = {
+            let mut state = self.state.lock();
+            if state.debt > 0 {
+                state.debt -= 1;
+                return Ok(Admitted::PaidDebt);
+            }
+            if let std::collections::hash_map::Entry::Vacant(entry) =
+                state.borrowers.entry(borrower)
+            {
+                entry.insert(Holding::Guard);
+                return Ok(Admitted::Yes);
+            }
+            Self::take_back(&mut state)
+        };
+        self.add_free(add);
+        Err(CapacityLimiterError::AlreadyBorrowing { borrower })
     }
 
     fn give_back(&self, borrower: Borrower, holding: Holding) -> Result<(), CapacityLimiterError> {
-        let mut state = self.state.lock();
-        match state.borrowers.get(&borrower) {
-            Some(held) if *held == holding => {}
-            Some(_) => return Err(CapacityLimiterError::HeldByGuard { borrower }),
-            None => return Err(CapacityLimiterError::NotBorrowing { borrower }),
-        }
-        state.borrowers.remove(&borrower);
-        self.return_permit(&mut state);
+        let add = {
+            let mut state = self.state.lock();
+            match state.borrowers.get(&borrower) {
+                Some(held) if *held == holding => {}
+                Some(_) => return Err(CapacityLimiterError::HeldByGuard { borrower }),
+                None => return Err(CapacityLimiterError::NotBorrowing { borrower }),
+            }
+            state.borrowers.remove(&borrower);
+            Self::take_back(&mut state)
+        };
+        self.add_free(add);
         Ok(())
     }
 
-    /// A token came back: pay debt with it, or make it free (waking the first waiter).
-    fn return_permit(&self, state: &mut LimiterState) {
+    /// A token came back: pay debt with it (returns `false`), or say it must become free
+    /// (`true`): the caller adds it with [`add_free`](Self::add_free) after unlocking.
+    fn take_back(state: &mut LimiterState) -> bool {
         if state.debt > 0 {
             state.debt -= 1;
+            false
         } else {
+            true
+        }
+    }
+
+    /// Makes a returned token free, waking the first waiter. Never called with `state` held.
+    fn add_free(&self, add: bool) {
+        if add {
+            crate::loom::preemption_point();
             self.semaphore.add_permits(1);
         }
     }
@@ -681,16 +696,16 @@ impl fmt::Debug for CapacityLimiter {
 }
 
 /// A token of a [`CapacityLimiter`], given back when dropped; returned by
-/// [`CapacityLimiter::token`].
+/// [`CapacityLimiter::acquire`].
 ///
 /// # Examples
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// let limiter = tether::sync::CapacityLimiter::new(1);
-/// let token = limiter.token().await.unwrap();
-/// assert_eq!(token.borrower(), tether::sync::Borrower::current_task());
+/// let limiter = tether::CapacityLimiter::new(1);
+/// let token = limiter.acquire().await.unwrap();
+/// assert_eq!(token.borrower(), tether::Borrower::current_task());
 /// drop(token);
 /// assert_eq!(limiter.borrowed_tokens(), 0);
 /// # }
@@ -704,6 +719,27 @@ pub struct CapacityToken<'a> {
 }
 
 impl CapacityToken<'_> {
+    /// Keep the token without a guard: it is given back only by
+    /// [`CapacityLimiter::release_on_behalf_of`] (or [`release`](CapacityLimiter::release) for the
+    /// current task). AnyIO's explicit `acquire()`/`release()` pair is `acquire().await?.forget()`
+    /// and `release()`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let limiter = tether::CapacityLimiter::new(1);
+    /// limiter.try_acquire().unwrap().forget();
+    /// assert_eq!(limiter.borrowed_tokens(), 1);
+    /// limiter.release().unwrap();
+    /// assert_eq!(limiter.borrowed_tokens(), 0);
+    /// ```
+    pub fn forget(self) {
+        if let Some(held) = self.limiter.state.lock().borrowers.get_mut(&self.borrower) {
+            *held = Holding::Explicit;
+        }
+        std::mem::forget(self);
+    }
+
     /// The borrower holding this token.
     ///
     /// # Examples
@@ -711,9 +747,9 @@ impl CapacityToken<'_> {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// use tether::sync::{Borrower, CapacityLimiter};
+    /// use tether::{Borrower, CapacityLimiter};
     /// let limiter = CapacityLimiter::new(1);
-    /// let token = limiter.token_on_behalf_of(Borrower::key(5)).await.unwrap();
+    /// let token = limiter.acquire_on_behalf_of(Borrower::key(5)).await.unwrap();
     /// assert_eq!(token.borrower(), Borrower::key(5));
     /// # }
     /// ```

@@ -3,7 +3,8 @@
 //! # Machinery
 //!
 //! Waiters queue in `state.queue` (FIFO), each with a oneshot channel. `notify(n)` pops the first
-//! `n` entries and sends on their channels. A waiter registers *before* it releases the lock, so
+//! `n` entries under the lock and sends on their channels after releasing it (a send wakes a
+//! task, and no waker runs under `state`). A waiter registers *before* it releases the lock, so
 //! a notification sent after the release (by a task that then takes the lock) cannot be missed.
 //!
 //! # Invariants
@@ -39,7 +40,7 @@ use crate::sync::lock::{Lock, LockGuard, LockStatistics};
 /// # async fn main() {
 /// use std::sync::Arc;
 /// use std::sync::atomic::{AtomicBool, Ordering};
-/// use tether::sync::Condition;
+/// use tether::Condition;
 ///
 /// let condition = Arc::new(Condition::new());
 /// let ready = Arc::new(AtomicBool::new(false));
@@ -77,20 +78,24 @@ struct ConditionState {
 }
 
 impl ConditionState {
-    /// Wake the first `n` waiters; returns how many were woken.
-    fn notify(&mut self, n: usize) -> usize {
-        let mut woken = 0;
-        while woken < n {
-            let Some((_, sender)) = self.queue.pop_front() else {
-                break;
-            };
-            // The receiver lives as long as the entry is queued (see `Registration::drop`), so
-            // the send cannot fail; count it either way.
-            let _ = sender.send(());
-            woken += 1;
-        }
-        woken
+    /// Takes the first `n` waiters out of the queue. The caller notifies them with [`wake`]
+    /// after releasing the lock.
+    fn pop(&mut self, n: usize) -> Vec<oneshot::Sender<()>> {
+        let n = n.min(self.queue.len());
+        self.queue.drain(..n).map(|(_, sender)| sender).collect()
     }
+}
+
+/// Notifies waiters taken out of the queue; called with `state` unlocked, because sending on a
+/// oneshot wakes its task, and a waker that reads the condition (`statistics()`) would deadlock
+/// on the lock (issue 8, bug 13). A waiter dropped in between passed the notification on when it
+/// found itself out of the queue (see `Registration::drop`), so a failed send loses nothing.
+fn wake(senders: Vec<oneshot::Sender<()>>) -> usize {
+    let woken = senders.len();
+    for sender in senders {
+        let _ = sender.send(());
+    }
+    woken
 }
 
 /// A snapshot of a [`Condition`]'s state, from [`Condition::statistics`].
@@ -98,7 +103,7 @@ impl ConditionState {
 /// # Examples
 ///
 /// ```
-/// let stats = tether::sync::Condition::new().statistics();
+/// let stats = tether::Condition::new().statistics();
 /// assert_eq!(stats.tasks_waiting, 0);
 /// assert!(!stats.lock_statistics.locked);
 /// ```
@@ -123,7 +128,7 @@ impl Condition {
     /// # Examples
     ///
     /// ```
-    /// let condition = tether::sync::Condition::new();
+    /// let condition = tether::Condition::new();
     /// assert!(!condition.lock_handle().is_locked());
     /// ```
     pub fn new() -> Self {
@@ -136,7 +141,7 @@ impl Condition {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// use tether::sync::{Condition, Lock};
+    /// use tether::{Condition, Lock};
     ///
     /// let lock = Arc::new(Lock::new());
     /// let not_empty = Condition::with_lock(lock.clone());
@@ -155,8 +160,8 @@ impl Condition {
     /// # Examples
     ///
     /// ```
-    /// let condition = tether::sync::Condition::new();
-    /// condition.lock_handle().try_acquire().unwrap();
+    /// let condition = tether::Condition::new();
+    /// condition.lock_handle().try_lock().unwrap().forget();
     /// condition.release().unwrap();
     /// ```
     pub fn lock_handle(&self) -> &Arc<Lock> {
@@ -178,37 +183,13 @@ impl Condition {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// let condition = tether::sync::Condition::new();
+    /// let condition = tether::Condition::new();
     /// let guard = condition.lock().await.unwrap();
     /// drop(guard);
     /// # }
     /// ```
     pub async fn lock(&self) -> Result<LockGuard<'_>, LockError> {
         self.lock.lock().await
-    }
-
-    /// Take the condition's lock for the current task, as [`Lock::acquire`] (AnyIO's form).
-    ///
-    /// # Errors
-    ///
-    /// As [`Lock::acquire`].
-    ///
-    /// # Cancel safety
-    ///
-    /// As [`Lock::acquire`]: cancel safe, nothing is lost.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// let condition = tether::sync::Condition::new();
-    /// condition.acquire().await.unwrap();
-    /// condition.release().unwrap();
-    /// # }
-    /// ```
-    pub async fn acquire(&self) -> Result<(), LockError> {
-        self.lock.acquire().await
     }
 
     /// Release the condition's lock, as [`Lock::release`].
@@ -220,7 +201,7 @@ impl Condition {
     /// # Examples
     ///
     /// ```
-    /// let condition = tether::sync::Condition::new();
+    /// let condition = tether::Condition::new();
     /// assert!(condition.release().is_err()); // not locked
     /// ```
     pub fn release(&self) -> Result<(), LockError> {
@@ -253,7 +234,7 @@ impl Condition {
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// use std::sync::Arc;
-    /// use tether::sync::Condition;
+    /// use tether::Condition;
     ///
     /// let condition = Arc::new(Condition::new());
     /// let waiter = tokio::spawn({
@@ -281,14 +262,14 @@ impl Condition {
     }
 
     /// The explicit form of [`wait`](Condition::wait) (AnyIO's `wait()`): the current task holds the
-    /// lock through [`acquire`](Condition::acquire); it is released while waiting and held again on
-    /// success.
+    /// lock without a guard ([`LockGuard::forget`]); it is released while waiting and held again,
+    /// still without a guard, on success.
     ///
     /// # Errors
     ///
     /// [`ConditionError::Lock`] with the error of [`Lock::release`] if the current task does not
-    /// hold the lock through `acquire` (nothing changes then), or of [`Lock::acquire`] when taking
-    /// it back.
+    /// keep the lock without a guard ([`LockGuard::forget`]; nothing changes then), or of
+    /// [`Lock::lock`] when taking it back.
     ///
     /// # Cancel safety
     ///
@@ -301,13 +282,13 @@ impl Condition {
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// use std::sync::Arc;
-    /// use tether::sync::Condition;
+    /// use tether::Condition;
     ///
     /// let condition = Arc::new(Condition::new());
     /// let waiter = tokio::spawn({
     ///     let condition = condition.clone();
     ///     async move {
-    ///         condition.acquire().await.unwrap();
+    ///         condition.lock().await.unwrap().forget();
     ///         condition.wait_acquired().await.unwrap();
     ///         condition.release().unwrap();
     ///     }
@@ -322,7 +303,7 @@ impl Condition {
         // On error `registration` is dropped: it leaves the queue (or passes a notification on).
         self.lock.release()?;
         registration.notified().await;
-        self.lock.acquire().await?;
+        self.lock.lock().await?.forget();
         Ok(())
     }
 
@@ -334,11 +315,12 @@ impl Condition {
     /// # Examples
     ///
     /// ```
-    /// let condition = tether::sync::Condition::new();
+    /// let condition = tether::Condition::new();
     /// assert_eq!(condition.notify(3), 0); // nobody waiting: nothing happens
     /// ```
     pub fn notify(&self, n: usize) -> usize {
-        self.state.lock().notify(n)
+        let senders = self.state.lock().pop(n);
+        wake(senders)
     }
 
     /// Wake every waiting task; returns how many were woken.
@@ -346,11 +328,12 @@ impl Condition {
     /// # Examples
     ///
     /// ```
-    /// let condition = tether::sync::Condition::new();
+    /// let condition = tether::Condition::new();
     /// assert_eq!(condition.notify_all(), 0);
     /// ```
     pub fn notify_all(&self) -> usize {
-        self.state.lock().notify(usize::MAX)
+        let senders = self.state.lock().pop(usize::MAX);
+        wake(senders)
     }
 
     /// A snapshot: waiters and the lock's statistics.
@@ -358,7 +341,7 @@ impl Condition {
     /// # Examples
     ///
     /// ```
-    /// let condition = tether::sync::Condition::new();
+    /// let condition = tether::Condition::new();
     /// assert_eq!(condition.statistics().tasks_waiting, 0);
     /// ```
     pub fn statistics(&self) -> ConditionStatistics {
@@ -416,12 +399,16 @@ impl Drop for Registration<'_> {
         if self.done {
             return;
         }
-        let mut state = self.condition.state.lock();
-        if let Some(position) = state.queue.iter().position(|(id, _)| *id == self.id) {
-            state.queue.remove(position);
-        } else {
-            // Popped by `notify`: this waiter was chosen but is going away; wake the next one.
-            state.notify(1);
-        }
+        let next = {
+            let mut state = self.condition.state.lock();
+            if let Some(position) = state.queue.iter().position(|(id, _)| *id == self.id) {
+                state.queue.remove(position);
+                Vec::new()
+            } else {
+                // Popped by `notify`: this waiter was chosen but is going away; wake the next one.
+                state.pop(1)
+            }
+        };
+        wake(next);
     }
 }

@@ -6,22 +6,22 @@
 use crate::sync::capacity_limiter::Borrower;
 use crate::task::TaskId;
 
-/// A misuse of a [`Lock`](crate::sync::Lock), or a `try_` form that would have to wait.
+/// A misuse of a [`Lock`](crate::Lock), or a `try_` form that would have to wait.
 ///
 /// # Examples
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// use tether::sync::{Lock, LockError};
+/// use tether::{Lock, LockError};
 ///
 /// let lock = Lock::new();
 /// assert_eq!(lock.release(), Err(LockError::NotLocked { current: tether::TaskId::current() }));
-/// lock.acquire().await.unwrap();
-/// let err = lock.acquire().await.unwrap_err();
+/// let guard = lock.lock().await.unwrap();
+/// let err = lock.lock().await.unwrap_err();
 /// assert!(matches!(err, LockError::AlreadyOwned { .. }));
 /// assert!(err.to_string().contains("already holds this lock"));
-/// # lock.release().unwrap();
+/// # drop(guard);
 /// # }
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -49,13 +49,14 @@ pub enum LockError {
     },
     /// `release()` was called while the lock was not held at all.
     #[error(
-        "{current} released a lock that is not locked; call release() once per successful acquire()"
+        "{current} released a lock that is not locked; call release() once per lock kept with \
+         LockGuard::forget()"
     )]
     NotLocked {
         /// The task that called `release()`.
         current: TaskId,
     },
-    /// `release()` was called while the lock is held through a [`LockGuard`](crate::sync::LockGuard).
+    /// `release()` was called while the lock is held through a [`LockGuard`](crate::LockGuard).
     #[error(
         "lock is held through a LockGuard taken by {owner}, so release() cannot release it; \
          drop the guard instead"
@@ -65,18 +66,29 @@ pub enum LockError {
         owner: TaskId,
     },
     /// A `try_` form found the lock held by another task.
-    #[error(
-        "lock is held by another task; wait for it with acquire() or lock(), or try again later"
-    )]
+    #[error("try_lock would wait: the lock is held by another task")]
     WouldBlock,
 }
 
-/// A misuse of a [`Semaphore`](crate::sync::Semaphore), or a `try_` form that would have to wait.
+impl LockError {
+    /// Whether a `try_` form found the lock held, as opposed to a misuse.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(tether::LockError::WouldBlock.is_would_block());
+    /// ```
+    pub fn is_would_block(&self) -> bool {
+        matches!(self, LockError::WouldBlock)
+    }
+}
+
+/// A misuse of a [`Semaphore`](crate::Semaphore), or a `try_` form that would have to wait.
 ///
 /// # Examples
 ///
 /// ```
-/// use tether::sync::{Semaphore, SemaphoreError};
+/// use tether::{Semaphore, SemaphoreError};
 ///
 /// let sem = Semaphore::with_max(1, 1);
 /// let err = sem.release().unwrap_err();
@@ -97,13 +109,25 @@ pub enum SemaphoreError {
         max_value: usize,
     },
     /// A `try_` form found no token left.
-    #[error(
-        "semaphore has no tokens left; wait for one with acquire() or permit(), or try again later"
-    )]
+    #[error("try_acquire would wait: the semaphore has no tokens left")]
     WouldBlock,
 }
 
-/// A misuse of a [`CapacityLimiter`](crate::sync::CapacityLimiter), or a `try_` form that would have
+impl SemaphoreError {
+    /// Whether a `try_` form found no token, as opposed to a misuse.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let sem = tether::Semaphore::new(0);
+    /// assert!(sem.try_acquire().unwrap_err().is_would_block());
+    /// ```
+    pub fn is_would_block(&self) -> bool {
+        matches!(self, SemaphoreError::WouldBlock)
+    }
+}
+
+/// A misuse of a [`CapacityLimiter`](crate::CapacityLimiter), or a `try_` form that would have
 /// to wait.
 ///
 /// # Examples
@@ -111,13 +135,13 @@ pub enum SemaphoreError {
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// use tether::sync::{CapacityLimiter, CapacityLimiterError};
+/// use tether::{CapacityLimiter, CapacityLimiterError};
 ///
 /// let limiter = CapacityLimiter::new(2);
-/// limiter.acquire().await.unwrap();
+/// let token = limiter.acquire().await.unwrap();
 /// let err = limiter.acquire().await.unwrap_err();
 /// assert!(matches!(err, CapacityLimiterError::AlreadyBorrowing { .. }));
-/// # limiter.release().unwrap();
+/// # drop(token);
 /// # }
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -142,7 +166,7 @@ pub enum CapacityLimiterError {
         borrower: Borrower,
     },
     /// `release` was called for a borrower that holds its token through a
-    /// [`CapacityToken`](crate::sync::CapacityToken).
+    /// [`CapacityToken`](crate::CapacityToken).
     #[error(
         "{borrower} holds its token of this capacity limiter through a CapacityToken, so release() \
          cannot give it back; drop the CapacityToken instead"
@@ -163,21 +187,32 @@ pub enum CapacityLimiterError {
         max: usize,
     },
     /// A `try_` form found no token available.
-    #[error(
-        "capacity limiter has no tokens available; wait for one with acquire() or token(), \
-         or try again later"
-    )]
+    #[error("try_acquire would wait: the capacity limiter has no tokens available")]
     WouldBlock,
 }
 
-/// A misuse of a [`Condition`](crate::sync::Condition).
+impl CapacityLimiterError {
+    /// Whether a `try_` form found no token, as opposed to a misuse.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let limiter = tether::CapacityLimiter::new(0);
+    /// assert!(limiter.try_acquire().unwrap_err().is_would_block());
+    /// ```
+    pub fn is_would_block(&self) -> bool {
+        matches!(self, CapacityLimiterError::WouldBlock)
+    }
+}
+
+/// A misuse of a [`Condition`](crate::Condition).
 ///
 /// # Examples
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// use tether::sync::{Condition, ConditionError, Lock};
+/// use tether::{Condition, ConditionError, Lock};
 ///
 /// let condition = Condition::new();
 /// let other = Lock::new();

@@ -21,7 +21,7 @@ use crate::loom::sync::atomic::{AtomicBool, Ordering};
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// use tether::sync::Event;
+/// use tether::Event;
 ///
 /// let ready = Event::new();
 /// let waiter = tokio::spawn({
@@ -63,7 +63,7 @@ impl Event {
     /// # Examples
     ///
     /// ```
-    /// let event = tether::sync::Event::new();
+    /// let event = tether::Event::new();
     /// assert!(!event.is_set());
     /// ```
     pub fn new() -> Self {
@@ -77,7 +77,7 @@ impl Event {
     /// # Examples
     ///
     /// ```
-    /// let event = tether::sync::Event::new();
+    /// let event = tether::Event::new();
     /// event.set();
     /// event.set();
     /// assert!(event.is_set());
@@ -94,7 +94,7 @@ impl Event {
     /// # Examples
     ///
     /// ```
-    /// let event = tether::sync::Event::new();
+    /// let event = tether::Event::new();
     /// assert!(!event.is_set());
     /// event.set();
     /// assert!(event.is_set());
@@ -116,7 +116,7 @@ impl Event {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// let event = tether::sync::Event::new();
+    /// let event = tether::Event::new();
     /// event.set();
     /// event.wait().await; // already set: returns at once
     /// # }

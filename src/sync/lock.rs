@@ -34,9 +34,9 @@ pub(crate) const NEVER_CLOSED: &str = "tether never closes the semaphore inside 
 /// - **Guard form**: [`lock`](Lock::lock) returns a [`LockGuard`]; dropping the guard releases the
 ///   lock. This is the form to use in Rust: the lock cannot be left held by an early return or a
 ///   panic.
-/// - **Explicit form** (AnyIO's `acquire()`/`release()`): [`acquire`](Lock::acquire) makes the
-///   current task ([`TaskId::current`]) the owner, and only that task may [`release`](Lock::release)
-///   it.
+/// - **Explicit form** (AnyIO's `acquire()`/`release()`): [`LockGuard::forget`] keeps the lock
+///   without a guard, its owner the task that locked it ([`TaskId::current`]), and only that task
+///   may [`release`](Lock::release) it.
 ///
 /// The owner is a task, as in AnyIO: a task that holds the lock (in either form) and asks for it
 /// again gets [`LockError::AlreadyOwned`] at once instead of a deadlock. This includes two futures
@@ -56,7 +56,7 @@ pub(crate) const NEVER_CLOSED: &str = "tether never closes the semaphore inside 
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
 /// use std::sync::Arc;
-/// use tether::sync::Lock;
+/// use tether::Lock;
 ///
 /// let lock = Arc::new(Lock::new());
 /// let guard = lock.lock().await.unwrap();
@@ -78,7 +78,7 @@ pub struct Lock {
     semaphore: tokio::sync::Semaphore,
     /// Who holds the lock, and how.
     state: Mutex<LockState>,
-    /// Tasks blocked in `lock`/`acquire`.
+    /// Tasks blocked in `lock`.
     waiters: WaiterCount,
 }
 
@@ -105,8 +105,8 @@ struct Owner {
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// let lock = tether::sync::Lock::new();
-/// lock.acquire().await.unwrap();
+/// let lock = tether::Lock::new();
+/// lock.lock().await.unwrap().forget();
 /// let stats = lock.statistics();
 /// assert!(stats.locked);
 /// assert_eq!(stats.owner, Some(tether::TaskId::current()));
@@ -137,7 +137,7 @@ impl Lock {
     /// # Examples
     ///
     /// ```
-    /// let lock = tether::sync::Lock::new();
+    /// let lock = tether::Lock::new();
     /// assert!(!lock.is_locked());
     /// ```
     pub fn new() -> Self {
@@ -169,7 +169,7 @@ impl Lock {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// let lock = tether::sync::Lock::new();
+    /// let lock = tether::Lock::new();
     /// {
     ///     let _guard = lock.lock().await.unwrap();
     ///     assert!(lock.is_locked());
@@ -194,7 +194,7 @@ impl Lock {
     /// # Examples
     ///
     /// ```
-    /// let lock = tether::sync::Lock::new();
+    /// let lock = tether::Lock::new();
     /// let guard = lock.try_lock().unwrap();
     /// assert!(lock.try_lock().is_err());
     /// drop(guard);
@@ -207,64 +207,8 @@ impl Lock {
         Ok(LockGuard { lock: self, task })
     }
 
-    /// Wait for the lock and make the current task its owner, until it calls
-    /// [`release`](Lock::release) (AnyIO's `acquire()`).
-    ///
-    /// Prefer [`lock`](Lock::lock) where you can: a guard cannot be forgotten.
-    ///
-    /// # Errors
-    ///
-    /// [`LockError::AlreadyOwned`] if the current task already holds this lock, in either form.
-    ///
-    /// # Cancel safety
-    ///
-    /// Cancel safe, as [`lock`](Lock::lock): a dropped `acquire` never ends up holding the lock,
-    /// and a lock handed to it at that moment passes to the next waiter. A cancellation point only
-    /// while it waits.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// let lock = tether::sync::Lock::new();
-    /// lock.acquire().await.unwrap();
-    /// assert_eq!(lock.statistics().owner, Some(tether::TaskId::current()));
-    /// lock.release().unwrap();
-    /// # }
-    /// ```
-    pub async fn acquire(&self) -> Result<(), LockError> {
-        let task = TaskId::current();
-        self.wait_for_permit(task).await?;
-        self.set_owner(task, false);
-        Ok(())
-    }
-
-    /// Take the lock without waiting, making the current task its owner (AnyIO's
-    /// `acquire_nowait()`).
-    ///
-    /// # Errors
-    ///
-    /// [`LockError::AlreadyOwned`] if the current task holds it; [`LockError::WouldBlock`] if
-    /// another task holds it.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let lock = tether::sync::Lock::new();
-    /// lock.try_acquire().unwrap();
-    /// assert!(matches!(lock.try_acquire(), Err(tether::sync::LockError::AlreadyOwned { .. })));
-    /// lock.release().unwrap();
-    /// ```
-    pub fn try_acquire(&self) -> Result<(), LockError> {
-        let task = TaskId::current();
-        self.try_permit(task)?;
-        self.set_owner(task, false);
-        Ok(())
-    }
-
-    /// Release a lock the current task took with [`acquire`](Lock::acquire) or
-    /// [`try_acquire`](Lock::try_acquire), handing it to the first waiter.
+    /// Release a lock the current task keeps without a guard ([`LockGuard::forget`], AnyIO's
+    /// `acquire()`), handing it to the first waiter (AnyIO's `release()`).
     ///
     /// # Errors
     ///
@@ -280,10 +224,10 @@ impl Lock {
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// use std::sync::Arc;
-    /// use tether::sync::{Lock, LockError};
+    /// use tether::{Lock, LockError};
     ///
     /// let lock = Arc::new(Lock::new());
-    /// lock.acquire().await.unwrap();
+    /// lock.lock().await.unwrap().forget();
     /// let err = tokio::spawn({
     ///     let lock = lock.clone();
     ///     async move { lock.release() }
@@ -323,7 +267,7 @@ impl Lock {
     /// # Examples
     ///
     /// ```
-    /// let lock = tether::sync::Lock::new();
+    /// let lock = tether::Lock::new();
     /// let guard = lock.try_lock().unwrap();
     /// assert!(lock.is_locked());
     /// drop(guard);
@@ -338,7 +282,7 @@ impl Lock {
     /// # Examples
     ///
     /// ```
-    /// let lock = tether::sync::Lock::new();
+    /// let lock = tether::Lock::new();
     /// let stats = lock.statistics();
     /// assert!(!stats.locked);
     /// assert_eq!(stats.owner, None);
@@ -423,7 +367,7 @@ impl fmt::Debug for Lock {
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// let lock = tether::sync::Lock::new();
+/// let lock = tether::Lock::new();
 /// let guard = lock.lock().await.unwrap();
 /// assert_eq!(guard.owner(), tether::TaskId::current());
 /// drop(guard);
@@ -435,7 +379,7 @@ impl fmt::Debug for Lock {
 ///
 /// ```compile_fail,E0597
 /// let guard = {
-///     let lock = tether::sync::Lock::new();
+///     let lock = tether::Lock::new();
 ///     lock.try_lock().unwrap()
 /// };
 /// ```
@@ -453,12 +397,33 @@ impl<'a> LockGuard<'a> {
     /// # Examples
     ///
     /// ```
-    /// let lock = tether::sync::Lock::new();
+    /// let lock = tether::Lock::new();
     /// let guard = lock.try_lock().unwrap();
     /// assert_eq!(guard.owner(), tether::TaskId::current());
     /// ```
     pub fn owner(&self) -> TaskId {
         self.task
+    }
+
+    /// Keep the lock without a guard: the task that locked it stays its owner, and only that
+    /// task's [`Lock::release`] gives it back (AnyIO's explicit `acquire()`/`release()` pair is
+    /// `lock().await?.forget()` and `release()`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let lock = tether::Lock::new();
+    /// lock.lock().await.unwrap().forget();
+    /// assert_eq!(lock.statistics().owner, Some(tether::TaskId::current()));
+    /// lock.release().unwrap();
+    /// assert!(!lock.is_locked());
+    /// # }
+    /// ```
+    pub fn forget(self) {
+        self.lock.set_owner(self.task, false);
+        std::mem::forget(self);
     }
 
     /// The lock this guard holds.

@@ -8,11 +8,18 @@
 //!
 //! # Invariants
 //!
-//! - `bound == value + tokens held by live guards` (tokens taken explicitly are not in it: only
-//!   `release` can give them back). A guard taken and dropped leaves `bound` unchanged; an explicit
-//!   acquire (or [`SemaphorePermit::forget`]) lowers it by one; a successful `release` raises it by
-//!   one. So `bound <= max_value` always, and no guard drop can push the value past `max_value`.
-//! - `bound` changes only by compare-and-swap, so two racing releases cannot both pass the check.
+//! - `bound` counts every token in existence: available, assigned to a waiter, held by a guard,
+//!   or kept without one (`kept`). Taking a token, dropping a guard, and `forget` move a token
+//!   without changing `bound`; only a `release` with nothing kept creates one (`bound + 1`). So
+//!   `bound <= max_value` always, and no guard drop can push the value past `max_value`.
+//! - `kept` counts tokens kept by [`SemaphorePermit::forget`]; `release` gives one of those back
+//!   first, without a check (it exists already). Earlier versions *lowered* `bound` when a token
+//!   was taken explicitly, after taking it from tokio: a `release` of an explicitly taken token,
+//!   racing another task's explicit acquire in that window, saw `bound` one too high and failed
+//!   with a spurious `Overflow` (issue 8, bug 12). Now nothing is adjusted after a token is
+//!   taken, so there is no window.
+//! - `bound` and `kept` change only by compare-and-swap, so two racing releases cannot both pass
+//!   the check, nor both give back the same kept token.
 
 use std::fmt;
 
@@ -32,10 +39,10 @@ use crate::sync::waiters::WaiterCount;
 ///
 /// Two forms, which can be mixed:
 ///
-/// - **Guard form**: [`permit`](Semaphore::permit) returns a [`SemaphorePermit`] that gives its
-///   token back when dropped.
-/// - **Explicit form** (AnyIO's `acquire()`/`release()`): [`acquire`](Semaphore::acquire) takes a
-///   token, [`release`](Semaphore::release) gives one back.
+/// - **Guard form** (the Rust way, as tokio's): [`acquire`](Semaphore::acquire) returns a
+///   [`SemaphorePermit`] that gives its token back when dropped.
+/// - **Explicit form** (AnyIO's `acquire()`/`release()`): [`SemaphorePermit::forget`] keeps the
+///   token without a guard, and [`release`](Semaphore::release) gives one back.
 ///
 /// # Comparison to `tokio::sync::Semaphore`
 ///
@@ -47,13 +54,13 @@ use crate::sync::waiters::WaiterCount;
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// use tether::sync::Semaphore;
+/// use tether::Semaphore;
 ///
 /// let sem = Semaphore::with_max(2, 2);
-/// let a = sem.permit().await;
-/// sem.acquire().await; // explicit form
+/// let a = sem.acquire().await;
+/// sem.acquire().await.forget(); // explicit form: kept until release()
 /// assert_eq!(sem.value(), 0);
-/// assert!(sem.try_permit().is_err());
+/// assert!(sem.try_acquire().is_err());
 /// drop(a);
 /// sem.release().unwrap();
 /// assert_eq!(sem.value(), 2);
@@ -66,9 +73,11 @@ pub struct Semaphore {
     max_value: usize,
     /// Whether `with_max` set `max_value` (for `Debug` and statistics).
     bounded: bool,
-    /// Value + tokens held by guards; see the module invariants.
+    /// Every token in existence; see the module invariants.
     bound: AtomicUsize,
-    /// Tasks blocked in `acquire`/`permit`.
+    /// Tokens kept without a guard ([`SemaphorePermit::forget`]), which `release` gives back.
+    kept: AtomicUsize,
+    /// Tasks blocked in `acquire`.
     waiters: WaiterCount,
 }
 
@@ -77,7 +86,7 @@ pub struct Semaphore {
 /// # Examples
 ///
 /// ```
-/// let sem = tether::sync::Semaphore::with_max(1, 3);
+/// let sem = tether::Semaphore::with_max(1, 3);
 /// let stats = sem.statistics();
 /// assert_eq!((stats.value, stats.max_value, stats.tasks_waiting), (1, Some(3), 0));
 /// ```
@@ -98,10 +107,10 @@ impl Semaphore {
     /// # Examples
     ///
     /// ```
-    /// use tether::sync::Semaphore;
+    /// use tether::Semaphore;
     ///
     /// let sem = Semaphore::new(Semaphore::MAX_VALUE);
-    /// assert_eq!(sem.release(), Err(tether::sync::SemaphoreError::Overflow {
+    /// assert_eq!(sem.release(), Err(tether::SemaphoreError::Overflow {
     ///     max_value: Semaphore::MAX_VALUE,
     /// }));
     /// ```
@@ -116,7 +125,7 @@ impl Semaphore {
     /// # Examples
     ///
     /// ```
-    /// let sem = tether::sync::Semaphore::new(3);
+    /// let sem = tether::Semaphore::new(3);
     /// assert_eq!(sem.value(), 3);
     /// assert_eq!(sem.max_value(), None);
     /// ```
@@ -134,7 +143,7 @@ impl Semaphore {
     /// # Examples
     ///
     /// ```
-    /// let sem = tether::sync::Semaphore::with_max(0, 4);
+    /// let sem = tether::Semaphore::with_max(0, 4);
     /// assert_eq!(sem.value(), 0);
     /// assert_eq!(sem.max_value(), Some(4));
     /// ```
@@ -159,39 +168,45 @@ impl Semaphore {
             max_value: max,
             bounded,
             bound: AtomicUsize::new(initial),
+            kept: AtomicUsize::new(0),
             waiters: WaiterCount::new(),
         }
     }
 
-    /// Wait for a token and return a guard that gives it back when dropped.
+    /// Wait for a token and return a guard that gives it back when dropped (AnyIO's
+    /// `async with semaphore`; for AnyIO's bare `acquire()`, call
+    /// [`forget`](SemaphorePermit::forget) on the guard and [`release`](Semaphore::release)
+    /// later).
     ///
-    /// Waiters are served in FIFO order.
+    /// Waiters are served in FIFO order. `let _permit = sem.acquire().await;` holds the token to
+    /// the end of the scope, as with tokio's semaphore.
     ///
     /// # Cancel safety
     ///
-    /// Cancel safe. A dropped `permit` future never takes a token; if a token was being handed to
-    /// it at that moment, it passes to the next waiter. A cancellation point only while it waits: a
-    /// token that is available is taken on the first poll.
+    /// Cancel safe. A dropped `acquire` future never takes a token; if a token was being handed
+    /// to it at that moment, it passes to the next waiter. A cancellation point only while it
+    /// waits: a token that is available is taken on the first poll.
     ///
     /// # Examples
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// let sem = tether::sync::Semaphore::new(1);
+    /// let sem = tether::Semaphore::new(1);
     /// {
-    ///     let _permit = sem.permit().await;
+    ///     let _permit = sem.acquire().await;
     ///     assert_eq!(sem.value(), 0);
     /// }
     /// assert_eq!(sem.value(), 1);
     /// # }
     /// ```
-    pub async fn permit(&self) -> SemaphorePermit<'_> {
+    pub async fn acquire(&self) -> SemaphorePermit<'_> {
         self.wait_for_token().await;
         SemaphorePermit { semaphore: self }
     }
 
-    /// Take a token without waiting and return its guard, or fail.
+    /// Take a token without waiting and return its guard, or fail (AnyIO's
+    /// `acquire_nowait()`, with a guard).
     ///
     /// # Errors
     ///
@@ -200,80 +215,50 @@ impl Semaphore {
     /// # Examples
     ///
     /// ```
-    /// let sem = tether::sync::Semaphore::new(1);
-    /// let permit = sem.try_permit().unwrap();
-    /// assert!(sem.try_permit().is_err());
+    /// let sem = tether::Semaphore::new(1);
+    /// let permit = sem.try_acquire().unwrap();
+    /// assert_eq!(sem.try_acquire().unwrap_err(), tether::SemaphoreError::WouldBlock);
     /// drop(permit);
     /// ```
-    pub fn try_permit(&self) -> Result<SemaphorePermit<'_>, SemaphoreError> {
+    pub fn try_acquire(&self) -> Result<SemaphorePermit<'_>, SemaphoreError> {
         self.try_token()?;
         Ok(SemaphorePermit { semaphore: self })
     }
 
-    /// Wait for a token and keep it until some task calls [`release`](Semaphore::release)
-    /// (AnyIO's `acquire()`).
-    ///
-    /// # Cancel safety
-    ///
-    /// Cancel safe, as [`permit`](Semaphore::permit): a dropped `acquire` never takes a token.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// let sem = tether::sync::Semaphore::new(1);
-    /// sem.acquire().await;
-    /// assert_eq!(sem.value(), 0);
-    /// sem.release().unwrap();
-    /// # }
-    /// ```
-    pub async fn acquire(&self) {
-        self.wait_for_token().await;
-        self.bound.fetch_sub(1, Ordering::AcqRel);
-    }
-
-    /// Take a token without waiting, or fail (AnyIO's `acquire_nowait()`).
-    ///
-    /// # Errors
-    ///
-    /// [`SemaphoreError::WouldBlock`] if no token is available.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let sem = tether::sync::Semaphore::new(1);
-    /// sem.try_acquire().unwrap();
-    /// assert_eq!(sem.try_acquire(), Err(tether::sync::SemaphoreError::WouldBlock));
-    /// ```
-    pub fn try_acquire(&self) -> Result<(), SemaphoreError> {
-        self.try_token()?;
-        self.bound.fetch_sub(1, Ordering::AcqRel);
-        Ok(())
-    }
-
     /// Give a token back, waking the first waiter (AnyIO's `release()`).
     ///
+    /// A token kept with [`SemaphorePermit::forget`] is given back first. With none kept, the
+    /// release adds a token, as AnyIO's does, unless that would exceed `max_value`.
+    ///
     /// # Errors
     ///
-    /// [`SemaphoreError::Overflow`] if the value would exceed `max_value` — counting the tokens that
-    /// live guards will give back, so a guard drop can never overflow. Nothing changes on error.
+    /// [`SemaphoreError::Overflow`] if no kept token is outstanding and the value would exceed
+    /// `max_value` — counting the tokens that live guards will give back, so a guard drop can
+    /// never overflow. Nothing changes on error.
     ///
     /// # Examples
     ///
     /// ```
-    /// let sem = tether::sync::Semaphore::with_max(0, 1);
+    /// let sem = tether::Semaphore::with_max(0, 1);
     /// sem.release().unwrap();
     /// assert!(sem.release().is_err());
     /// ```
     pub fn release(&self) -> Result<(), SemaphoreError> {
-        self.bound
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |bound| {
-                (bound < self.max_value).then_some(bound + 1)
-            })
-            .map_err(|_| SemaphoreError::Overflow {
-                max_value: self.max_value,
-            })?;
+        let kept = self
+            .kept
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |kept| {
+                kept.checked_sub(1)
+            });
+        if kept.is_err() {
+            self.bound
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |bound| {
+                    (bound < self.max_value).then_some(bound + 1)
+                })
+                .map_err(|_| SemaphoreError::Overflow {
+                    max_value: self.max_value,
+                })?;
+        }
+        crate::loom::preemption_point();
         self.semaphore.add_permits(1);
         Ok(())
     }
@@ -283,8 +268,8 @@ impl Semaphore {
     /// # Examples
     ///
     /// ```
-    /// let sem = tether::sync::Semaphore::new(2);
-    /// sem.try_acquire().unwrap();
+    /// let sem = tether::Semaphore::new(2);
+    /// sem.try_acquire().unwrap().forget();
     /// assert_eq!(sem.value(), 1);
     /// ```
     pub fn value(&self) -> usize {
@@ -296,8 +281,8 @@ impl Semaphore {
     /// # Examples
     ///
     /// ```
-    /// assert_eq!(tether::sync::Semaphore::with_max(1, 5).max_value(), Some(5));
-    /// assert_eq!(tether::sync::Semaphore::new(1).max_value(), None);
+    /// assert_eq!(tether::Semaphore::with_max(1, 5).max_value(), Some(5));
+    /// assert_eq!(tether::Semaphore::new(1).max_value(), None);
     /// ```
     pub fn max_value(&self) -> Option<usize> {
         self.bounded.then_some(self.max_value)
@@ -308,7 +293,7 @@ impl Semaphore {
     /// # Examples
     ///
     /// ```
-    /// let sem = tether::sync::Semaphore::new(0);
+    /// let sem = tether::Semaphore::new(0);
     /// assert_eq!(sem.statistics().tasks_waiting, 0);
     /// ```
     pub fn statistics(&self) -> SemaphoreStatistics {
@@ -353,13 +338,13 @@ impl fmt::Debug for Semaphore {
     }
 }
 
-/// One token of a [`Semaphore`], given back when dropped; returned by [`Semaphore::permit`].
+/// One token of a [`Semaphore`], given back when dropped; returned by [`Semaphore::acquire`].
 ///
 /// # Examples
 ///
 /// ```
-/// let sem = tether::sync::Semaphore::new(1);
-/// let permit = sem.try_permit().unwrap();
+/// let sem = tether::Semaphore::new(1);
+/// let permit = sem.try_acquire().unwrap();
 /// permit.forget(); // keep the token; give it back later with release()
 /// assert_eq!(sem.value(), 0);
 /// sem.release().unwrap();
@@ -372,19 +357,20 @@ pub struct SemaphorePermit<'a> {
 }
 
 impl SemaphorePermit<'_> {
-    /// Keep the token without a guard: it is given back only by [`Semaphore::release`], as if it
-    /// had been taken with [`Semaphore::acquire`].
+    /// Keep the token without a guard: it is given back only by [`Semaphore::release`] (AnyIO's
+    /// explicit `acquire()`/`release()` pair is `acquire().await.forget()` and `release()`).
     ///
     /// # Examples
     ///
     /// ```
-    /// let sem = tether::sync::Semaphore::with_max(1, 1);
-    /// sem.try_permit().unwrap().forget();
+    /// let sem = tether::Semaphore::with_max(1, 1);
+    /// sem.try_acquire().unwrap().forget();
+    /// assert_eq!(sem.value(), 0);
     /// sem.release().unwrap();
     /// assert_eq!(sem.value(), 1);
     /// ```
     pub fn forget(self) {
-        self.semaphore.bound.fetch_sub(1, Ordering::AcqRel);
+        self.semaphore.kept.fetch_add(1, Ordering::AcqRel);
         std::mem::forget(self);
     }
 }

@@ -150,6 +150,7 @@ impl GroupShared {
         };
         let child = Child::new(root, self.clone(), body, start);
         // The group joins through `state`, not through the JoinHandle.
+        let child = crate::context::capture().scope(child); // inherit the spawner's context
         let task = TaskId::from_tokio(self.runtime.spawn(child).id());
         Ok(task)
     }

@@ -1,0 +1,10 @@
+//! Context: see the crate docs ("Context" section) for the guide; this module holds
+//! the machinery.
+
+mod snapshot;
+mod task_local;
+mod var;
+
+pub use snapshot::{Scoped, Snapshot, capture};
+pub use task_local::propagate_task_local;
+pub use var::{ContextVar, NoContextError};

@@ -1,0 +1,347 @@
+//! Integration tests for `tether::context`: what children inherit, from whom, and what they
+//! cannot change.
+//!
+//! Deterministic: a current-thread runtime, and events (not sleeps) to order a parent's and a
+//! child's reads and writes.
+
+mod support;
+
+use std::panic::AssertUnwindSafe;
+
+use futures::FutureExt;
+use support::bounded;
+use tether::Event;
+use tether::{BlockingPortal, from_thread, to_thread};
+use tether::{ContextVar, Snapshot};
+
+/// A group body's value (bodies return `()` or a `Result`).
+fn ok<T>(value: T) -> Result<T, std::convert::Infallible> {
+    Ok(value)
+}
+
+static REQUEST: ContextVar<u32> = ContextVar::new("request");
+static USER: ContextVar<String> = ContextVar::new("user");
+
+tokio::task_local! {
+    static TRACE_ID: u64;
+    static NOT_REGISTERED: u64;
+}
+
+#[tokio::test]
+async fn children_inherit_through_spawn_start_and_handle() {
+    let seen = bounded(REQUEST.scope(1, async {
+        tether::task_group(async |tg| {
+            let by_spawn = tokio::sync::oneshot::channel();
+            let by_handle = tokio::sync::oneshot::channel();
+            let (spawn_tx, handle_tx) = (by_spawn.0, by_handle.0);
+            tg.spawn(async move { spawn_tx.send(REQUEST.get()).unwrap() });
+            tg.handle()
+                .spawn(async move { handle_tx.send(REQUEST.get()).unwrap() })
+                .unwrap();
+            let by_start = tg
+                .start(|status| async move { status.started(REQUEST.get()) })
+                .await
+                .unwrap();
+            ok((
+                by_spawn.1.await.unwrap(),
+                by_handle.1.await.unwrap(),
+                by_start,
+            ))
+        })
+        .await
+        .unwrap()
+    }))
+    .await;
+    assert_eq!(seen, (Some(1), Some(1), Some(1)));
+}
+
+#[tokio::test]
+async fn the_context_comes_from_the_spawning_task_not_the_group_host() {
+    let (from_child, from_host) = bounded(USER.scope("host".into(), async {
+        tether::task_group(async |tg| {
+            let handle = tg.handle();
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            tg.spawn(async move {
+                USER.set("child".into()).unwrap();
+                // A sibling spawned by this child, into the host's group:
+                handle
+                    .spawn(async move { tx.send(USER.get()).unwrap() })
+                    .unwrap();
+            });
+            let (tx2, rx2) = tokio::sync::oneshot::channel();
+            tg.spawn(async move { tx2.send(USER.get()).unwrap() });
+            ok((rx.await.unwrap(), rx2.await.unwrap()))
+        })
+        .await
+        .unwrap()
+    }))
+    .await;
+    assert_eq!(from_child.as_deref(), Some("child"));
+    assert_eq!(from_host.as_deref(), Some("host"));
+}
+
+#[tokio::test]
+async fn a_childs_changes_are_invisible_to_its_parent_and_siblings() {
+    let set_done = Event::new();
+    let sibling_saw = bounded(REQUEST.scope(1, async {
+        let out = tether::task_group(async |tg| {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let waits = set_done.clone();
+            // The sibling is spawned first and reads after the other child has set.
+            tg.spawn(async move {
+                waits.wait().await;
+                tx.send(REQUEST.get()).unwrap();
+            });
+            let fires = set_done.clone();
+            tg.spawn(async move {
+                REQUEST.set(99).unwrap();
+                assert_eq!(REQUEST.get(), Some(99));
+                fires.set();
+            });
+            ok(rx.await.unwrap())
+        })
+        .await
+        .unwrap();
+        assert_eq!(
+            REQUEST.get(),
+            Some(1),
+            "the parent never sees a child's set"
+        );
+        out
+    }))
+    .await;
+    assert_eq!(sibling_saw, Some(1));
+}
+
+#[tokio::test]
+async fn a_parents_later_set_does_not_reach_children_already_spawned() {
+    let go = Event::new();
+    let (early, late) = bounded(tether::capture_context().scope(async {
+        REQUEST.set(1).unwrap();
+        tether::task_group(async |tg| {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let waits = go.clone();
+            tg.spawn(async move {
+                waits.wait().await;
+                tx.send(REQUEST.get()).unwrap();
+            });
+            REQUEST.set(2).unwrap();
+            let (tx2, rx2) = tokio::sync::oneshot::channel();
+            tg.spawn(async move { tx2.send(REQUEST.get()).unwrap() });
+            go.set();
+            ok((rx.await.unwrap(), rx2.await.unwrap()))
+        })
+        .await
+        .unwrap()
+    }))
+    .await;
+    assert_eq!(early, Some(1), "copied at spawn time");
+    assert_eq!(late, Some(2));
+}
+
+#[tokio::test]
+async fn set_outside_any_context_is_a_typed_error_and_scopes_nest() {
+    let err = REQUEST.set(5).unwrap_err();
+    assert_eq!(err.var(), "request");
+    assert!(err.to_string().contains("request"), "{err}");
+    assert_eq!(REQUEST.get(), None);
+    assert!(tether::capture_context().is_empty());
+
+    let inner = bounded(REQUEST.scope(1, async {
+        let inner = REQUEST.scope(2, async { REQUEST.get() }).await;
+        assert_eq!(
+            REQUEST.get(),
+            Some(1),
+            "the inner scope ended with its future"
+        );
+        inner
+    }))
+    .await;
+    assert_eq!(inner, Some(2));
+    assert_eq!(REQUEST.get(), None);
+}
+
+#[tokio::test]
+async fn a_panic_inside_a_scope_restores_the_outer_context() {
+    let scoped = REQUEST.scope(1, async {
+        let _ = REQUEST.get();
+        panic!("boom")
+    });
+    let result = AssertUnwindSafe(scoped).catch_unwind().await;
+    assert!(result.is_err());
+    assert_eq!(REQUEST.get(), None);
+    assert!(
+        REQUEST.set(1).is_err(),
+        "no context leaked onto this thread"
+    );
+}
+
+#[tokio::test]
+async fn registered_task_locals_propagate_and_others_do_not() {
+    tether::propagate_task_local(&TRACE_ID);
+    tether::propagate_task_local(&TRACE_ID); // idempotent
+    let seen = bounded(TRACE_ID.scope(
+        7,
+        NOT_REGISTERED.scope(8, async {
+            tether::task_group(async |tg| {
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                tg.spawn(async move {
+                    tokio::task::yield_now().await; // still inside on a later poll
+                    tx.send((
+                        TRACE_ID.try_with(|v| *v).ok(),
+                        NOT_REGISTERED.try_with(|v| *v).ok(),
+                    ))
+                    .unwrap();
+                });
+                ok(rx.await.unwrap())
+            })
+            .await
+            .unwrap()
+        }),
+    ))
+    .await;
+    assert_eq!(seen, (Some(7), None));
+}
+
+#[tokio::test]
+async fn context_travels_to_worker_threads_and_back() {
+    let seen = bounded(REQUEST.scope(3, async {
+        to_thread(|| {
+            let in_thread = REQUEST.get();
+            let back_on_loop = from_thread::run(async { REQUEST.get() }).unwrap();
+            let by_run_sync = from_thread::run_sync(|| REQUEST.get()).unwrap();
+            (in_thread, back_on_loop, by_run_sync)
+        })
+        .await
+    }))
+    .await;
+    assert_eq!(seen, (Some(3), Some(3), Some(3)));
+}
+
+/// Runs blocking test code on its own thread and fails (instead of hanging) after 30 s.
+fn bounded_sync(f: impl FnOnce() + Send + 'static) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let worker = std::thread::spawn(move || {
+        let out = std::panic::catch_unwind(AssertUnwindSafe(f));
+        let _ = tx.send(());
+        out
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(30))
+        .expect("test hung: still blocked after its time limit");
+    if let Err(payload) = worker.join().unwrap() {
+        std::panic::resume_unwind(payload);
+    }
+}
+
+#[test]
+fn portal_tasks_run_in_the_callers_context() {
+    bounded_sync(portal_context);
+}
+
+fn portal_context() {
+    let portal = BlockingPortal::new().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let mut snapshot = rt.block_on(REQUEST.scope(4, async { tether::capture_context() }));
+    // A synchronous caller running in that context:
+    let seen = snapshot.run(|| portal.call(|| async { REQUEST.get() }).unwrap());
+    assert_eq!(seen, Some(4));
+    // A caller without one:
+    assert_eq!(portal.call(|| async { REQUEST.get() }), Ok(None));
+    assert!(Snapshot::empty().is_empty());
+}
+
+#[cfg(feature = "tracing")]
+mod spans {
+    use std::sync::{Arc, Mutex};
+
+    use tracing::span::{Attributes, Id, Record};
+    use tracing::{Event, Metadata, Subscriber};
+    use tracing_core::span::Current;
+
+    /// The smallest subscriber that tracks the entered span and records, for each event, the
+    /// span it happened in (single-threaded tests only).
+    #[derive(Clone, Default)]
+    struct Stack(Arc<Mutex<State>>);
+
+    #[derive(Default)]
+    struct State {
+        spans: Vec<&'static Metadata<'static>>,
+        entered: Vec<u64>,
+        events: Vec<Option<u64>>,
+    }
+
+    impl Subscriber for Stack {
+        fn enabled(&self, _: &Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, attrs: &Attributes<'_>) -> Id {
+            let mut state = self.0.lock().unwrap();
+            state.spans.push(attrs.metadata());
+            Id::from_u64(state.spans.len() as u64)
+        }
+        fn record(&self, _: &Id, _: &Record<'_>) {}
+        fn record_follows_from(&self, _: &Id, _: &Id) {}
+        fn event(&self, _: &Event<'_>) {
+            let mut state = self.0.lock().unwrap();
+            let top = state.entered.last().copied();
+            state.events.push(top);
+        }
+        fn enter(&self, span: &Id) {
+            self.0.lock().unwrap().entered.push(span.into_u64());
+        }
+        fn exit(&self, _: &Id) {
+            self.0.lock().unwrap().entered.pop();
+        }
+        fn current_span(&self) -> Current {
+            let state = self.0.lock().unwrap();
+            match state.entered.last() {
+                Some(&id) => Current::new(Id::from_u64(id), state.spans[id as usize - 1]),
+                None => Current::none(),
+            }
+        }
+    }
+
+    #[test]
+    fn a_child_runs_in_its_spawners_current_span() {
+        super::bounded_sync(child_in_span);
+    }
+
+    fn child_in_span() {
+        let stack = Stack::default();
+        let _default = tracing::subscriber::set_default(stack.clone());
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let span_id = rt.block_on(async {
+            let span = tracing::info_span!("request");
+            tether::task_group(async |tg| {
+                {
+                    let _entered = span.enter();
+                    tg.spawn(async {
+                        tokio::task::yield_now().await; // a later poll is inside it too
+                        tracing::info!("in the spawner's span");
+                    });
+                }
+                tg.spawn(async { tracing::info!("spawned outside any span") });
+            })
+            .await
+            .unwrap();
+            span.id().unwrap().into_u64()
+        });
+        let mut events = stack.0.lock().unwrap().events.clone();
+        events.sort();
+        assert_eq!(events, vec![None, Some(span_id)]);
+    }
+}
+
+fn send_sync<T: Send + Sync>() {}
+
+#[test]
+fn context_types_cross_threads() {
+    send_sync::<ContextVar<String>>();
+    send_sync::<Snapshot>();
+    send_sync::<tether::NoContextError>();
+    send_sync::<tether::Scoped<std::future::Ready<()>>>();
+}
