@@ -29,6 +29,7 @@
 //! A child task's root ([`LazyRoot`](super::LazyRoot)) follows steps 2 and 4 itself: it is
 //! entered at spawn, holds nothing, has no deadline, and ends its task instead of parking.
 
+use std::panic::Location;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -38,6 +39,7 @@ use super::context::{current_node, with_current};
 use super::deadline::DeadlineTimer;
 use super::node::Node;
 use super::{CancelReason, CancelScope, CancelSource};
+use crate::diagnostics::registry::{self as diag, Entry, EntryKind, Parent};
 use crate::loom::sync::Arc;
 use crate::task::TaskId;
 
@@ -128,6 +130,13 @@ pin_project! {
         wrong_task: WrongTask,
         // Polls while parked although the scope above should have dropped us.
         stranded_polls: u8,
+        // Where the scope's future was made (the task tree shows it).
+        site: &'static Location<'static>,
+        // The entry in the task tree shown while the body runs (a scope's own, registered at
+        // entry while the tree is on; a group's, lent by the group).
+        diag: Option<Entry>,
+        // The entry is this driver's own: it leaves the registry at exit.
+        owns_diag: bool,
     }
 
     impl PinnedDrop for ScopeDriver {
@@ -139,7 +148,9 @@ pin_project! {
 }
 
 impl ScopeDriver {
-    /// A driver for a node that is entered on the first poll.
+    /// A driver for a node that is entered on the first poll; the caller's location is the
+    /// scope's site in the task tree.
+    #[track_caller]
     pub(crate) fn new(scope: CancelScope, hold: HoldMode, wrong_task: WrongTask) -> ScopeDriver {
         ScopeDriver {
             scope,
@@ -152,10 +163,20 @@ impl ScopeDriver {
             pre_entered: false,
             wrong_task,
             stranded_polls: 0,
+            site: Location::caller(),
+            diag: None,
+            owns_diag: false,
         }
     }
 
+    /// Shows `entry` as the current one while the body is polled (a group lends its own).
+    pub(crate) fn set_diag(&mut self, entry: Option<Entry>, owns: bool) {
+        self.diag = entry;
+        self.owns_diag = owns;
+    }
+
     /// A driver for a node already entered (under its parent) when it was made.
+    #[track_caller]
     pub(crate) fn entered(
         scope: CancelScope,
         hold: HoldMode,
@@ -202,7 +223,19 @@ impl ScopeDriver {
                     );
                 }
                 *this.phase = Phase::Running;
-                *this.task = Some(TaskId::current());
+                let task = TaskId::current();
+                *this.task = Some(task);
+                if !*this.pre_entered && this.diag.is_none() {
+                    *this.diag = diag::register(
+                        EntryKind::Scope,
+                        None,
+                        this.site,
+                        Parent::Current,
+                        Some(node.clone()),
+                        Some(task),
+                    );
+                    *this.owns_diag = this.diag.is_some();
+                }
                 // The timer is armed only once the body is pending (a body that completes on
                 // its first poll never touches the timer wheel, as with `tokio::time::timeout`),
                 // but a deadline that has already passed cancels before the body runs.
@@ -268,8 +301,15 @@ impl ScopeDriver {
     ) -> Step<T> {
         let this = self.project();
         let node = &this.scope.node;
-        if let Poll::Ready(output) = with_current(node, || poll(cx)) {
+        let entry = this.diag.as_ref();
+        if let Some(entry) = entry {
+            entry.running();
+        }
+        if let Poll::Ready(output) = with_current(node, || diag::with_entry(entry, || poll(cx))) {
             return Step::Ready(output);
+        }
+        if let Some(entry) = entry {
+            entry.pending();
         }
         // Pending: from here on a cancellation, shield or deadline change must wake us.
         // Registering the waker after the poll is enough because every check below runs after
@@ -330,6 +370,11 @@ impl ScopeDriver {
         }
         if std::mem::take(this.registered) {
             this.scope.node.deregister_from_parent();
+        }
+        if std::mem::take(this.owns_diag)
+            && let Some(entry) = this.diag.take()
+        {
+            diag::deregister(&entry);
         }
         this.timer.disarm();
     }

@@ -45,7 +45,7 @@ fn spawn_racing_close_never_starts_a_child_in_a_closed_group() {
         let rt = runtime();
         let group = {
             let _enter = rt.enter();
-            GroupShared::open(None)
+            GroupShared::open(None, std::panic::Location::caller())
         };
         let spawner = {
             let group = group.clone();
@@ -72,7 +72,7 @@ fn a_child_exiting_while_the_host_closes_always_wakes_or_closes() {
         let rt = runtime();
         let group = {
             let _enter = rt.enter();
-            GroupShared::open(None)
+            GroupShared::open(None, std::panic::Location::caller())
         };
         assert!(group.spawn(async {}, None).is_ok());
         let (woken, waker) = flag();
@@ -93,7 +93,7 @@ fn two_spawners_and_a_close_count_exactly() {
         let rt = runtime();
         let group = {
             let _enter = rt.enter();
-            GroupShared::open(None)
+            GroupShared::open(None, std::panic::Location::caller())
         };
         let spawners: Vec<_> = (0..2)
             .map(|_| {
@@ -123,7 +123,7 @@ fn start_fixture<V: Send + 'static>(
 ) -> (Arc<GroupShared>, Arc<StartShared<V>>, Arc<Node>) {
     let group = {
         let _enter = rt.enter();
-        GroupShared::open(None)
+        GroupShared::open(None, std::panic::Location::caller())
     };
     let link = StartShared::<V>::new(group.clone());
     let root = Node::new_task_root(group.node().clone());

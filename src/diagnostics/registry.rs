@@ -1,0 +1,293 @@
+//! The process-wide registry of live groups, scopes and children, and what they wait on.
+//!
+//! # Cost
+//!
+//! Off by default. While off, spawning a child, opening a group and entering a scope read one
+//! relaxed atomic ([`enabled`]) and allocate nothing; a tether primitive that goes pending reads
+//! it once more. Futures whose entry is `None` (made while the registry was off) never touch
+//! the registry, even after it is turned on.
+//!
+//! # Invariants
+//!
+//! - An entry is in [`REGISTRY`] from its registration to its exit: a child's at spawn until it
+//!   reports its outcome to its group (before the group's count of live children goes down), a
+//!   group's from open until it ends (after every child), a scope's from its first poll to its
+//!   exit. So a child's entry is always removed before its group's, under the same lock, and a
+//!   snapshot (one copy of the map, taken under the lock) never shows a child without its group.
+//! - A wait is recorded in the entry that was current when the primitive went pending, and is
+//!   removed when the waiting future completes or is dropped ([`WaitToken`]).
+//!
+//! # Lock order
+//!
+//! `REGISTRY`, then nothing. An entry's `dynamic` lock, then nothing. A lock's `LockDiag` owner
+//! lock is taken under the lock's own state lock, never the other way round. Snapshots copy the
+//! map under `REGISTRY` and read entries after releasing it.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::panic::Location;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use tokio::time::Instant;
+
+use crate::cancel::Node;
+use crate::task::TaskId;
+
+/// Whether the registry is on.
+static ENABLED: AtomicBool = AtomicBool::new(false);
+/// Every live entry, by id (ids grow, so iteration is in creation order).
+static REGISTRY: Mutex<BTreeMap<u64, Entry>> = parking_lot::const_mutex(BTreeMap::new());
+/// The next entry id (and lock/stream ids).
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+scoped_tls::scoped_thread_local!(static CURRENT: Entry);
+
+/// Whether the registry is on: the only cost of diagnostics while it is off.
+#[inline]
+pub(crate) fn enabled() -> bool {
+    ENABLED.load(Ordering::Relaxed)
+}
+
+pub(crate) fn set_enabled(on: bool) {
+    ENABLED.store(on, Ordering::Relaxed);
+}
+
+pub(crate) fn next_id() -> u64 {
+    NEXT_ID.fetch_add(1, Ordering::Relaxed)
+}
+
+/// What an entry is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
+pub enum EntryKind {
+    /// A task group ([`task_group`](crate::task_group) or [`OwnedTaskGroup`](crate::OwnedTaskGroup)).
+    Group,
+    /// A child task of a group (spawned or started).
+    Child,
+    /// A cancel scope (`CancelScope::run`, `move_on_after`, `fail_after`, `shield`, ...).
+    Scope,
+}
+
+pub(crate) type Entry = Arc<EntryShared>;
+
+/// One live group, scope or child.
+pub(crate) struct EntryShared {
+    pub(crate) id: u64,
+    pub(crate) kind: EntryKind,
+    pub(crate) name: Option<Cow<'static, str>>,
+    pub(crate) site: &'static Location<'static>,
+    pub(crate) parent: Option<u64>,
+    /// The node whose cancel state, deadline and shield the entry shows (a child: its group's).
+    pub(crate) node: Option<Arc<Node>>,
+    pub(crate) dynamic: Mutex<Dynamic>,
+}
+
+#[derive(Default)]
+pub(crate) struct Dynamic {
+    /// The host task (a child: its own task, known once spawned).
+    pub(crate) task: Option<TaskId>,
+    /// `Some` while the future is pending: since when.
+    pub(crate) pending_since: Option<Instant>,
+    /// What the entry's code waits on now (tether primitives only), by key.
+    pub(crate) waits: Vec<(u64, WaitRecord)>,
+}
+
+/// One wait of a tether primitive.
+pub(crate) struct WaitRecord {
+    pub(crate) since: Instant,
+    pub(crate) task: TaskId,
+    pub(crate) on: WaitOn,
+}
+
+/// What is waited on; live details are read at snapshot time.
+pub(crate) enum WaitOn {
+    /// A group whose body is done waits for its children.
+    Children,
+    /// `start()` waits for the child to call `started`.
+    Started { child: Option<u64> },
+    Lock(Arc<LockDiag>),
+    /// A stream's send or receive, with the stream's state as of the waiting future's last
+    /// poll.
+    Stream { send: bool, state: StreamState },
+    Event,
+    Semaphore,
+    CapacityLimiter,
+    Condition,
+}
+
+/// A `Lock`'s identity and holder, shared with the waits on it (made on the first recorded
+/// wait).
+#[derive(Debug)]
+pub(crate) struct LockDiag {
+    pub(crate) id: u64,
+    pub(crate) site: &'static Location<'static>,
+    pub(crate) owner: Mutex<Option<TaskId>>,
+}
+
+/// A stream's state as the tree shows it.
+#[derive(Clone, Debug)]
+pub(crate) struct StreamState {
+    pub(crate) id: u64,
+    pub(crate) site: &'static Location<'static>,
+    pub(crate) buffered: usize,
+    pub(crate) capacity: Option<usize>,
+    pub(crate) senders: usize,
+    pub(crate) receivers: usize,
+    pub(crate) bound_to: Option<String>,
+}
+
+impl EntryShared {
+    pub(crate) fn set_task(&self, task: TaskId) {
+        self.dynamic.lock().task = Some(task);
+    }
+
+    /// Called at the start of a poll.
+    #[inline]
+    pub(crate) fn running(&self) {
+        self.dynamic.lock().pending_since = None;
+    }
+
+    /// Called when the poll returned `Pending`.
+    #[inline]
+    pub(crate) fn pending(&self) {
+        let mut d = self.dynamic.lock();
+        if d.pending_since.is_none() {
+            d.pending_since = Some(Instant::now());
+        }
+    }
+
+    /// Records a wait; removed when the token is dropped.
+    pub(crate) fn add_wait(self: &Arc<Self>, on: WaitOn) -> WaitToken {
+        let key = next_id();
+        let record = WaitRecord {
+            since: Instant::now(),
+            task: TaskId::current(),
+            on,
+        };
+        self.dynamic.lock().waits.push((key, record));
+        WaitToken {
+            entry: self.clone(),
+            key,
+        }
+    }
+}
+
+/// Registers an entry if the registry is on. `parent`: `None` takes the current entry.
+#[track_caller]
+pub(crate) fn register(
+    kind: EntryKind,
+    name: Option<Cow<'static, str>>,
+    site: &'static Location<'static>,
+    parent: Parent<'_>,
+    node: Option<Arc<Node>>,
+    task: Option<TaskId>,
+) -> Option<Entry> {
+    if !enabled() {
+        return None;
+    }
+    let parent = match parent {
+        Parent::Current => current_id(),
+        Parent::Of(entry) => entry.map(|e| e.id),
+    };
+    let entry = Arc::new(EntryShared {
+        id: next_id(),
+        kind,
+        name,
+        site,
+        parent,
+        node,
+        dynamic: Mutex::new(Dynamic {
+            task,
+            ..Dynamic::default()
+        }),
+    });
+    REGISTRY.lock().insert(entry.id, entry.clone());
+    Some(entry)
+}
+
+/// Where a new entry hangs.
+pub(crate) enum Parent<'a> {
+    /// Under the entry current on this thread (the code being polled).
+    Current,
+    /// Under this entry (a child under its group), or at the root.
+    Of(Option<&'a Entry>),
+}
+
+/// Removes an entry (at exit). Idempotent.
+pub(crate) fn deregister(entry: &Entry) {
+    REGISTRY.lock().remove(&entry.id);
+}
+
+/// The id of the entry current on this thread, if any.
+pub(crate) fn current_id() -> Option<u64> {
+    if CURRENT.is_set() {
+        Some(CURRENT.with(|e| e.id))
+    } else {
+        None
+    }
+}
+
+/// Runs `f` with `entry` as the current one (no-op without an entry).
+#[inline]
+pub(crate) fn with_entry<R>(entry: Option<&Entry>, f: impl FnOnce() -> R) -> R {
+    match entry {
+        Some(entry) => CURRENT.set(entry, f),
+        None => f(),
+    }
+}
+
+/// Records that the current code waits on `on` (made lazily): `None` when the registry is off
+/// or no entry is current.
+#[inline]
+pub(crate) fn wait(on: impl FnOnce() -> WaitOn) -> Option<WaitToken> {
+    if !enabled() || !CURRENT.is_set() {
+        return None;
+    }
+    Some(CURRENT.with(|entry| entry.add_wait(on())))
+}
+
+/// For a waiting future: records the wait on its first pending poll, refreshes it on later
+/// ones. One relaxed load while the tree is off.
+#[inline]
+pub(crate) fn track(slot: &mut Option<WaitToken>, on: impl FnOnce() -> WaitOn) {
+    match slot {
+        Some(token) => token.update(on()),
+        None => *slot = wait(on),
+    }
+}
+
+/// A recorded wait; dropping it ends the wait.
+pub(crate) struct WaitToken {
+    entry: Entry,
+    key: u64,
+}
+
+impl WaitToken {
+    /// Replaces what is waited on (a stream's state, refreshed at each poll).
+    pub(crate) fn update(&self, on: WaitOn) {
+        let mut d = self.entry.dynamic.lock();
+        if let Some((_, w)) = d.waits.iter_mut().find(|(k, _)| *k == self.key) {
+            w.on = on;
+        }
+    }
+}
+
+impl Drop for WaitToken {
+    fn drop(&mut self) {
+        self.entry.dynamic.lock().waits.retain(|(k, _)| *k != self.key);
+    }
+}
+
+impl std::fmt::Debug for WaitToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WaitToken").field("key", &self.key).finish()
+    }
+}
+
+/// Every live entry, in creation order (copied under the lock; read after).
+pub(crate) fn entries() -> Vec<Entry> {
+    REGISTRY.lock().values().cloned().collect()
+}
