@@ -79,20 +79,20 @@ fn a_three_deep_tree_shows_its_exact_structure_and_is_empty_after() {
                     let conn_lines = lines2.clone();
                     mid.spawn_named("conn", async move {
                         conn_lines.lock().unwrap().push(line!() + 1);
-                        CancelScope::new().with_shield(true).run(async {
-                            task_group(async |inner| {
-                                let leaf_done = done3.clone();
-                                inner.spawn_named("leaf", async move { leaf_done.wait().await });
-                                done3.wait().await;
+                        CancelScope::new()
+                            .with_shield(true)
+                            .run(async {
+                                task_group(async |inner| {
+                                    let leaf_done = done3.clone();
+                                    inner
+                                        .spawn_named("leaf", async move { leaf_done.wait().await });
+                                    done3.wait().await;
+                                })
+                                .await
                             })
                             .await
-                        })
-                        .await
                     });
-                    lines2
-                        .lock()
-                        .unwrap()
-                        .extend([mid_line, unnamed_line]);
+                    lines2.lock().unwrap().extend([mid_line, unnamed_line]);
                     std::future::pending::<()>().await;
                 })
                 .await
@@ -128,7 +128,9 @@ fn a_three_deep_tree_shows_its_exact_structure_and_is_empty_after() {
                 assert!(text.contains("shielded"), "{text}");
                 assert!(text.contains("deadline in 5s"), "{text}");
                 assert!(
-                    text.contains(&format!("pending in the body of child at {file}:{unnamed_line}")),
+                    text.contains(&format!(
+                        "pending in the body of child at {file}:{unnamed_line}"
+                    )),
                     "{text}"
                 );
             })
@@ -162,7 +164,10 @@ fn cancel_state_shows_source_reason_and_inheritance_and_stops_at_a_shield() {
                     let shield = &child.children[0];
                     assert!(shield.shield && shield.cancel.is_none(), "{tree}");
                     assert!(shield.children.is_empty());
-                    assert!(tree.to_string().contains("cancelled (Explicit: enough)"), "{tree}");
+                    assert!(
+                        tree.to_string().contains("cancelled (Explicit: enough)"),
+                        "{tree}"
+                    );
                 })
                 .await;
             });
@@ -267,9 +272,7 @@ fn start_and_lock_waits_name_what_they_wait_for() {
 }
 
 /// Collects watchdog findings and sets an event when `want` matches one.
-fn collector(
-    want: fn(&Finding) -> bool,
-) -> (Arc<Mutex<Vec<Finding>>>, Arc<Event>, Watchdog) {
+fn collector(want: fn(&Finding) -> bool) -> (Arc<Mutex<Vec<Finding>>>, Arc<Event>, Watchdog) {
     let found = Arc::new(Mutex::new(Vec::new()));
     let seen = Arc::new(Event::new());
     let (f, s) = (found.clone(), seen.clone());
@@ -315,7 +318,11 @@ fn a_lock_cycle_is_reported_within_the_threshold_naming_both_tasks_and_locks() {
         .await;
         // cancelled at the very end of the body, which then returned: not an error
         result.unwrap();
-        assert!(start.elapsed() <= Duration::from_secs(1), "took {:?}", start.elapsed());
+        assert!(
+            start.elapsed() <= Duration::from_secs(1),
+            "took {:?}",
+            start.elapsed()
+        );
         let found = found.lock().unwrap();
         let links = found
             .iter()
@@ -325,7 +332,10 @@ fn a_lock_cycle_is_reported_within_the_threshold_naming_both_tasks_and_locks() {
             })
             .unwrap();
         assert_eq!(links.len(), 2);
-        let mut names: Vec<String> = links.iter().map(|l| l.task_label.clone().unwrap()).collect();
+        let mut names: Vec<String> = links
+            .iter()
+            .map(|l| l.task_label.clone().unwrap())
+            .collect();
         names.sort();
         assert!(names[0].starts_with("child \"alice\""), "{names:?}");
         assert!(names[1].starts_with("child \"bob\""), "{names:?}");
@@ -378,13 +388,23 @@ fn a_receiver_on_a_stream_fed_from_a_stuck_group_names_receiver_stream_and_group
         let stuck = found
             .iter()
             .find_map(|f| match f {
-                Finding::StuckGroup { path, children, .. } => Some((path.clone(), children.clone())),
+                Finding::StuckGroup { path, children, .. } => {
+                    Some((path.clone(), children.clone()))
+                }
                 _ => None,
             })
             .unwrap();
         let stuck_group = stuck.0.rsplit(" / ").next().unwrap().to_owned();
-        assert!(stuck_group.starts_with(&format!("{group_site}:")), "{}", stuck.0);
-        assert!(stuck.1[0].starts_with("child \"producer\""), "{:?}", stuck.1);
+        assert!(
+            stuck_group.starts_with(&format!("{group_site}:")),
+            "{}",
+            stuck.0
+        );
+        assert!(
+            stuck.1[0].starts_with("child \"producer\""),
+            "{:?}",
+            stuck.1
+        );
         let wait = found
             .iter()
             .find_map(|f| match f {
@@ -425,7 +445,11 @@ fn snapshots_from_another_thread_never_show_a_child_outside_its_group() {
             while !stop.load(Ordering::Acquire) {
                 let tree: TaskTree = task_tree();
                 for root in &tree.roots {
-                    assert_ne!(root.kind, EntryKind::Child, "a child outside its group:\n{tree}");
+                    assert_ne!(
+                        root.kind,
+                        EntryKind::Child,
+                        "a child outside its group:\n{tree}"
+                    );
                     for node in root.iter() {
                         for child in &node.children {
                             if child.kind == EntryKind::Child {
@@ -445,22 +469,26 @@ fn snapshots_from_another_thread_never_show_a_child_outside_its_group() {
         .enable_all()
         .build()
         .unwrap();
-    rt.block_on(bounded_for("10k children", Duration::from_secs(60), async {
-        task_group(async |tg| {
-            for i in 0..10_000u32 {
-                tg.spawn_named("c", async move {
-                    if i % 3 == 0 {
+    rt.block_on(bounded_for(
+        "10k children",
+        Duration::from_secs(60),
+        async {
+            task_group(async |tg| {
+                for i in 0..10_000u32 {
+                    tg.spawn_named("c", async move {
+                        if i % 3 == 0 {
+                            tokio::task::yield_now().await;
+                        }
+                    });
+                    if i % 500 == 0 {
                         tokio::task::yield_now().await;
                     }
-                });
-                if i % 500 == 0 {
-                    tokio::task::yield_now().await;
                 }
-            }
-        })
-        .await
-        .unwrap();
-    }));
+            })
+            .await
+            .unwrap();
+        },
+    ));
     drop(rt);
     stop.store(true, Ordering::Release);
     let max = watcher.join().expect("the snapshot thread panicked");

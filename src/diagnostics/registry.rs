@@ -26,8 +26,8 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::panic::Location;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 use tokio::time::Instant;
@@ -107,11 +107,16 @@ pub(crate) enum WaitOn {
     /// A group whose body is done waits for its children.
     Children,
     /// `start()` waits for the child to call `started`.
-    Started { child: Option<u64> },
+    Started {
+        child: Option<u64>,
+    },
     Lock(Arc<LockDiag>),
     /// A stream's send or receive, with the stream's state as of the waiting future's last
     /// poll.
-    Stream { send: bool, state: StreamState },
+    Stream {
+        send: bool,
+        state: StreamState,
+    },
     Event,
     Semaphore,
     CapacityLimiter,
@@ -277,7 +282,11 @@ impl WaitToken {
 
 impl Drop for WaitToken {
     fn drop(&mut self) {
-        self.entry.dynamic.lock().waits.retain(|(k, _)| *k != self.key);
+        self.entry
+            .dynamic
+            .lock()
+            .waits
+            .retain(|(k, _)| *k != self.key);
     }
 }
 

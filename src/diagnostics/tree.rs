@@ -334,7 +334,10 @@ pub(crate) fn build(entries: Vec<Entry>) -> TaskTree {
     }
     fn make(i: usize, entries: &[Entry], kids: &[Vec<usize>], now: Instant) -> TreeNode {
         let e = &entries[i];
-        let children: Vec<TreeNode> = kids[i].iter().map(|&k| make(k, entries, kids, now)).collect();
+        let children: Vec<TreeNode> = kids[i]
+            .iter()
+            .map(|&k| make(k, entries, kids, now))
+            .collect();
         let (task, pending_for, raw_waits) = {
             let d = e.dynamic.lock();
             let waits: Vec<(TaskId, Instant, WaitOnCopy)> = d
@@ -342,7 +345,11 @@ pub(crate) fn build(entries: Vec<Entry>) -> TaskTree {
                 .iter()
                 .map(|(_, w)| (w.task, w.since, WaitOnCopy::from(&w.on)))
                 .collect();
-            (d.task, d.pending_since.map(|s| now.saturating_duration_since(s)), waits)
+            (
+                d.task,
+                d.pending_since.map(|s| now.saturating_duration_since(s)),
+                waits,
+            )
         };
         let waits = raw_waits
             .into_iter()
@@ -376,7 +383,10 @@ pub(crate) fn build(entries: Vec<Entry>) -> TaskTree {
         }
     }
     TaskTree {
-        roots: roots.into_iter().map(|r| make(r, &entries, &kids, now)).collect(),
+        roots: roots
+            .into_iter()
+            .map(|r| make(r, &entries, &kids, now))
+            .collect(),
     }
 }
 
@@ -447,7 +457,12 @@ impl fmt::Display for WaitTarget {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             WaitTarget::Children { children } => {
-                write!(f, "its {} children: {}", children.len(), children.join(", "))
+                write!(
+                    f,
+                    "its {} children: {}",
+                    children.len(),
+                    children.join(", ")
+                )
             }
             WaitTarget::Started { child: Some(c) } => write!(f, "{c} to call started()"),
             WaitTarget::Started { child: None } => write!(f, "a child to call started()"),

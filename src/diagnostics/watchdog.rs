@@ -275,12 +275,10 @@ impl Watchdog {
             for finding in &report.findings {
                 tracing::warn!(target: "tether::watchdog", finding = %finding, "tether watchdog");
             }
-            match &self.callback {
-                Some(callback) => callback(&report),
-                None => {
-                    #[cfg(not(feature = "tracing"))]
-                    eprintln!("{report}");
-                }
+            if let Some(callback) = &self.callback {
+                callback(&report);
+            } else if cfg!(not(feature = "tracing")) {
+                eprintln!("{report}");
             }
         }
     }
