@@ -78,7 +78,8 @@ fn a_three_deep_tree_shows_its_exact_structure_and_is_empty_after() {
                     let done3 = done2.clone();
                     let conn_lines = lines2.clone();
                     mid.spawn_named("conn", async move {
-                        conn_lines.lock().unwrap().push(line!() + 1);
+                        // the scope's site is the line of its `.run(` call
+                        conn_lines.lock().unwrap().push(line!() + 3);
                         CancelScope::new()
                             .with_shield(true)
                             .run(async {
