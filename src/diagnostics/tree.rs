@@ -457,12 +457,9 @@ impl fmt::Display for WaitTarget {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             WaitTarget::Children { children } => {
-                write!(
-                    f,
-                    "its {} children: {}",
-                    children.len(),
-                    children.join(", ")
-                )
+                let n = children.len();
+                let noun = if n == 1 { "child" } else { "children" };
+                write!(f, "its {n} {noun}: {}", children.join(", "))
             }
             WaitTarget::Started { child: Some(c) } => write!(f, "{c} to call started()"),
             WaitTarget::Started { child: None } => write!(f, "a child to call started()"),

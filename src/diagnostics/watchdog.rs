@@ -173,21 +173,33 @@ impl fmt::Display for Finding {
             } => write!(
                 f,
                 "{path}: the body is done, but the group has waited {waiting_for:?} for {} \
-                 children: {}",
+                 {}: {}",
                 children.len(),
+                if children.len() == 1 {
+                    "child"
+                } else {
+                    "children"
+                },
                 children.join(", ")
             ),
             Finding::LockCycle { links } => {
                 write!(f, "lock cycle (deadlock): ")?;
+                let who = |l: &LockLink| match &l.task_label {
+                    Some(label) => format!("{label} ({})", l.task),
+                    None => l.task.to_string(),
+                };
                 for (i, l) in links.iter().enumerate() {
                     if i > 0 {
-                        write!(f, ", which ")?;
+                        write!(f, "; ")?;
                     }
-                    let who = l.task_label.clone().unwrap_or_else(|| l.task.to_string());
+                    let holder = &links[(i + 1) % links.len()];
                     write!(
                         f,
-                        "{who} ({}) waits for lock #{} created at {} held by {}",
-                        l.task, l.lock, l.lock_site, l.holder
+                        "{} waits for lock #{} created at {}, held by {}",
+                        who(l),
+                        l.lock,
+                        l.lock_site,
+                        who(holder)
                     )?;
                 }
                 Ok(())

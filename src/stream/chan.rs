@@ -75,6 +75,8 @@ pub(crate) struct Chan<T> {
     site: &'static std::panic::Location<'static>,
     /// The group it is bound to, as the task tree names it (set by `bind`).
     bound_to: parking_lot::Mutex<Option<String>>,
+    /// The stream's id in the task tree, drawn on the first wait recorded on it.
+    diag_id: std::sync::OnceLock<u64>,
 }
 
 /// Why an operation cannot go on: the crate-internal form of the public errors.
@@ -451,6 +453,7 @@ impl<T> Chan<T> {
         Self {
             site: std::panic::Location::caller(),
             bound_to: parking_lot::Mutex::new(None),
+            diag_id: std::sync::OnceLock::new(),
             state: Mutex::new(State {
                 buffer: VecDeque::with_capacity(capacity.min(MIN_KEPT)),
                 capacity,
@@ -479,9 +482,9 @@ impl<T> Chan<T> {
     pub(crate) fn diag_state(&self) -> crate::diagnostics::registry::StreamState {
         let c = self.counters();
         crate::diagnostics::registry::StreamState {
-            // The address names the stream while it lives (no id is spent on streams nobody
-            // waits on while the tree is on).
-            id: self as *const Self as usize as u64,
+            id: *self
+                .diag_id
+                .get_or_init(crate::diagnostics::registry::next_id),
             site: self.site,
             buffered: c.buffer_used,
             capacity: c.capacity,
