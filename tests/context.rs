@@ -340,18 +340,17 @@ mod spans {
         });
         let state = stack.0.lock().unwrap();
         // With the `tracing` feature every child runs in its own `tether.child` span, made as a
-        // child of the spawner's current span: look through it.
+        // child of the spawner's current span (and a group's body in a `tether.group` span):
+        // look through tether's own spans.
         let mut events: Vec<Option<u64>> = state
             .events
             .iter()
             .map(|&top| {
-                let id = top?;
-                let meta = state.spans[id as usize - 1];
-                if meta.name() == "tether.child" {
-                    state.parents[id as usize - 1]
-                } else {
-                    Some(id)
+                let mut id = top?;
+                while state.spans[id as usize - 1].name().starts_with("tether.") {
+                    id = state.parents[id as usize - 1]?;
                 }
+                Some(id)
             })
             .collect();
         events.sort();

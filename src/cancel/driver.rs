@@ -43,6 +43,12 @@ use crate::diagnostics::registry::{self as diag, Entry, EntryKind, Parent};
 use crate::loom::sync::Arc;
 use crate::task::TaskId;
 
+/// The driver's span (feature `tracing`); nothing without the feature.
+#[cfg(feature = "tracing")]
+type SpanSlot = Option<tracing::Span>;
+#[cfg(not(feature = "tracing"))]
+type SpanSlot = ();
+
 /// When a running node holds the enclosing scopes of its task (see `docs/design.md` §4).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum HoldMode {
@@ -137,6 +143,9 @@ pin_project! {
         diag: Option<Entry>,
         // The entry is this driver's own: it leaves the registry at exit.
         owns_diag: bool,
+        // The span entered while the body is polled (feature `tracing`): a group's, lent by
+        // the group, or a scope's own, made at entry.
+        span: SpanSlot,
     }
 
     impl PinnedDrop for ScopeDriver {
@@ -166,7 +175,14 @@ impl ScopeDriver {
             site: Location::caller(),
             diag: None,
             owns_diag: false,
+            span: SpanSlot::default(),
         }
+    }
+
+    /// Enters `span` while the body is polled (a group lends its own).
+    #[cfg(feature = "tracing")]
+    pub(crate) fn set_span(&mut self, span: tracing::Span) {
+        self.span = Some(span);
     }
 
     /// Shows `entry` as the current one while the body is polled (a group lends its own).
@@ -235,6 +251,10 @@ impl ScopeDriver {
                         Some(task),
                     );
                     *this.owns_diag = this.diag.is_some();
+                }
+                #[cfg(feature = "tracing")]
+                if this.span.is_none() {
+                    *this.span = Some(tracing::debug_span!("tether.scope", site = %this.site));
                 }
                 // The timer is armed only once the body is pending (a body that completes on
                 // its first poll never touches the timer wheel, as with `tokio::time::timeout`),
@@ -305,6 +325,8 @@ impl ScopeDriver {
         if let Some(entry) = entry {
             entry.running();
         }
+        #[cfg(feature = "tracing")]
+        let _span = this.span.as_ref().map(|span| span.enter());
         if let Poll::Ready(output) = with_current(node, || diag::with_entry(entry, || poll(cx))) {
             return Step::Ready(output);
         }

@@ -104,6 +104,8 @@ where
             wrong_task,
         );
         driver.set_diag(tg.shared.diag.clone(), false);
+        #[cfg(feature = "tracing")]
+        driver.set_span(tg.shared.span.clone());
         GroupDriver {
             tg: &tg,
             body: Some(body),

@@ -58,6 +58,9 @@ pub(crate) struct GroupShared {
     outcome: Mutex<Outcome>,
     /// Where the group was opened.
     pub(crate) site: &'static Location<'static>,
+    /// The group's span (feature `tracing`), entered while its body is polled.
+    #[cfg(feature = "tracing")]
+    pub(crate) span: tracing::Span,
     /// The group's entry in the task tree (`None` while the tree is off at open). Leaves the
     /// registry when the group ends, after every child's.
     pub(crate) diag: Option<Entry>,
@@ -97,6 +100,8 @@ impl GroupShared {
             Some(host),
         );
         Arc::new(GroupShared {
+            #[cfg(feature = "tracing")]
+            span: tracing::info_span!("tether.group", site = %site),
             scope,
             site,
             diag,
@@ -267,6 +272,8 @@ impl GroupShared {
 
     /// Records a failure without cancelling yet; returns the reason to cancel with.
     pub(crate) fn push_failure(&self, failure: TaskFailure) -> CancelReason {
+        #[cfg(feature = "tracing")]
+        tracing::warn!(target: "tether::task_group", group = %self.site, failure = %failure, "a task failed");
         let reason = CancelReason::with_message(CancelSource::GroupFailure, &failure);
         self.outcome.lock().failures.push(failure);
         reason
@@ -284,6 +291,8 @@ impl GroupShared {
         payload: Box<dyn Any + Send + 'static>,
         task: TaskId,
     ) -> CancelReason {
+        #[cfg(feature = "tracing")]
+        tracing::error!(target: "tether::task_group", group = %self.site, task = %task, "a task panicked");
         self.outcome.lock().panics.push((task, payload));
         CancelReason::with_message(CancelSource::GroupFailure, format_args!("{task} panicked"))
     }
