@@ -243,6 +243,7 @@ impl ScopeDriver {
                 *this.task = Some(task);
                 if !*this.pre_entered && this.diag.is_none() {
                     *this.diag = diag::register(
+                        false,
                         EntryKind::Scope,
                         None,
                         this.site,

@@ -19,15 +19,15 @@
 //!
 //! # Lock order
 //!
-//! `REGISTRY`, then nothing. An entry's `dynamic` lock, then nothing. A lock's `LockDiag` owner
+//! `REGISTRY`'s shards in index order (a snapshot takes all; everyone else one), then nothing. An entry's `dynamic` lock, then nothing. A lock's `LockDiag` owner
 //! lock is taken under the lock's own state lock, never the other way round. Snapshots copy the
 //! map under `REGISTRY` and read entries after releasing it.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::panic::Location;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use parking_lot::Mutex;
 use tokio::time::Instant;
@@ -37,8 +37,16 @@ use crate::task::TaskId;
 
 /// Whether the registry is on.
 static ENABLED: AtomicBool = AtomicBool::new(false);
-/// Every live entry, by id (ids grow, so iteration is in creation order).
-static REGISTRY: Mutex<BTreeMap<u64, Entry>> = parking_lot::const_mutex(BTreeMap::new());
+/// Every live entry, by id, in `SHARDS` maps (an entry lives in shard `id % SHARDS`), so
+/// spawns and exits on different threads rarely meet on one lock. A snapshot holds every shard
+/// lock at once while it copies, so it is one consistent cut.
+static REGISTRY: [Mutex<BTreeMap<u64, Entry>>; SHARDS] =
+    [const { parking_lot::const_mutex(BTreeMap::new()) }; SHARDS];
+const SHARDS: usize = 8;
+
+fn shard(id: u64) -> &'static Mutex<BTreeMap<u64, Entry>> {
+    &REGISTRY[(id % SHARDS as u64) as usize]
+}
 /// The next entry id (and lock/stream ids).
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -81,14 +89,18 @@ pub(crate) struct EntryShared {
     pub(crate) site: &'static Location<'static>,
     pub(crate) parent: Option<u64>,
     /// The node whose cancel state, deadline and shield the entry shows (a child: its group's).
-    pub(crate) node: Option<Arc<Node>>,
+    pub(crate) node: Option<crate::loom::sync::Arc<Node>>,
+    /// The host task (a child: its own task, known once spawned).
+    pub(crate) task: OnceLock<TaskId>,
+    /// Mirrors `dynamic.pending_since.is_some()`, so a poll of a running entry takes no lock.
+    is_pending: AtomicBool,
+    /// The entry was put in the registry (once: it is never put back after it left).
+    registered: AtomicBool,
     pub(crate) dynamic: Mutex<Dynamic>,
 }
 
 #[derive(Default)]
 pub(crate) struct Dynamic {
-    /// The host task (a child: its own task, known once spawned).
-    pub(crate) task: Option<TaskId>,
     /// `Some` while the future is pending: since when.
     pub(crate) pending_since: Option<Instant>,
     /// What the entry's code waits on now (tether primitives only), by key.
@@ -146,26 +158,32 @@ pub(crate) struct StreamState {
 
 impl EntryShared {
     pub(crate) fn set_task(&self, task: TaskId) {
-        self.dynamic.lock().task = Some(task);
+        let _ = self.task.set(task);
     }
 
-    /// Called at the start of a poll.
+    /// Called at the start of a poll (no lock unless the entry was pending).
     #[inline]
     pub(crate) fn running(&self) {
-        self.dynamic.lock().pending_since = None;
-    }
-
-    /// Called when the poll returned `Pending`.
-    #[inline]
-    pub(crate) fn pending(&self) {
-        let mut d = self.dynamic.lock();
-        if d.pending_since.is_none() {
-            d.pending_since = Some(Instant::now());
+        if self.is_pending.load(Ordering::Relaxed) {
+            self.is_pending.store(false, Ordering::Relaxed);
+            self.dynamic.lock().pending_since = None;
         }
     }
 
-    /// Records a wait; removed when the token is dropped.
+    /// Called when the poll returned `Pending` (no lock if it already was). Registers the
+    /// entry if it was not yet.
+    #[inline]
+    pub(crate) fn pending(self: &Arc<Self>) {
+        if !self.is_pending.swap(true, Ordering::Relaxed) {
+            force(self);
+            self.dynamic.lock().pending_since = Some(Instant::now());
+        }
+    }
+
+    /// Records a wait (registering the entry if it was not yet); removed when the token is
+    /// dropped.
     pub(crate) fn add_wait(self: &Arc<Self>, on: WaitOn) -> WaitToken {
+        force(self);
         let key = next_id();
         let record = WaitRecord {
             since: Instant::now(),
@@ -180,14 +198,18 @@ impl EntryShared {
     }
 }
 
-/// Registers an entry if the registry is on. `parent`: `None` takes the current entry.
-#[track_caller]
+/// Makes an entry if the registry is on, and registers it at once if `eager` (groups, `start()`
+/// children); otherwise it is registered lazily ([`force`]): at its first `Pending`, its first
+/// recorded wait, or when an entry is made inside it. So a child or scope that completes in its
+/// first poll, with nothing entered inside it, never touches the registry (the cancel tree's
+/// rule, `docs/design.md` §3). `Parent::Current` registers the current entry.
 pub(crate) fn register(
+    eager: bool,
     kind: EntryKind,
     name: Option<Cow<'static, str>>,
     site: &'static Location<'static>,
     parent: Parent<'_>,
-    node: Option<Arc<Node>>,
+    node: Option<crate::loom::sync::Arc<Node>>,
     task: Option<TaskId>,
 ) -> Option<Entry> {
     if !enabled() {
@@ -204,13 +226,31 @@ pub(crate) fn register(
         site,
         parent,
         node,
-        dynamic: Mutex::new(Dynamic {
-            task,
-            ..Dynamic::default()
-        }),
+        task: match task {
+            Some(task) => OnceLock::from(task),
+            None => OnceLock::new(),
+        },
+        is_pending: AtomicBool::new(false),
+        registered: AtomicBool::new(false),
+        dynamic: Mutex::new(Dynamic::default()),
     });
-    REGISTRY.lock().insert(entry.id, entry.clone());
+    if eager {
+        force(&entry);
+    }
     Some(entry)
+}
+
+/// Puts a lazily made entry in the registry, once. Only called by the entry's own code (its
+/// poll, its waits, entries made inside it) or at its creation, so it never races its
+/// deregistration; an entry that left is never put back.
+#[inline]
+pub(crate) fn force(entry: &Entry) {
+    if entry.registered.load(Ordering::Relaxed) || entry.registered.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    // Lazily registered entries are forced by their own task.
+    entry.task.get_or_init(TaskId::current);
+    shard(entry.id).lock().insert(entry.id, entry.clone());
 }
 
 /// Where a new entry hangs.
@@ -223,13 +263,18 @@ pub(crate) enum Parent<'a> {
 
 /// Removes an entry (at exit). Idempotent.
 pub(crate) fn deregister(entry: &Entry) {
-    REGISTRY.lock().remove(&entry.id);
+    if entry.registered.load(Ordering::Acquire) {
+        shard(entry.id).lock().remove(&entry.id);
+    }
 }
 
 /// The id of the entry current on this thread, if any.
 pub(crate) fn current_id() -> Option<u64> {
     if CURRENT.is_set() {
-        Some(CURRENT.with(|e| e.id))
+        Some(CURRENT.with(|e| {
+            force(e);
+            e.id
+        }))
     } else {
         None
     }
@@ -298,5 +343,11 @@ impl std::fmt::Debug for WaitToken {
 
 /// Every live entry, in creation order (copied under the lock; read after).
 pub(crate) fn entries() -> Vec<Entry> {
-    REGISTRY.lock().values().cloned().collect()
+    let mut entries: Vec<Entry> = {
+        // Every shard at once (in index order, the only order anyone takes more than one).
+        let shards: Vec<_> = REGISTRY.iter().map(|s| s.lock()).collect();
+        shards.iter().flat_map(|s| s.values().cloned()).collect()
+    };
+    entries.sort_unstable_by_key(|e| e.id);
+    entries
 }

@@ -332,11 +332,17 @@ pub(crate) fn build(entries: Vec<Entry>) -> TaskTree {
             None => roots.push(i),
         }
     }
-    fn make(i: usize, entries: &[Entry], kids: &[Vec<usize>], now: Instant) -> TreeNode {
+    fn make(
+        i: usize,
+        entries: &[Entry],
+        ids: &HashMap<u64, usize>,
+        kids: &[Vec<usize>],
+        now: Instant,
+    ) -> TreeNode {
         let e = &entries[i];
         let children: Vec<TreeNode> = kids[i]
             .iter()
-            .map(|&k| make(k, entries, kids, now))
+            .map(|&k| make(k, entries, ids, kids, now))
             .collect();
         let (task, pending_for, raw_waits) = {
             let d = e.dynamic.lock();
@@ -346,7 +352,7 @@ pub(crate) fn build(entries: Vec<Entry>) -> TaskTree {
                 .map(|(_, w)| (w.task, w.since, WaitOnCopy::from(&w.on)))
                 .collect();
             (
-                d.task,
+                e.task.get().copied(),
                 d.pending_since.map(|s| now.saturating_duration_since(s)),
                 waits,
             )
@@ -359,7 +365,15 @@ pub(crate) fn build(entries: Vec<Entry>) -> TaskTree {
                 on: on.resolve(i, entries, kids),
             })
             .collect();
-        let (deadline_in, shield, cancel) = match (&e.node, e.kind) {
+        // A child's cancel state is its group's, inherited.
+        let group_node = match e.kind {
+            EntryKind::Child => e
+                .parent
+                .and_then(|p| ids.get(&p))
+                .and_then(|&p| entries[p].node.as_ref()),
+            _ => None,
+        };
+        let (deadline_in, shield, cancel) = match (group_node.or(e.node.as_ref()), e.kind) {
             (Some(node), EntryKind::Child) => (None, false, cancel_info(node, true)),
             (Some(node), _) => (
                 node.deadline().map(|d| d.saturating_duration_since(now)),
@@ -385,7 +399,7 @@ pub(crate) fn build(entries: Vec<Entry>) -> TaskTree {
     TaskTree {
         roots: roots
             .into_iter()
-            .map(|r| make(r, &entries, &kids, now))
+            .map(|r| make(r, &entries, &ids, &kids, now))
             .collect(),
     }
 }

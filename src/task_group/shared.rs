@@ -92,6 +92,7 @@ impl GroupShared {
         scope.node.enter(parent);
         let host = TaskId::current();
         let diag = diag::register(
+            true,
             EntryKind::Group,
             None,
             site,
@@ -190,14 +191,18 @@ impl GroupShared {
         #[cfg(feature = "tracing")]
         let span_name = name.clone();
         let entry = diag::register(
+            start.is_some(),
             EntryKind::Child,
             name,
             Location::caller(),
             Parent::Of(self.diag.as_ref()),
-            Some(self.scope.node.clone()),
+            // A child shows its group's cancel state (found through its parent entry at
+            // snapshot time): no reference count shared with every sibling.
+            None,
             None,
         );
         let entry_id = entry.as_ref().map(|e| e.id);
+        let is_start = start.is_some();
         let registered = entry.clone();
         let child = Child::new(root, self.clone(), body, start, entry);
         #[cfg(feature = "tracing")]
@@ -214,7 +219,9 @@ impl GroupShared {
         // The group joins through `state`, not through the JoinHandle.
         let child = crate::context::capture().scope(child); // inherit the spawner's context
         let task = TaskId::from_tokio(self.runtime.spawn(child).id());
-        if let Some(entry) = registered {
+        // A start() child is registered at once, from here: name its task now. (A lazily
+        // registered child names its own task when it registers.)
+        if let Some(entry) = registered.filter(|_| is_start) {
             entry.set_task(task);
         }
         Ok((task, entry_id))
