@@ -9,11 +9,16 @@
 //!
 //! # Invariants
 //!
-//! - An entry is in [`REGISTRY`] from its registration to its exit: a child's at spawn until it
-//!   reports its outcome to its group (before the group's count of live children goes down), a
-//!   group's from open until it ends (after every child), a scope's from its first poll to its
-//!   exit. So a child's entry is always removed before its group's, under the same lock, and a
-//!   snapshot (one copy of the map, taken under the lock) never shows a child without its group.
+//! - An entry is in [`REGISTRY`] from its registration to its exit. A group registers at open
+//!   and leaves when it ends (after every child). A child or scope registers lazily ([`force`]:
+//!   its first `Pending`, its first wait, or an entry made inside it; a `start()` child at spawn)
+//!   and leaves at its exit — a child when it reports its outcome to its group, before the
+//!   group's count of live children goes down. So a child's entry is always removed before its
+//!   group's, and registered after it; a snapshot holds every shard lock while it copies, so it
+//!   never shows a child without its group.
+//! - Only an entry's own code registers it (its poll, its waits, entries made inside it during
+//!   its poll), or its creator before anyone else can see it: registration never races the
+//!   entry's exit, and an entry that left is never put back.
 //! - A wait is recorded in the entry that was current when the primitive went pending, and is
 //!   removed when the waiting future completes or is dropped ([`WaitToken`]).
 //!
