@@ -124,7 +124,7 @@ pin_project! {
         timer: DeadlineTimer,
         phase: Phase,
         hold: HoldMode,
-        // The task that entered the node.
+        // The task that drives the node (set at its first `Pending`).
         task: Option<TaskId>,
         // Registered in the parent's child list (from the first `Pending` to exit).
         registered: bool,
@@ -159,6 +159,7 @@ pin_project! {
 impl ScopeDriver {
     /// A driver for a node that is entered on the first poll; the caller's location is the
     /// scope's site in the task tree.
+    #[inline]
     #[track_caller]
     pub(crate) fn new(scope: CancelScope, hold: HoldMode, wrong_task: WrongTask) -> ScopeDriver {
         ScopeDriver {
@@ -220,6 +221,7 @@ impl ScopeDriver {
     /// If the node was entered before by another future (a scope runs one body), or if polled
     /// from a task other than the one that entered it.
     #[track_caller]
+    #[inline]
     pub(crate) fn begin(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Begin {
         self.begin_with(cx, true)
     }
@@ -227,6 +229,7 @@ impl ScopeDriver {
     /// [`begin`](Self::begin) for a future whose body may be gone (a group waiting for its
     /// children): without a body there is nothing to cut, so the cancellation walk is skipped.
     #[track_caller]
+    #[inline]
     pub(crate) fn begin_with(self: Pin<&mut Self>, cx: &mut Context<'_>, has_body: bool) -> Begin {
         let this = self.project();
         let node = &this.scope.node;
@@ -239,9 +242,8 @@ impl ScopeDriver {
                     );
                 }
                 *this.phase = Phase::Running;
-                let task = TaskId::current();
-                *this.task = Some(task);
                 if !*this.pre_entered && this.diag.is_none() {
+                    // The task is named when the entry registers (lazily, in this task).
                     *this.diag = diag::register(
                         false,
                         EntryKind::Scope,
@@ -249,7 +251,7 @@ impl ScopeDriver {
                         this.site,
                         Parent::Current,
                         Some(node.clone()),
-                        Some(task),
+                        None,
                     );
                     *this.owns_diag = this.diag.is_some();
                 }
@@ -339,7 +341,10 @@ impl ScopeDriver {
         // it (register, then look: a change made in between is seen or wakes us).
         node.register_waker(cx.waker());
         if !*this.registered {
+            // Bound to the task from the first `Pending` on (a body that completes on its
+            // first poll cannot be moved, and pays nothing for the binding).
             *this.registered = true;
+            *this.task = Some(TaskId::current());
             node.register_in_parent();
         }
         follow(node, this.timer, *this.hold, this.holding, cx);
@@ -382,6 +387,7 @@ impl ScopeDriver {
     }
 
     /// Step 4: releases holds, leaves the tree, disarms the timer. Idempotent.
+    #[inline]
     pub(crate) fn exit(self: Pin<&mut Self>) {
         let this = self.project();
         if std::mem::take(this.holding) {
@@ -410,6 +416,7 @@ impl ScopeDriver {
     }
 
     /// Marks the future resolved (after [`exit`](Self::exit)).
+    #[inline]
     pub(crate) fn done(self: Pin<&mut Self>) {
         *self.project().phase = Phase::Done;
     }
