@@ -18,6 +18,7 @@ mod common;
 
 use std::alloc::System;
 use std::fmt::Write as _;
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -151,6 +152,36 @@ macro_rules! nested {
     };
 }
 
+// ----- observability: the task tree on vs off, side by side --------------------------------------
+
+/// Runs `f` with the task tree on or off (the tree is process-wide; left off afterwards).
+async fn with_tree(on: bool, f: impl Future<Output = Duration>) -> Duration {
+    if on {
+        tether::enable_task_tree();
+    } else {
+        tether::disable_task_tree();
+    }
+    let d = f.await;
+    tether::disable_task_tree();
+    d
+}
+
+fn spawn_join_tree_on(n: usize) -> impl Future<Output = Duration> + Send {
+    with_tree(true, spawn_join_tether(n))
+}
+
+fn spawn_join_tree_off(n: usize) -> impl Future<Output = Duration> + Send {
+    with_tree(false, spawn_join_tether(n))
+}
+
+fn scope_ready_tree_on(n: usize) -> impl Future<Output = Duration> + Send {
+    with_tree(true, scope_ready_tether(n))
+}
+
+fn scope_ready_tree_off(n: usize) -> impl Future<Output = Duration> + Send {
+    with_tree(false, scope_ready_tether(n))
+}
+
 fn cases() -> Vec<Case> {
     let mut cases = Vec::new();
     for (n, reps, rounds) in [
@@ -238,6 +269,24 @@ fn cases() -> Vec<Case> {
             ("tether", per_op!(latency_tether, 2_000)),
             ("joinset_abort_all", per_op!(latency_joinset, 2_000)),
             ("token_tracker", per_op!(latency_token_tracker, 2_000)),
+        ],
+    });
+    cases.push(Case {
+        name: "observe/spawn_join_10k".into(),
+        ops: 10_000 * 4,
+        rounds: 11,
+        impls: vec![
+            ("tree_on", repeat!(spawn_join_tree_on, 10_000, 4)),
+            ("tree_off", repeat!(spawn_join_tree_off, 10_000, 4)),
+        ],
+    });
+    cases.push(Case {
+        name: "observe/scope_ready".into(),
+        ops: n,
+        rounds: 15,
+        impls: vec![
+            ("tree_on", per_op!(scope_ready_tree_on, n)),
+            ("tree_off", per_op!(scope_ready_tree_off, n)),
         ],
     });
     for (p, c) in [(1usize, 1usize), (4, 4)] {
@@ -695,6 +744,10 @@ fn main() {
         let _ = writeln!(
             md,
             "- `cancel/latency`: one sleeping child; time from the cancel to the group's (set's, tracker's) exit."
+        );
+        let _ = writeln!(
+            md,
+            "- `observe/spawn_join_10k`, `observe/scope_ready`: tether's `spawn_join` and `scope_ready` with the task tree on (`enable_task_tree`) against the same with it off, interleaved in one process; the ratio is the tree's cost (see `docs/observability.md`)."
         );
         std::fs::create_dir_all(format!("{root}/docs")).unwrap();
         std::fs::write(format!("{root}/docs/benchmarks.md"), md).unwrap();

@@ -26,6 +26,9 @@
 //!   [`BlockingPortal`] through which synchronous code calls async functions.
 //! - [Context](#context): values a task sets that the children it spawns inherit
 //!   ([`ContextVar`]), with tokio task-locals and `tracing` spans carried along.
+//! - [Observability](#observability): names for children ([`TaskGroup::spawn_named`]), a live
+//!   [`task_tree`] of groups, scopes and children with what each waits on, and a [`Watchdog`]
+//!   that reports long waits, stuck groups and lock cycles.
 //! - [`TaskId`] and [`TaskContextError`]: every group and scope knows the task that entered it,
 //!   and use from another task is a typed error naming both tasks and the fix.
 //!
@@ -75,10 +78,12 @@
 #![doc = include_str!("sync/guide.md")]
 #![doc = include_str!("thread/guide.md")]
 #![doc = include_str!("context/guide.md")]
+#![doc = include_str!("diagnostics/guide.md")]
 #![forbid(unsafe_code)]
 
 mod cancel;
 mod context;
+mod diagnostics;
 mod error;
 mod loom;
 #[cfg(all(test, tether_loom))]
@@ -97,6 +102,10 @@ pub use cancel::{
 };
 pub use context::{
     ContextVar, NoContextError, Scoped, Snapshot, capture as capture_context, propagate_task_local,
+};
+pub use diagnostics::{
+    CancelInfo, EntryKind, Finding, LockLink, Site, TaskTree, TreeNode, WaitInfo, WaitTarget,
+    Watchdog, WatchdogReport, disable_task_tree, enable_task_tree, task_tree, task_tree_enabled,
 };
 pub use error::{BoxError, TaskContextError};
 pub use stream::{

@@ -84,3 +84,11 @@ impl fmt::Debug for TaskId {
         write!(f, "TaskId({self})")
     }
 }
+
+/// With the `serde` feature a task id serializes as its text (`"task 12"`).
+#[cfg(feature = "serde")]
+impl serde::Serialize for TaskId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}

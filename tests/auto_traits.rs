@@ -179,3 +179,23 @@ fn futures_are_send_when_their_bodies_are() {
         let _ = rx.recv().await;
     });
 }
+
+#[test]
+fn diagnostics() {
+    send_sync::<TaskTree>();
+    send_sync::<TreeNode>();
+    send_sync::<EntryKind>();
+    send_sync::<Site>();
+    send_sync::<CancelInfo>();
+    send_sync::<WaitInfo>();
+    send_sync::<WaitTarget>();
+    send_sync::<Watchdog>();
+    send_sync::<WatchdogReport>();
+    send_sync::<Finding>();
+    send_sync::<LockLink>();
+    send_future(Watchdog::new(std::time::Duration::from_secs(1)).run());
+    send_future(task_group(async |tg| {
+        tg.spawn_named("a", async {});
+        let _ = tg.start_named("b", |s| async move { s.started(()) }).await;
+    }));
+}

@@ -268,6 +268,8 @@ mod spans {
     #[derive(Default)]
     struct State {
         spans: Vec<&'static Metadata<'static>>,
+        /// Each span's parent (explicit, or the entered span when it was made).
+        parents: Vec<Option<u64>>,
         entered: Vec<u64>,
         events: Vec<Option<u64>>,
     }
@@ -279,6 +281,12 @@ mod spans {
         fn new_span(&self, attrs: &Attributes<'_>) -> Id {
             let mut state = self.0.lock().unwrap();
             state.spans.push(attrs.metadata());
+            let parent = match attrs.parent() {
+                Some(id) => Some(id.into_u64()),
+                None if attrs.is_contextual() => state.entered.last().copied(),
+                None => None,
+            };
+            state.parents.push(parent);
             Id::from_u64(state.spans.len() as u64)
         }
         fn record(&self, _: &Id, _: &Record<'_>) {}
@@ -330,9 +338,32 @@ mod spans {
             .unwrap();
             span.id().unwrap().into_u64()
         });
-        let mut events = stack.0.lock().unwrap().events.clone();
+        let state = stack.0.lock().unwrap();
+        // With the `tracing` feature every child runs in its own `tether.child` span, made as a
+        // child of the spawner's current span (and a group's body in a `tether.group` span):
+        // look through tether's own spans.
+        let mut events: Vec<Option<u64>> = state
+            .events
+            .iter()
+            .map(|&top| {
+                let mut id = top?;
+                while state.spans[id as usize - 1].name().starts_with("tether.") {
+                    id = state.parents[id as usize - 1]?;
+                }
+                Some(id)
+            })
+            .collect();
         events.sort();
         assert_eq!(events, vec![None, Some(span_id)]);
+        assert_eq!(
+            state
+                .spans
+                .iter()
+                .filter(|m| m.name() == "tether.child")
+                .count(),
+            2,
+            "one span per child"
+        );
     }
 }
 

@@ -59,6 +59,7 @@ use crate::task::TaskId;
 /// assert!(said_goodbye.load(Ordering::SeqCst));
 /// # }
 /// ```
+#[track_caller]
 pub fn with_cleanup<F, C>(body: F, cleanup: C) -> WithCleanup<F, C>
 where
     F: Future,

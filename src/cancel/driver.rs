@@ -29,6 +29,7 @@
 //! A child task's root ([`LazyRoot`](super::LazyRoot)) follows steps 2 and 4 itself: it is
 //! entered at spawn, holds nothing, has no deadline, and ends its task instead of parking.
 
+use std::panic::Location;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -38,8 +39,15 @@ use super::context::{current_node, with_current};
 use super::deadline::DeadlineTimer;
 use super::node::Node;
 use super::{CancelReason, CancelScope, CancelSource};
+use crate::diagnostics::registry::{self as diag, Entry, EntryKind, Parent};
 use crate::loom::sync::Arc;
 use crate::task::TaskId;
+
+/// The driver's span (feature `tracing`); nothing without the feature.
+#[cfg(feature = "tracing")]
+type SpanSlot = Option<tracing::Span>;
+#[cfg(not(feature = "tracing"))]
+type SpanSlot = ();
 
 /// When a running node holds the enclosing scopes of its task (see `docs/design.md` §4).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -128,6 +136,16 @@ pin_project! {
         wrong_task: WrongTask,
         // Polls while parked although the scope above should have dropped us.
         stranded_polls: u8,
+        // Where the scope's future was made (the task tree shows it).
+        site: &'static Location<'static>,
+        // The entry in the task tree shown while the body runs (a scope's own, registered at
+        // entry while the tree is on; a group's, lent by the group).
+        diag: Option<Entry>,
+        // The entry is this driver's own: it leaves the registry at exit.
+        owns_diag: bool,
+        // The span entered while the body is polled (feature `tracing`): a group's, lent by
+        // the group, or a scope's own, made at entry.
+        span: SpanSlot,
     }
 
     impl PinnedDrop for ScopeDriver {
@@ -139,8 +157,10 @@ pin_project! {
 }
 
 impl ScopeDriver {
-    /// A driver for a node that is entered on the first poll.
+    /// A driver for a node that is entered on the first poll; the caller's location is the
+    /// scope's site in the task tree.
     #[inline]
+    #[track_caller]
     pub(crate) fn new(scope: CancelScope, hold: HoldMode, wrong_task: WrongTask) -> ScopeDriver {
         ScopeDriver {
             scope,
@@ -153,10 +173,27 @@ impl ScopeDriver {
             pre_entered: false,
             wrong_task,
             stranded_polls: 0,
+            site: Location::caller(),
+            diag: None,
+            owns_diag: false,
+            span: SpanSlot::default(),
         }
     }
 
+    /// Enters `span` while the body is polled (a group lends its own).
+    #[cfg(feature = "tracing")]
+    pub(crate) fn set_span(&mut self, span: tracing::Span) {
+        self.span = Some(span);
+    }
+
+    /// Shows `entry` as the current one while the body is polled (a group lends its own).
+    pub(crate) fn set_diag(&mut self, entry: Option<Entry>, owns: bool) {
+        self.diag = entry;
+        self.owns_diag = owns;
+    }
+
     /// A driver for a node already entered (under its parent) when it was made.
+    #[track_caller]
     pub(crate) fn entered(
         scope: CancelScope,
         hold: HoldMode,
@@ -205,6 +242,23 @@ impl ScopeDriver {
                     );
                 }
                 *this.phase = Phase::Running;
+                if !*this.pre_entered && this.diag.is_none() {
+                    // The task is named when the entry registers (lazily, in this task).
+                    *this.diag = diag::register(
+                        false,
+                        EntryKind::Scope,
+                        None,
+                        this.site,
+                        Parent::Current,
+                        Some(node.clone()),
+                        None,
+                    );
+                    *this.owns_diag = this.diag.is_some();
+                }
+                #[cfg(feature = "tracing")]
+                if this.span.is_none() {
+                    *this.span = Some(tracing::debug_span!("tether.scope", site = %this.site));
+                }
                 // The timer is armed only once the body is pending (a body that completes on
                 // its first poll never touches the timer wheel, as with `tokio::time::timeout`),
                 // but a deadline that has already passed cancels before the body runs.
@@ -270,8 +324,17 @@ impl ScopeDriver {
     ) -> Step<T> {
         let this = self.project();
         let node = &this.scope.node;
-        if let Poll::Ready(output) = with_current(node, || poll(cx)) {
+        let entry = this.diag.as_ref();
+        if let Some(entry) = entry {
+            entry.running();
+        }
+        #[cfg(feature = "tracing")]
+        let _span = this.span.as_ref().map(|span| span.enter());
+        if let Poll::Ready(output) = with_current(node, || diag::with_entry(entry, || poll(cx))) {
             return Step::Ready(output);
+        }
+        if let Some(entry) = entry {
+            entry.pending();
         }
         // Pending: from here on a cancellation, shield or deadline change must wake us.
         // Registering the waker after the poll is enough because every check below runs after
@@ -336,6 +399,11 @@ impl ScopeDriver {
         }
         if std::mem::take(this.registered) {
             this.scope.node.deregister_from_parent();
+        }
+        if std::mem::take(this.owns_diag)
+            && let Some(entry) = this.diag.take()
+        {
+            diag::deregister(&entry);
         }
         this.timer.disarm();
     }

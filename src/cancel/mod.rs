@@ -79,6 +79,7 @@ impl CancelScope {
     }
 
     /// Like [`run`](Self::run), consuming the handle (no reference-count round trip).
+    #[track_caller]
     pub(crate) fn into_run<F: Future>(self, body: F) -> Run<F> {
         Run::new(self, body)
     }
@@ -131,6 +132,7 @@ impl CancelScope {
     ///
     /// Dropping the future drops the body, like any future. Every pending await in the body is a
     /// cancellation point.
+    #[track_caller]
     pub fn run<F: Future>(&self, body: F) -> Run<F> {
         Run::new(self.clone(), body)
     }
@@ -305,6 +307,7 @@ impl fmt::Debug for WaitCancelled {
 
 /// Where a cancellation came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub enum CancelSource {
     /// [`CancelScope::cancel`] or [`CancelScope::cancel_with`].

@@ -219,6 +219,13 @@ impl Node {
             if st.reason.is_some() {
                 return false;
             }
+            #[cfg(feature = "tracing")]
+            tracing::debug!(
+                target: "tether::cancel",
+                source = ?reason.source(),
+                reason = reason.message().unwrap_or(""),
+                "cancelled"
+            );
             st.reason = Some(reason);
             self.cancelled.store(true, Ordering::Release);
         }

@@ -27,6 +27,7 @@ pin_project! {
 }
 
 impl<F> Run<F> {
+    #[track_caller]
     pub(crate) fn new(scope: CancelScope, body: F) -> Run<F> {
         Run {
             body: Some(body),

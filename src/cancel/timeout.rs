@@ -48,6 +48,7 @@ pub fn move_on_after<F: Future>(timeout: Duration, body: F) -> MoveOn<F> {
 }
 
 /// Like [`move_on_after`] with an absolute deadline.
+#[track_caller]
 pub fn move_on_at<F: Future>(deadline: Instant, body: F) -> MoveOn<F> {
     MoveOn {
         run: CancelScope::preset(false, Some(deadline)).into_run(body),
@@ -127,6 +128,7 @@ pub fn fail_after<F: Future>(timeout: Duration, body: F) -> FailAfter<F> {
 }
 
 /// Like [`fail_after`] with an absolute deadline.
+#[track_caller]
 pub fn fail_at<F: Future>(deadline: Instant, body: F) -> FailAfter<F> {
     FailAfter {
         run: CancelScope::preset(false, Some(deadline)).into_run(body),
@@ -249,6 +251,7 @@ impl TimeoutError {
 /// assert!(cleaned);
 /// # }
 /// ```
+#[track_caller]
 pub fn shield<F: Future>(body: F) -> Shielded<F> {
     Shielded {
         run: CancelScope::preset(true, None).into_run(body),

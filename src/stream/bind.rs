@@ -13,6 +13,7 @@ use crate::loom::sync::Arc;
 use crate::task_group::{GroupEnded, TaskGroupHandle};
 
 fn bind<T: Send + 'static>(chan: &Arc<Chan<T>>, group: &TaskGroupHandle) {
+    chan.set_bound_to(format!("group at {}", crate::Site::from(group.shared.site)));
     let chan = Arc::downgrade(chan);
     group.on_end(Box::new(move |ended: &GroupEnded| {
         // Gone: every handle was dropped, so nobody is left to tell.
@@ -44,6 +45,7 @@ fn bind<T: Send + 'static>(chan: &Arc<Chan<T>>, group: &TaskGroupHandle) {
 /// assert!(matches!(rx.recv().await, Err(RecvError::OwnerEnded { .. })));
 /// # }
 /// ```
+#[track_caller]
 pub fn memory_stream_in<T: Send + 'static>(
     group: &TaskGroupHandle,
     capacity: usize,
@@ -70,6 +72,7 @@ pub fn memory_stream_in<T: Send + 'static>(
 /// # drop(rx);
 /// # }
 /// ```
+#[track_caller]
 pub fn unbounded_memory_stream_in<T: Send + 'static>(
     group: &TaskGroupHandle,
 ) -> (MemorySender<T>, MemoryReceiver<T>) {

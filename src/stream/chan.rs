@@ -71,6 +71,12 @@ pub(crate) const MIN_KEPT: usize = 1024;
 /// The shared state of one stream, behind its one lock.
 pub(crate) struct Chan<T> {
     state: Mutex<State<T>>,
+    /// Where the stream was made (the task tree names streams by it).
+    site: &'static std::panic::Location<'static>,
+    /// The group it is bound to, as the task tree names it (set by `bind`).
+    bound_to: parking_lot::Mutex<Option<String>>,
+    /// The stream's id in the task tree, drawn on the first wait recorded on it.
+    diag_id: std::sync::OnceLock<u64>,
 }
 
 /// Why an operation cannot go on: the crate-internal form of the public errors.
@@ -442,8 +448,12 @@ pub(crate) enum SendPoll<T> {
 impl<T> Chan<T> {
     /// A stream holding at most `capacity` items (`usize::MAX`: unbounded), with one open
     /// handle on each side.
+    #[track_caller]
     pub(crate) fn new(capacity: usize) -> Self {
         Self {
+            site: std::panic::Location::caller(),
+            bound_to: parking_lot::Mutex::new(None),
+            diag_id: std::sync::OnceLock::new(),
             state: Mutex::new(State {
                 buffer: VecDeque::with_capacity(capacity.min(MIN_KEPT)),
                 capacity,
@@ -461,6 +471,27 @@ impl<T> Chan<T> {
 
     fn lock(&self) -> MutexGuard<'_, State<T>> {
         self.state.lock()
+    }
+
+    /// Records the group this stream is bound to, for the task tree.
+    pub(crate) fn set_bound_to(&self, group: String) {
+        *self.bound_to.lock() = Some(group);
+    }
+
+    /// The stream as the task tree shows a wait on it.
+    pub(crate) fn diag_state(&self) -> crate::diagnostics::registry::StreamState {
+        let c = self.counters();
+        crate::diagnostics::registry::StreamState {
+            id: *self
+                .diag_id
+                .get_or_init(crate::diagnostics::registry::next_id),
+            site: self.site,
+            buffered: c.buffer_used,
+            capacity: c.capacity,
+            senders: c.senders,
+            receivers: c.receivers,
+            bound_to: self.bound_to.lock().clone(),
+        }
     }
 
     pub(crate) fn counters(&self) -> Counters {

@@ -37,6 +37,7 @@ use chan::Chan;
 /// assert_eq!(rx.recv().await, Ok(1));
 /// # }
 /// ```
+#[track_caller]
 pub fn memory_stream<T>(capacity: usize) -> (MemorySender<T>, MemoryReceiver<T>) {
     let chan = Arc::new(Chan::new(capacity));
     (
@@ -60,6 +61,7 @@ pub fn memory_stream<T>(capacity: usize) -> (MemorySender<T>, MemoryReceiver<T>)
 /// assert_eq!(rx.statistics().current_buffer_used, 1000);
 /// assert_eq!(rx.statistics().max_buffer_size, None);
 /// ```
+#[track_caller]
 pub fn unbounded_memory_stream<T>() -> (MemorySender<T>, MemoryReceiver<T>) {
     memory_stream(usize::MAX)
 }

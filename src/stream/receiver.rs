@@ -136,6 +136,7 @@ impl<T> MemoryReceiver<T> {
         RecvFuture {
             rx: self,
             key: None,
+            diag: None,
         }
     }
 
@@ -321,6 +322,8 @@ fn poll_recv<T>(
 pub struct RecvFuture<'a, T> {
     rx: &'a MemoryReceiver<T>,
     key: Option<Key>,
+    /// The wait as the task tree shows it (while the tree is on).
+    diag: Option<crate::diagnostics::registry::WaitToken>,
 }
 
 impl<T> Future for RecvFuture<'_, T> {
@@ -336,7 +339,18 @@ impl<T> Future for RecvFuture<'_, T> {
         if this.key.is_none() {
             this.rx.unpark();
         }
-        poll_recv(this.rx, &mut this.key, cx)
+        let poll = poll_recv(this.rx, &mut this.key, cx);
+        if poll.is_pending() {
+            crate::diagnostics::registry::track(&mut this.diag, || {
+                crate::diagnostics::registry::WaitOn::Stream {
+                    send: false,
+                    state: this.rx.chan.diag_state(),
+                }
+            });
+        } else {
+            this.diag = None;
+        }
+        poll
     }
 }
 

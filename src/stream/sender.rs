@@ -96,6 +96,7 @@ impl<T> MemorySender<T> {
             tx: self,
             item: Some(item),
             key: None,
+            diag: None,
         }
     }
 
@@ -285,6 +286,8 @@ pub struct SendFuture<'a, T> {
     item: Option<T>,
     /// The waiter, while queued.
     key: Option<Key>,
+    /// The wait as the task tree shows it (while the tree is on).
+    diag: Option<crate::diagnostics::registry::WaitToken>,
 }
 
 impl<T> Unpin for SendFuture<'_, T> {}
@@ -318,10 +321,18 @@ impl<T> Future for SendFuture<'_, T> {
         match this.tx.chan.poll_send(item, &mut this.key, cx) {
             SendPoll::Sent => {
                 coop.made_progress();
+                this.diag = None;
                 Poll::Ready(Ok(()))
             }
             SendPoll::Pending(item) => {
                 this.item = Some(item);
+                let chan = &this.tx.chan;
+                crate::diagnostics::registry::track(&mut this.diag, || {
+                    crate::diagnostics::registry::WaitOn::Stream {
+                        send: true,
+                        state: chan.diag_state(),
+                    }
+                });
                 // A close of this handle that raced with queueing may have missed this waiter:
                 // the flag is set before the close wakes waiters, so re-checking it here closes
                 // that gap (poll again at once to take the closed path).

@@ -618,6 +618,9 @@ impl CapacityLimiter {
         loop {
             // tokio's `acquire` is cancel safe and passes a permit assigned to a dropped waiter
             // on. Nothing after it awaits.
+            let _diag = crate::diagnostics::registry::wait(|| {
+                crate::diagnostics::registry::WaitOn::CapacityLimiter
+            });
             self.semaphore.acquire().await.expect(NEVER_CLOSED).forget();
             match self.insert_borrower(borrower)? {
                 Admitted::Yes => return Ok(()),

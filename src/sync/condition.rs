@@ -257,7 +257,12 @@ impl Condition {
         }
         let registration = self.register();
         drop(guard);
-        registration.notified().await;
+        {
+            let _diag = crate::diagnostics::registry::wait(|| {
+                crate::diagnostics::registry::WaitOn::Condition
+            });
+            registration.notified().await;
+        }
         Ok(lock.lock().await?)
     }
 
@@ -302,7 +307,12 @@ impl Condition {
         let registration = self.register();
         // On error `registration` is dropped: it leaves the queue (or passes a notification on).
         self.lock.release()?;
-        registration.notified().await;
+        {
+            let _diag = crate::diagnostics::registry::wait(|| {
+                crate::diagnostics::registry::WaitOn::Condition
+            });
+            registration.notified().await;
+        }
         self.lock.lock().await?.forget();
         Ok(())
     }

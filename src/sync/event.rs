@@ -130,6 +130,8 @@ impl Event {
             if self.is_set() {
                 return;
             }
+            let _diag =
+                crate::diagnostics::registry::wait(|| crate::diagnostics::registry::WaitOn::Event);
             notified.await;
         }
     }

@@ -18,6 +18,10 @@ use std::fmt;
 
 use tokio::sync::TryAcquireError;
 
+use std::panic::Location;
+use std::sync::Arc;
+
+use crate::diagnostics::registry::{self as diag, LockDiag, WaitOn};
 use crate::loom::sync::Mutex;
 use crate::sync::error::LockError;
 use crate::sync::waiters::WaiterCount;
@@ -80,6 +84,8 @@ pub struct Lock {
     state: Mutex<LockState>,
     /// Tasks blocked in `lock`.
     waiters: WaiterCount,
+    /// Where the lock was created (the task tree names locks by it).
+    site: &'static Location<'static>,
 }
 
 /// The lock's owner, guarded by `Lock::state`.
@@ -88,6 +94,18 @@ struct LockState {
     /// The holder; `None` while the lock is free (or in the instant between a holder obtaining the
     /// permit and recording itself).
     owner: Option<Owner>,
+    /// The lock's identity and holder as the task tree sees them; made on the first wait
+    /// recorded while the tree is on, then kept in step with `owner` under this lock.
+    diag: Option<Arc<LockDiag>>,
+}
+
+impl LockState {
+    fn set_owner(&mut self, owner: Option<Owner>) {
+        self.owner = owner;
+        if let Some(d) = &self.diag {
+            *d.owner.lock() = owner.map(|o| o.task);
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -126,6 +144,7 @@ pub struct LockStatistics {
 }
 
 impl Default for Lock {
+    #[track_caller]
     fn default() -> Self {
         Self::new()
     }
@@ -140,11 +159,13 @@ impl Lock {
     /// let lock = tether::Lock::new();
     /// assert!(!lock.is_locked());
     /// ```
+    #[track_caller]
     pub fn new() -> Self {
         Self {
             semaphore: tokio::sync::Semaphore::new(1),
             state: Mutex::new(LockState::default()),
             waiters: WaiterCount::new(),
+            site: Location::caller(),
         }
     }
 
@@ -255,7 +276,7 @@ impl Lock {
                         current,
                     });
                 }
-                Some(_) => state.owner = None,
+                Some(_) => state.set_owner(None),
             }
         }
         self.semaphore.add_permits(1);
@@ -323,6 +344,7 @@ impl Lock {
             other => return other,
         }
         let _waiting = self.waiters.enter();
+        let _diag = diag::wait(|| WaitOn::Lock(self.diag()));
         // Cancel safety: tokio's `acquire` is cancel safe and hands a permit assigned to a dropped
         // waiter on to the next one. Nothing after it awaits, so once it returns the lock is ours.
         self.semaphore.acquire().await.expect(NEVER_CLOSED).forget();
@@ -331,13 +353,29 @@ impl Lock {
 
     /// Record the owner right after taking the permit (no await in between).
     fn set_owner(&self, task: TaskId, by_guard: bool) {
-        self.state.lock().owner = Some(Owner { task, by_guard });
+        self.state.lock().set_owner(Some(Owner { task, by_guard }));
     }
 
     /// Give the permit back on behalf of a guard.
     fn unlock_from_guard(&self) {
-        self.state.lock().owner = None;
+        self.state.lock().set_owner(None);
         self.semaphore.add_permits(1);
+    }
+
+    /// The lock's identity for the task tree (made on first use).
+    fn diag(&self) -> Arc<LockDiag> {
+        let mut state = self.state.lock();
+        let owner = state.owner.map(|o| o.task);
+        state
+            .diag
+            .get_or_insert_with(|| {
+                Arc::new(LockDiag {
+                    id: diag::next_id(),
+                    site: self.site,
+                    owner: parking_lot::Mutex::new(owner),
+                })
+            })
+            .clone()
     }
 
     /// Whether `self` and `other` are the same lock.

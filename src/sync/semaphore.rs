@@ -322,6 +322,8 @@ impl Semaphore {
             return;
         }
         let _waiting = self.waiters.enter();
+        let _diag =
+            crate::diagnostics::registry::wait(|| crate::diagnostics::registry::WaitOn::Semaphore);
         // tokio's `acquire` is cancel safe and passes a permit assigned to a dropped waiter on.
         self.semaphore.acquire().await.expect(NEVER_CLOSED).forget();
     }

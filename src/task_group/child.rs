@@ -16,6 +16,7 @@ use super::TaskResult;
 use super::shared::GroupShared;
 use super::start::StartLink;
 use crate::cancel::{LazyRoot, Step};
+use crate::diagnostics::registry::{self as diag, Entry};
 use crate::error::BoxError;
 use crate::loom::sync::Arc;
 use crate::task::TaskId;
@@ -38,6 +39,9 @@ pin_project! {
         body: Option<F>,
         start: Option<Arc<dyn StartLink>>,
         finished: bool,
+        // The child's entry in the task tree (`None` while the tree is off at spawn). Leaves
+        // the registry when the child reports, before the group's count goes down.
+        diag: Option<Entry>,
     }
 
     impl<F> PinnedDrop for Child<F> {
@@ -46,6 +50,7 @@ pin_project! {
             if !*this.finished {
                 // Dropped before finishing (runtime shutdown): body first, then report.
                 let drop_panic = drop_body(this.body.as_mut());
+                leave_tree(this.diag);
                 report(this.root, this.shared, this.start, this.finished, ChildOutcome::Cancelled, drop_panic);
             }
         }
@@ -58,6 +63,7 @@ impl<F> Child<F> {
         shared: Arc<GroupShared>,
         body: F,
         start: Option<Arc<dyn StartLink>>,
+        diag: Option<Entry>,
     ) -> Child<F> {
         Child {
             root,
@@ -65,11 +71,19 @@ impl<F> Child<F> {
             body: Some(body),
             start,
             finished: false,
+            diag,
         }
     }
 }
 
 type Payload = Box<dyn std::any::Any + Send + 'static>;
+
+/// Takes the child's entry out of the task tree.
+fn leave_tree(diag: &mut Option<Entry>) {
+    if let Some(entry) = diag.take() {
+        diag::deregister(&entry);
+    }
+}
 
 /// Drops the body; a panic while dropping is caught and returned, so it reaches the group.
 fn drop_body<F>(mut body: Pin<&mut Option<F>>) -> Option<Payload> {
@@ -125,13 +139,22 @@ where
             }
             let body = this.body.as_mut().as_pin_mut();
             let body = body.expect("body present while running");
+            let entry = this.diag.as_ref();
+            if let Some(entry) = entry {
+                entry.running();
+            }
             let step = root.poll_body(cx, |cx| {
-                match catch_unwind(AssertUnwindSafe(|| body.poll(cx))) {
-                    Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
-                    Ok(Poll::Pending) => Poll::Pending,
-                    Err(payload) => Poll::Ready(Err(payload)),
-                }
+                diag::with_entry(entry, || {
+                    match catch_unwind(AssertUnwindSafe(|| body.poll(cx))) {
+                        Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
+                        Ok(Poll::Pending) => Poll::Pending,
+                        Err(payload) => Poll::Ready(Err(payload)),
+                    }
+                })
             });
+            if let (Some(entry), true) = (entry, step.is_pending()) {
+                entry.pending();
+            }
             match step {
                 Step::Ready(Ok(output)) => match output.into_result() {
                     Ok(_) => ChildOutcome::Done,
@@ -143,6 +166,7 @@ where
             }
         };
         let drop_panic = drop_body(this.body.as_mut());
+        leave_tree(this.diag);
         report(
             root,
             this.shared,

@@ -1,5 +1,6 @@
 //! `TaskGroupHandle`: a cloneable, `'static` way to spawn into a group from anywhere.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
 
@@ -54,12 +55,46 @@ impl TaskGroupHandle {
     /// # Errors
     ///
     /// [`SpawnError`] (with the future handed back) if the group has exited.
+    #[track_caller]
     pub fn spawn<F>(&self, future: F) -> Result<(), SpawnError<F>>
     where
         F: Future + Send + 'static,
         F::Output: TaskResult,
     {
-        self.shared.spawn_child(future)
+        self.shared.spawn_child(None, future)
+    }
+
+    /// [`spawn`](Self::spawn) with a name; see
+    /// [`TaskGroup::spawn_named`](crate::TaskGroup::spawn_named).
+    ///
+    /// # Errors
+    ///
+    /// [`SpawnError`] (with the future handed back) if the group has exited.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// tether::task_group(async |tg| {
+    ///     let handle = tg.handle();
+    ///     handle.spawn_named("sibling", async {}).unwrap();
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # }
+    /// ```
+    #[track_caller]
+    pub fn spawn_named<F>(
+        &self,
+        name: impl Into<Cow<'static, str>>,
+        future: F,
+    ) -> Result<(), SpawnError<F>>
+    where
+        F: Future + Send + 'static,
+        F::Output: TaskResult,
+    {
+        self.shared.spawn_child(Some(name.into()), future)
     }
 
     /// Spawns a child and waits until it calls [`TaskStatus::started`]; see
@@ -69,6 +104,7 @@ impl TaskGroupHandle {
     ///
     /// See [`StartError`](super::StartError); [`StartError::GroupClosed`](super::StartError::GroupClosed)
     /// if the group has exited.
+    #[track_caller]
     pub fn start<V, F, Fut>(&self, child: F) -> Start<V>
     where
         V: Send + 'static,
@@ -76,7 +112,24 @@ impl TaskGroupHandle {
         Fut: Future + Send + 'static,
         Fut::Output: TaskResult,
     {
-        self.shared.start(child)
+        self.shared.start(None, child)
+    }
+
+    /// [`start`](Self::start) with a name; see
+    /// [`TaskGroup::start_named`](crate::TaskGroup::start_named).
+    ///
+    /// # Errors
+    ///
+    /// See [`StartError`](super::StartError).
+    #[track_caller]
+    pub fn start_named<V, F, Fut>(&self, name: impl Into<Cow<'static, str>>, child: F) -> Start<V>
+    where
+        V: Send + 'static,
+        F: FnOnce(TaskStatus<V>) -> Fut,
+        Fut: Future + Send + 'static,
+        Fut::Output: TaskResult,
+    {
+        self.shared.start(Some(name.into()), child)
     }
 
     /// The group's cancel scope: `cancel()` on it stops the whole group. The same scope, by the

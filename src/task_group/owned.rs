@@ -1,5 +1,6 @@
 //! The owned form: a group kept open across calls, closed in the task that opened it.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
 
@@ -66,7 +67,7 @@ impl OwnedTaskGroup {
     pub fn open() -> OwnedTaskGroup {
         // No driver runs an owned group's node: it is in the tree (reachable from the scope
         // that was current here) exactly while it has children or watchers.
-        let shared = GroupShared::open(current_node());
+        let shared = GroupShared::open(current_node(), std::panic::Location::caller());
         OwnedTaskGroup {
             shared,
             closed: false,
@@ -78,12 +79,43 @@ impl OwnedTaskGroup {
     /// # Errors
     ///
     /// [`SpawnError`] (handing the future back) once the group is closed.
+    #[track_caller]
     pub fn spawn<F>(&self, future: F) -> Result<(), SpawnError<F>>
     where
         F: Future + Send + 'static,
         F::Output: TaskResult,
     {
-        self.shared.spawn_child(future)
+        self.shared.spawn_child(None, future)
+    }
+
+    /// [`spawn`](Self::spawn) with a name; see
+    /// [`TaskGroup::spawn_named`](crate::TaskGroup::spawn_named).
+    ///
+    /// # Errors
+    ///
+    /// [`SpawnError`] (handing the future back) once the group is closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let mut group = tether::OwnedTaskGroup::open();
+    /// group.spawn_named("reader", async {}).unwrap();
+    /// group.close().await.unwrap();
+    /// # }
+    /// ```
+    #[track_caller]
+    pub fn spawn_named<F>(
+        &self,
+        name: impl Into<Cow<'static, str>>,
+        future: F,
+    ) -> Result<(), SpawnError<F>>
+    where
+        F: Future + Send + 'static,
+        F::Output: TaskResult,
+    {
+        self.shared.spawn_child(Some(name.into()), future)
     }
 
     /// Spawns a child and waits until it reports ready; see
@@ -92,6 +124,7 @@ impl OwnedTaskGroup {
     /// # Errors
     ///
     /// See [`StartError`](crate::StartError).
+    #[track_caller]
     pub fn start<V, F, Fut>(&self, child: F) -> Start<V>
     where
         V: Send + 'static,
@@ -99,7 +132,24 @@ impl OwnedTaskGroup {
         Fut: Future + Send + 'static,
         Fut::Output: TaskResult,
     {
-        self.shared.start(child)
+        self.shared.start(None, child)
+    }
+
+    /// [`start`](Self::start) with a name; see
+    /// [`TaskGroup::start_named`](crate::TaskGroup::start_named).
+    ///
+    /// # Errors
+    ///
+    /// See [`StartError`](crate::StartError).
+    #[track_caller]
+    pub fn start_named<V, F, Fut>(&self, name: impl Into<Cow<'static, str>>, child: F) -> Start<V>
+    where
+        V: Send + 'static,
+        F: FnOnce(TaskStatus<V>) -> Fut,
+        Fut: Future + Send + 'static,
+        Fut::Output: TaskResult,
+    {
+        self.shared.start(Some(name.into()), child)
     }
 
     /// A cloneable `'static` handle to spawn from other tasks.
@@ -162,15 +212,20 @@ impl OwnedTaskGroup {
         if self.closed {
             return Ok(());
         }
+        let mut waiting = None;
         std::future::poll_fn(|cx| {
             self.shared.node().register_waker(cx.waker());
             if self.shared.try_close() {
                 std::task::Poll::Ready(())
             } else {
+                if waiting.is_none() {
+                    waiting = self.shared.wait_for_children();
+                }
                 std::task::Poll::Pending
             }
         })
         .await;
+        drop(waiting);
         self.closed = true;
         self.shared.end();
         if let Some(payload) = self.shared.take_unwind() {

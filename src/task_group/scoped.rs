@@ -1,7 +1,9 @@
 //! The scoped form: `task_group(async |tg| { ... })`.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
+use std::panic::Location;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -17,6 +19,7 @@ use crate::cancel::{
     Begin, CancelReason, CancelScope, CancelSource, HoldMode, ScopeDriver, Settle, Step,
     current_node,
 };
+use crate::diagnostics::registry::WaitToken;
 use crate::error::TaskContextError;
 use crate::loom::sync::Arc;
 use crate::loom::sync::atomic::{AtomicBool, Ordering};
@@ -84,25 +87,35 @@ use crate::task::TaskId;
 /// assert_eq!(*seen.lock().unwrap(), BTreeSet::from(["a", "b"]));
 /// # }
 /// ```
-pub async fn task_group<F, R>(body: F) -> Result<R::Ok, GroupError>
+#[track_caller]
+pub fn task_group<F, R>(body: F) -> impl Future<Output = Result<R::Ok, GroupError>>
 where
     F: AsyncFnOnce(&TaskGroup) -> R,
     R: TaskResult,
 {
-    let tg = TaskGroup::enter();
-    let body = body(&tg);
-    GroupDriver {
-        tg: &tg,
-        body: Some(body),
-        driver: ScopeDriver::entered(
+    // The site is the caller's; the group is opened at the first poll, like an `async fn`.
+    let site = Location::caller();
+    async move {
+        let tg = TaskGroup::enter(site);
+        let body = body(&tg);
+        let mut driver = ScopeDriver::entered(
             tg.shared.cancel_scope().clone(),
             HoldMode::Always,
             wrong_task,
-        ),
-        value: None,
-        cut: None,
+        );
+        driver.set_diag(tg.shared.diag.clone(), false);
+        #[cfg(feature = "tracing")]
+        driver.set_span(tg.shared.span.clone());
+        GroupDriver {
+            tg: &tg,
+            body: Some(body),
+            driver,
+            value: None,
+            cut: None,
+            waiting: None,
+        }
+        .await
     }
-    .await
 }
 
 /// The task group a [`task_group`] body receives: spawn children, `start` them, cancel them.
@@ -116,9 +129,8 @@ pub struct TaskGroup {
 }
 
 impl TaskGroup {
-    #[track_caller]
-    fn enter() -> TaskGroup {
-        let shared = GroupShared::open(current_node());
+    fn enter(site: &'static Location<'static>) -> TaskGroup {
+        let shared = GroupShared::open(current_node(), site);
         TaskGroup {
             shared,
             finished: AtomicBool::new(false),
@@ -145,12 +157,41 @@ impl TaskGroup {
     /// assert_eq!(err.len(), 1); // the sleeper was cancelled, which is not a failure
     /// # }
     /// ```
+    #[track_caller]
     pub fn spawn<F>(&self, future: F)
     where
         F: Future + Send + 'static,
         F::Output: TaskResult,
     {
-        if self.shared.spawn_child(future).is_err() {
+        if self.shared.spawn_child(None, future).is_err() {
+            unreachable!("a scoped task group is open while its body runs");
+        }
+    }
+
+    /// [`spawn`](Self::spawn) with a name, shown in the [`task_tree`](crate::task_tree), in
+    /// watchdog reports and (feature `tracing`) on the child's span. An unnamed child is known
+    /// by its spawn site.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// tether::task_group(async |tg| {
+    ///     tg.spawn_named("heartbeat", async {});
+    ///     tg.spawn_named(format!("worker-{}", 1), async {});
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # }
+    /// ```
+    #[track_caller]
+    pub fn spawn_named<F>(&self, name: impl Into<Cow<'static, str>>, future: F)
+    where
+        F: Future + Send + 'static,
+        F::Output: TaskResult,
+    {
+        if self.shared.spawn_child(Some(name.into()), future).is_err() {
             unreachable!("a scoped task group is open while its body runs");
         }
     }
@@ -191,6 +232,7 @@ impl TaskGroup {
     /// .unwrap();
     /// # }
     /// ```
+    #[track_caller]
     pub fn start<V, F, Fut>(&self, child: F) -> Start<V>
     where
         V: Send + 'static,
@@ -198,7 +240,44 @@ impl TaskGroup {
         Fut: Future + Send + 'static,
         Fut::Output: TaskResult,
     {
-        self.shared.start(child)
+        self.shared.start(None, child)
+    }
+
+    /// [`start`](Self::start) with a name for the child (see [`spawn_named`](Self::spawn_named)).
+    ///
+    /// # Errors
+    ///
+    /// As [`start`](Self::start).
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`start`](Self::start).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// tether::task_group(async |tg| {
+    ///     let port = tg
+    ///         .start_named("server", |status| async move { status.started(8080u16) })
+    ///         .await
+    ///         .unwrap();
+    ///     assert_eq!(port, 8080);
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # }
+    /// ```
+    #[track_caller]
+    pub fn start_named<V, F, Fut>(&self, name: impl Into<Cow<'static, str>>, child: F) -> Start<V>
+    where
+        V: Send + 'static,
+        F: FnOnce(TaskStatus<V>) -> Fut,
+        Fut: Future + Send + 'static,
+        Fut::Output: TaskResult,
+    {
+        self.shared.start(Some(name.into()), child)
     }
 
     /// A cloneable `'static` handle, for children that spawn siblings.
@@ -256,6 +335,8 @@ pin_project! {
         value: Option<R::Ok>,
         // How the body was cut off by a cancellation, if it was.
         cut: Option<Settle>,
+        // The body is done and the group waits for its children (task tree).
+        waiting: Option<WaitToken>,
     }
 }
 
@@ -337,8 +418,12 @@ impl<B: Future<Output = R>, R: TaskResult> Future for GroupDriver<'_, B, R> {
         // The body is done: wait for the children.
         driver.register_waker(cx);
         if !shared.try_close() {
+            if this.waiting.is_none() {
+                *this.waiting = shared.wait_for_children();
+            }
             return Poll::Pending;
         }
+        *this.waiting = None;
         driver.as_mut().exit();
         tg.finish();
         if let Some(payload) = shared.take_unwind() {

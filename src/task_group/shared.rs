@@ -13,7 +13,9 @@
 //!   host reads them only after it saw the count reach zero.
 
 use std::any::Any;
+use std::borrow::Cow;
 use std::future::Future;
+use std::panic::Location;
 
 use super::TaskResult;
 use super::child::{Child, ChildOutcome};
@@ -22,6 +24,7 @@ use super::handle::TaskGroupHandle;
 use super::panic::GroupPanic;
 use super::start::{Start, StartLink, StartShared, TaskStatus};
 use crate::cancel::{CancelReason, CancelScope, CancelSource, LazyRoot, Node};
+use crate::diagnostics::registry::{self as diag, Entry, EntryKind, Parent};
 use crate::loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use crate::loom::sync::{Arc, Mutex};
 use crate::task::TaskId;
@@ -53,6 +56,14 @@ pub(crate) struct GroupShared {
     /// shields.
     aborted: AtomicBool,
     outcome: Mutex<Outcome>,
+    /// Where the group was opened.
+    pub(crate) site: &'static Location<'static>,
+    /// The group's span (feature `tracing`), entered while its body is polled.
+    #[cfg(feature = "tracing")]
+    pub(crate) span: tracing::Span,
+    /// The group's entry in the task tree (`None` while the tree is off at open). Leaves the
+    /// registry when the group ends, after every child's.
+    pub(crate) diag: Option<Entry>,
 }
 
 #[derive(Default)]
@@ -65,9 +76,11 @@ struct Outcome {
 }
 
 impl GroupShared {
-    /// A new group under `parent`, hosted by the current task.
-    #[track_caller]
-    pub(crate) fn open(parent: Option<Arc<Node>>) -> Arc<GroupShared> {
+    /// A new group under `parent`, opened at `site`, hosted by the current task.
+    pub(crate) fn open(
+        parent: Option<Arc<Node>>,
+        site: &'static Location<'static>,
+    ) -> Arc<GroupShared> {
         let runtime = match tokio::runtime::Handle::try_current() {
             Ok(handle) => handle,
             Err(_) => panic!(
@@ -77,9 +90,23 @@ impl GroupShared {
         };
         let scope = CancelScope::new();
         scope.node.enter(parent);
+        let host = TaskId::current();
+        let diag = diag::register(
+            true,
+            EntryKind::Group,
+            None,
+            site,
+            Parent::Current,
+            Some(scope.node.clone()),
+            Some(host),
+        );
         Arc::new(GroupShared {
+            #[cfg(feature = "tracing")]
+            span: tracing::info_span!("tether.group", site = %site),
             scope,
-            host: TaskId::current(),
+            site,
+            diag,
+            host,
             runtime,
             state: AtomicUsize::new(0),
             aborted: AtomicBool::new(false),
@@ -89,16 +116,26 @@ impl GroupShared {
 
     /// `spawn` of every form: spawns a plain child. Fails (handing the future back) if the
     /// group has exited.
-    pub(crate) fn spawn_child<F>(self: &Arc<Self>, body: F) -> Result<(), SpawnError<F>>
+    #[track_caller]
+    pub(crate) fn spawn_child<F>(
+        self: &Arc<Self>,
+        name: Option<Cow<'static, str>>,
+        body: F,
+    ) -> Result<(), SpawnError<F>>
     where
         F: Future + Send + 'static,
         F::Output: TaskResult,
     {
-        self.spawn(body, None).map(|_| ())
+        self.spawn(name, body, None).map(|_| ())
     }
 
     /// `start` of every form: spawns a starting child and hands back the `Start` future.
-    pub(crate) fn start<V, F, Fut>(self: &Arc<Self>, child: F) -> Start<V>
+    #[track_caller]
+    pub(crate) fn start<V, F, Fut>(
+        self: &Arc<Self>,
+        name: Option<Cow<'static, str>>,
+        child: F,
+    ) -> Start<V>
     where
         V: Send + 'static,
         F: FnOnce(TaskStatus<V>) -> Fut,
@@ -107,10 +144,10 @@ impl GroupShared {
     {
         let link = StartShared::<V>::new(self.clone());
         let body = child(TaskStatus::new(link.clone()));
-        match self.spawn(body, Some(link.clone())) {
-            Ok(task) => {
+        match self.spawn(name, body, Some(link.clone())) {
+            Ok((task, entry)) => {
                 link.set_task(task);
-                Start::waiting(link)
+                Start::waiting(link, entry)
             }
             Err(_) => Start::spawn_failed(StartError::GroupClosed(self.host)),
         }
@@ -123,12 +160,15 @@ impl GroupShared {
         }
     }
 
-    /// Spawns a child. Fails (handing the future back) if the group has exited.
+    /// Spawns a child. Fails (handing the future back) if the group has exited. Returns the
+    /// child's task and its entry id in the task tree (if registered).
+    #[track_caller]
     pub(crate) fn spawn<F>(
         self: &Arc<Self>,
+        name: Option<Cow<'static, str>>,
         body: F,
         start: Option<Arc<dyn StartLink>>,
-    ) -> Result<TaskId, SpawnError<F>>
+    ) -> Result<(TaskId, Option<u64>), SpawnError<F>>
     where
         F: Future + Send + 'static,
         F::Output: TaskResult,
@@ -148,11 +188,50 @@ impl GroupShared {
             }
             None => LazyRoot::new(self.scope.node.clone()),
         };
-        let child = Child::new(root, self.clone(), body, start);
+        #[cfg(feature = "tracing")]
+        let span_name = name.clone();
+        let entry = diag::register(
+            start.is_some(),
+            EntryKind::Child,
+            name,
+            Location::caller(),
+            Parent::Of(self.diag.as_ref()),
+            // A child shows its group's cancel state (found through its parent entry at
+            // snapshot time): no reference count shared with every sibling.
+            None,
+            None,
+        );
+        let entry_id = entry.as_ref().map(|e| e.id);
+        let is_start = start.is_some();
+        let registered = entry.clone();
+        let child = Child::new(root, self.clone(), body, start, entry);
+        #[cfg(feature = "tracing")]
+        let child = {
+            use tracing::Instrument;
+            let site = Location::caller();
+            let span = tracing::info_span!(
+                "tether.child",
+                name = span_name.as_deref(),
+                site = %site,
+            );
+            child.instrument(span)
+        };
         // The group joins through `state`, not through the JoinHandle.
         let child = crate::context::capture().scope(child); // inherit the spawner's context
         let task = TaskId::from_tokio(self.runtime.spawn(child).id());
-        Ok(task)
+        // A start() child is registered at once, from here: name its task now. (A lazily
+        // registered child names its own task when it registers.)
+        if let Some(entry) = registered.filter(|_| is_start) {
+            entry.set_task(task);
+        }
+        Ok((task, entry_id))
+    }
+
+    /// Records in the task tree that the group (body done) waits for its children.
+    pub(crate) fn wait_for_children(&self) -> Option<diag::WaitToken> {
+        let entry = self.diag.as_ref()?;
+        entry.pending();
+        Some(entry.add_wait(diag::WaitOn::Children))
     }
 
     /// The group's node.
@@ -200,6 +279,8 @@ impl GroupShared {
 
     /// Records a failure without cancelling yet; returns the reason to cancel with.
     pub(crate) fn push_failure(&self, failure: TaskFailure) -> CancelReason {
+        #[cfg(feature = "tracing")]
+        tracing::warn!(target: "tether::task_group", group = %self.site, failure = %failure, "a task failed");
         let reason = CancelReason::with_message(CancelSource::GroupFailure, &failure);
         self.outcome.lock().failures.push(failure);
         reason
@@ -217,6 +298,8 @@ impl GroupShared {
         payload: Box<dyn Any + Send + 'static>,
         task: TaskId,
     ) -> CancelReason {
+        #[cfg(feature = "tracing")]
+        tracing::error!(target: "tether::task_group", group = %self.site, task = %task, "a task panicked");
         self.outcome.lock().panics.push((task, payload));
         CancelReason::with_message(CancelSource::GroupFailure, format_args!("{task} panicked"))
     }
@@ -265,6 +348,9 @@ impl GroupShared {
             outcome.ended = true;
             std::mem::take(&mut outcome.on_end)
         };
+        if let Some(entry) = &self.diag {
+            diag::deregister(entry);
+        }
         let ended = GroupEnded { host: self.host };
         for callback in callbacks {
             callback(&ended);

@@ -213,6 +213,9 @@ impl<V> fmt::Debug for TaskStatus<V> {
 #[must_use = "futures do nothing unless polled"]
 pub struct Start<V> {
     inner: StartInner<V>,
+    /// The child's entry in the task tree, and the wait recorded while pending.
+    child_entry: Option<u64>,
+    waiting: Option<crate::diagnostics::registry::WaitToken>,
 }
 
 enum StartInner<V> {
@@ -221,15 +224,19 @@ enum StartInner<V> {
 }
 
 impl<V: Send + 'static> Start<V> {
-    pub(crate) fn waiting(shared: Arc<StartShared<V>>) -> Start<V> {
+    pub(crate) fn waiting(shared: Arc<StartShared<V>>, child_entry: Option<u64>) -> Start<V> {
         Start {
             inner: StartInner::Waiting(shared),
+            child_entry,
+            waiting: None,
         }
     }
 
     pub(crate) fn spawn_failed(error: StartError) -> Start<V> {
         Start {
             inner: StartInner::SpawnFailed(Some(error)),
+            child_entry: None,
+            waiting: None,
         }
     }
 }
@@ -238,7 +245,25 @@ impl<V: Send + 'static> Future for Start<V> {
     type Output = Result<V, StartError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let shared = match &mut self.get_mut().inner {
+        let this = self.get_mut();
+        let poll = this.poll_inner(cx);
+        if poll.is_pending() {
+            if this.waiting.is_none() {
+                let child = this.child_entry;
+                this.waiting = crate::diagnostics::registry::wait(|| {
+                    crate::diagnostics::registry::WaitOn::Started { child }
+                });
+            }
+        } else {
+            this.waiting = None;
+        }
+        poll
+    }
+}
+
+impl<V: Send + 'static> Start<V> {
+    fn poll_inner(&mut self, cx: &mut Context<'_>) -> Poll<Result<V, StartError>> {
+        let shared = match &mut self.inner {
             StartInner::SpawnFailed(error) => {
                 return Poll::Ready(Err(error.take().expect("Start polled after completion")));
             }

@@ -1,0 +1,358 @@
+//! The process-wide registry of live groups, scopes and children, and what they wait on.
+//!
+//! # Cost
+//!
+//! Off by default. While off, spawning a child, opening a group and entering a scope read one
+//! relaxed atomic ([`enabled`]) and allocate nothing; a tether primitive that goes pending reads
+//! it once more. Futures whose entry is `None` (made while the registry was off) never touch
+//! the registry, even after it is turned on.
+//!
+//! # Invariants
+//!
+//! - An entry is in [`REGISTRY`] from its registration to its exit. A group registers at open
+//!   and leaves when it ends (after every child). A child or scope registers lazily ([`force`]:
+//!   its first `Pending`, its first wait, or an entry made inside it; a `start()` child at spawn)
+//!   and leaves at its exit — a child when it reports its outcome to its group, before the
+//!   group's count of live children goes down. So a child's entry is always removed before its
+//!   group's, and registered after it; a snapshot holds every shard lock while it copies, so it
+//!   never shows a child without its group.
+//! - Only an entry's own code registers it (its poll, its waits, entries made inside it during
+//!   its poll), or its creator before anyone else can see it: registration never races the
+//!   entry's exit, and an entry that left is never put back.
+//! - A wait is recorded in the entry that was current when the primitive went pending, and is
+//!   removed when the waiting future completes or is dropped ([`WaitToken`]).
+//!
+//! # Lock order
+//!
+//! `REGISTRY`'s shards in index order (a snapshot takes all; everyone else one), then nothing. An entry's `dynamic` lock, then nothing. A lock's `LockDiag` owner
+//! lock is taken under the lock's own state lock, never the other way round. Snapshots copy the
+//! map under `REGISTRY` and read entries after releasing it.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::panic::Location;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use parking_lot::Mutex;
+use tokio::time::Instant;
+
+use crate::cancel::Node;
+use crate::task::TaskId;
+
+/// Whether the registry is on.
+static ENABLED: AtomicBool = AtomicBool::new(false);
+/// Every live entry, by id, in `SHARDS` maps (an entry lives in shard `id % SHARDS`), so
+/// spawns and exits on different threads rarely meet on one lock. A snapshot holds every shard
+/// lock at once while it copies, so it is one consistent cut.
+static REGISTRY: [Mutex<BTreeMap<u64, Entry>>; SHARDS] =
+    [const { parking_lot::const_mutex(BTreeMap::new()) }; SHARDS];
+const SHARDS: usize = 8;
+
+fn shard(id: u64) -> &'static Mutex<BTreeMap<u64, Entry>> {
+    &REGISTRY[(id % SHARDS as u64) as usize]
+}
+/// The next entry id (and lock/stream ids).
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+scoped_tls::scoped_thread_local!(static CURRENT: Entry);
+
+/// Whether the registry is on: the only cost of diagnostics while it is off.
+#[inline]
+pub(crate) fn enabled() -> bool {
+    ENABLED.load(Ordering::Relaxed)
+}
+
+pub(crate) fn set_enabled(on: bool) {
+    ENABLED.store(on, Ordering::Relaxed);
+}
+
+pub(crate) fn next_id() -> u64 {
+    NEXT_ID.fetch_add(1, Ordering::Relaxed)
+}
+
+/// What an entry is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
+pub enum EntryKind {
+    /// A task group ([`task_group`](crate::task_group) or [`OwnedTaskGroup`](crate::OwnedTaskGroup)).
+    Group,
+    /// A child task of a group (spawned or started).
+    Child,
+    /// A cancel scope (`CancelScope::run`, `move_on_after`, `fail_after`, `shield`, ...).
+    Scope,
+}
+
+pub(crate) type Entry = Arc<EntryShared>;
+
+/// One live group, scope or child.
+pub(crate) struct EntryShared {
+    pub(crate) id: u64,
+    pub(crate) kind: EntryKind,
+    pub(crate) name: Option<Cow<'static, str>>,
+    pub(crate) site: &'static Location<'static>,
+    pub(crate) parent: Option<u64>,
+    /// The node whose cancel state, deadline and shield the entry shows (a child: its group's).
+    pub(crate) node: Option<crate::loom::sync::Arc<Node>>,
+    /// The host task (a child: its own task, known once spawned).
+    pub(crate) task: OnceLock<TaskId>,
+    /// Mirrors `dynamic.pending_since.is_some()`, so a poll of a running entry takes no lock.
+    is_pending: AtomicBool,
+    /// The entry was put in the registry (once: it is never put back after it left).
+    registered: AtomicBool,
+    pub(crate) dynamic: Mutex<Dynamic>,
+}
+
+#[derive(Default)]
+pub(crate) struct Dynamic {
+    /// `Some` while the future is pending: since when.
+    pub(crate) pending_since: Option<Instant>,
+    /// What the entry's code waits on now (tether primitives only), by key.
+    pub(crate) waits: Vec<(u64, WaitRecord)>,
+}
+
+/// One wait of a tether primitive.
+pub(crate) struct WaitRecord {
+    pub(crate) since: Instant,
+    pub(crate) task: TaskId,
+    pub(crate) on: WaitOn,
+}
+
+/// What is waited on; live details are read at snapshot time.
+pub(crate) enum WaitOn {
+    /// A group whose body is done waits for its children.
+    Children,
+    /// `start()` waits for the child to call `started`.
+    Started {
+        child: Option<u64>,
+    },
+    Lock(Arc<LockDiag>),
+    /// A stream's send or receive, with the stream's state as of the waiting future's last
+    /// poll.
+    Stream {
+        send: bool,
+        state: StreamState,
+    },
+    Event,
+    Semaphore,
+    CapacityLimiter,
+    Condition,
+}
+
+/// A `Lock`'s identity and holder, shared with the waits on it (made on the first recorded
+/// wait).
+#[derive(Debug)]
+pub(crate) struct LockDiag {
+    pub(crate) id: u64,
+    pub(crate) site: &'static Location<'static>,
+    pub(crate) owner: Mutex<Option<TaskId>>,
+}
+
+/// A stream's state as the tree shows it.
+#[derive(Clone, Debug)]
+pub(crate) struct StreamState {
+    pub(crate) id: u64,
+    pub(crate) site: &'static Location<'static>,
+    pub(crate) buffered: usize,
+    pub(crate) capacity: Option<usize>,
+    pub(crate) senders: usize,
+    pub(crate) receivers: usize,
+    pub(crate) bound_to: Option<String>,
+}
+
+impl EntryShared {
+    pub(crate) fn set_task(&self, task: TaskId) {
+        let _ = self.task.set(task);
+    }
+
+    /// Called at the start of a poll (no lock unless the entry was pending).
+    #[inline]
+    pub(crate) fn running(&self) {
+        if self.is_pending.load(Ordering::Relaxed) {
+            self.is_pending.store(false, Ordering::Relaxed);
+            self.dynamic.lock().pending_since = None;
+        }
+    }
+
+    /// Called when the poll returned `Pending` (no lock if it already was). Registers the
+    /// entry if it was not yet.
+    #[inline]
+    pub(crate) fn pending(self: &Arc<Self>) {
+        if !self.is_pending.swap(true, Ordering::Relaxed) {
+            force(self);
+            self.dynamic.lock().pending_since = Some(Instant::now());
+        }
+    }
+
+    /// Records a wait (registering the entry if it was not yet); removed when the token is
+    /// dropped.
+    pub(crate) fn add_wait(self: &Arc<Self>, on: WaitOn) -> WaitToken {
+        force(self);
+        let key = next_id();
+        let record = WaitRecord {
+            since: Instant::now(),
+            task: TaskId::current(),
+            on,
+        };
+        self.dynamic.lock().waits.push((key, record));
+        WaitToken {
+            entry: self.clone(),
+            key,
+        }
+    }
+}
+
+/// Makes an entry if the registry is on, and registers it at once if `eager` (groups, `start()`
+/// children); otherwise it is registered lazily ([`force`]): at its first `Pending`, its first
+/// recorded wait, or when an entry is made inside it. So a child or scope that completes in its
+/// first poll, with nothing entered inside it, never touches the registry (the cancel tree's
+/// rule, `docs/design.md` §3). `Parent::Current` registers the current entry.
+pub(crate) fn register(
+    eager: bool,
+    kind: EntryKind,
+    name: Option<Cow<'static, str>>,
+    site: &'static Location<'static>,
+    parent: Parent<'_>,
+    node: Option<crate::loom::sync::Arc<Node>>,
+    task: Option<TaskId>,
+) -> Option<Entry> {
+    if !enabled() {
+        return None;
+    }
+    let parent = match parent {
+        Parent::Current => current_id(),
+        Parent::Of(entry) => entry.map(|e| e.id),
+    };
+    let entry = Arc::new(EntryShared {
+        id: next_id(),
+        kind,
+        name,
+        site,
+        parent,
+        node,
+        task: match task {
+            Some(task) => OnceLock::from(task),
+            None => OnceLock::new(),
+        },
+        is_pending: AtomicBool::new(false),
+        registered: AtomicBool::new(false),
+        dynamic: Mutex::new(Dynamic::default()),
+    });
+    if eager {
+        force(&entry);
+    }
+    Some(entry)
+}
+
+/// Puts a lazily made entry in the registry, once. Only called by the entry's own code (its
+/// poll, its waits, entries made inside it) or at its creation, so it never races its
+/// deregistration; an entry that left is never put back.
+#[inline]
+pub(crate) fn force(entry: &Entry) {
+    if entry.registered.load(Ordering::Relaxed) || entry.registered.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    // Lazily registered entries are forced by their own task.
+    entry.task.get_or_init(TaskId::current);
+    shard(entry.id).lock().insert(entry.id, entry.clone());
+}
+
+/// Where a new entry hangs.
+pub(crate) enum Parent<'a> {
+    /// Under the entry current on this thread (the code being polled).
+    Current,
+    /// Under this entry (a child under its group), or at the root.
+    Of(Option<&'a Entry>),
+}
+
+/// Removes an entry (at exit). Idempotent.
+pub(crate) fn deregister(entry: &Entry) {
+    if entry.registered.load(Ordering::Acquire) {
+        shard(entry.id).lock().remove(&entry.id);
+    }
+}
+
+/// The id of the entry current on this thread, if any.
+pub(crate) fn current_id() -> Option<u64> {
+    if CURRENT.is_set() {
+        Some(CURRENT.with(|e| {
+            force(e);
+            e.id
+        }))
+    } else {
+        None
+    }
+}
+
+/// Runs `f` with `entry` as the current one (no-op without an entry).
+#[inline]
+pub(crate) fn with_entry<R>(entry: Option<&Entry>, f: impl FnOnce() -> R) -> R {
+    match entry {
+        Some(entry) => CURRENT.set(entry, f),
+        None => f(),
+    }
+}
+
+/// Records that the current code waits on `on` (made lazily): `None` when the registry is off
+/// or no entry is current.
+#[inline]
+pub(crate) fn wait(on: impl FnOnce() -> WaitOn) -> Option<WaitToken> {
+    if !enabled() || !CURRENT.is_set() {
+        return None;
+    }
+    Some(CURRENT.with(|entry| entry.add_wait(on())))
+}
+
+/// For a waiting future: records the wait on its first pending poll, refreshes it on later
+/// ones. One relaxed load while the tree is off.
+#[inline]
+pub(crate) fn track(slot: &mut Option<WaitToken>, on: impl FnOnce() -> WaitOn) {
+    match slot {
+        Some(token) => token.update(on()),
+        None => *slot = wait(on),
+    }
+}
+
+/// A recorded wait; dropping it ends the wait.
+pub(crate) struct WaitToken {
+    entry: Entry,
+    key: u64,
+}
+
+impl WaitToken {
+    /// Replaces what is waited on (a stream's state, refreshed at each poll).
+    pub(crate) fn update(&self, on: WaitOn) {
+        let mut d = self.entry.dynamic.lock();
+        if let Some((_, w)) = d.waits.iter_mut().find(|(k, _)| *k == self.key) {
+            w.on = on;
+        }
+    }
+}
+
+impl Drop for WaitToken {
+    fn drop(&mut self) {
+        self.entry
+            .dynamic
+            .lock()
+            .waits
+            .retain(|(k, _)| *k != self.key);
+    }
+}
+
+impl std::fmt::Debug for WaitToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WaitToken").field("key", &self.key).finish()
+    }
+}
+
+/// Every live entry, in creation order (copied under the lock; read after).
+pub(crate) fn entries() -> Vec<Entry> {
+    let mut entries: Vec<Entry> = {
+        // Every shard at once (in index order, the only order anyone takes more than one).
+        let shards: Vec<_> = REGISTRY.iter().map(|s| s.lock()).collect();
+        shards.iter().flat_map(|s| s.values().cloned()).collect()
+    };
+    entries.sort_unstable_by_key(|e| e.id);
+    entries
+}

@@ -1,0 +1,405 @@
+//! The watchdog: a child that looks at the task tree and reports long waits, stuck groups and
+//! lock cycles.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::tree::{Site, TaskTree, TreeNode, WaitTarget, task_tree};
+use crate::task::TaskId;
+
+type Callback = Arc<dyn Fn(&WatchdogReport) + Send + Sync + 'static>;
+
+/// An opt-in watchdog that reports what has been waiting too long, and names lock cycles.
+///
+/// Run it as a child of a group you open: `tg.spawn_named("watchdog", Watchdog::new(t).run())`.
+/// It turns the task tree on ([`enable_task_tree`](crate::enable_task_tree); groups and scopes
+/// entered before that are not seen), then every `interval` (a quarter of the threshold by
+/// default) takes a [`task_tree`] and reports each new [`Finding`] once:
+///
+/// - [`Finding::LongWait`]: a wait on a tether primitive (a lock, a stream, `start()`, an event,
+///   ...) longer than the threshold, with its path in the tree;
+/// - [`Finding::PendingInBody`]: a child or scope pending longer than the threshold on a
+///   foreign future (a socket, a `sleep`, `pending()`), with no tether wait to show;
+/// - [`Finding::StuckGroup`]: a group whose body finished but which has waited longer than the
+///   threshold for its children, naming them;
+/// - [`Finding::LockCycle`]: tasks each waiting for a `Lock` held by the next, naming every task
+///   and lock — at the first look after the cycle forms, whatever the threshold.
+///
+/// Reports go to the callback ([`on_report`](Self::on_report)); with the `tracing` feature each
+/// finding is also a `tracing` warning; with neither, they are printed to stderr.
+///
+/// # Cancel safety
+///
+/// [`run`](Self::run) never returns on its own; cancel it with its group. Nothing is lost.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// use std::sync::{Arc, Mutex};
+/// use std::time::Duration;
+/// use tether::{Finding, Watchdog, task_group};
+///
+/// let found = Arc::new(Mutex::new(Vec::new()));
+/// let sink = found.clone();
+/// task_group(async |tg| {
+///     tg.spawn_named(
+///         "watchdog",
+///         Watchdog::new(Duration::from_secs(1))
+///             .on_report(move |report| sink.lock().unwrap().extend(report.findings.clone()))
+///             .run(),
+///     );
+///     tokio::task::yield_now().await;
+///     tg.spawn_named("stuck", std::future::pending::<()>());
+///     tokio::time::sleep(Duration::from_secs(2)).await;
+///     tg.cancel_scope().cancel();
+/// })
+/// .await
+/// .ok();
+/// let found = found.lock().unwrap();
+/// assert!(found.iter().any(|f| matches!(f, Finding::PendingInBody { path, .. } if path.contains("\"stuck\""))));
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Watchdog {
+    threshold: Duration,
+    interval: Option<Duration>,
+    callback: Option<Callback>,
+}
+
+impl fmt::Debug for Watchdog {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Watchdog")
+            .field("threshold", &self.threshold)
+            .field("interval", &self.interval_or_default())
+            .field("callback", &self.callback.is_some())
+            .finish()
+    }
+}
+
+/// What the watchdog found.
+#[derive(Clone, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
+pub enum Finding {
+    /// A wait on a tether primitive longer than the threshold.
+    LongWait {
+        /// The waiting entry's path in the tree (labels from the root, joined by ` / `).
+        path: String,
+        /// The waiting task.
+        task: TaskId,
+        /// How long it has waited.
+        waiting_for: Duration,
+        /// What it waits on.
+        on: WaitTarget,
+    },
+    /// A child or scope pending longer than the threshold in its body, on a foreign future.
+    PendingInBody {
+        /// Its path in the tree.
+        path: String,
+        /// How long it has been pending.
+        pending_for: Duration,
+    },
+    /// A group whose body is done has waited longer than the threshold for its children.
+    StuckGroup {
+        /// The group's path in the tree.
+        path: String,
+        /// How long it has waited.
+        waiting_for: Duration,
+        /// The children it waits for.
+        children: Vec<String>,
+    },
+    /// Tasks each waiting for a lock held by the next: a deadlock.
+    LockCycle {
+        /// The links of the cycle, in order: the last one's lock is held by the first one's
+        /// task.
+        links: Vec<LockLink>,
+    },
+}
+
+/// One link of a lock cycle: `task` waits for `lock`, held by the next link's task.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
+pub struct LockLink {
+    /// The waiting task.
+    pub task: TaskId,
+    /// The child that task runs (its label), if it is a registered child.
+    pub task_label: Option<String>,
+    /// The lock it waits for.
+    pub lock: u64,
+    /// Where that lock was created.
+    pub lock_site: Site,
+    /// The task holding that lock.
+    pub holder: TaskId,
+}
+
+impl Finding {
+    fn key(&self) -> String {
+        match self {
+            Finding::LongWait { path, on, .. } => format!("wait {path} {on}"),
+            Finding::PendingInBody { path, .. } => format!("body {path}"),
+            Finding::StuckGroup { path, .. } => format!("group {path}"),
+            Finding::LockCycle { links } => {
+                let mut locks: Vec<u64> = links.iter().map(|l| l.lock).collect();
+                locks.sort_unstable();
+                format!("cycle {locks:?}")
+            }
+        }
+    }
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Finding::LongWait {
+                path,
+                task,
+                waiting_for,
+                on,
+            } => write!(f, "{path} ({task}) has waited {waiting_for:?} for {on}"),
+            Finding::PendingInBody { path, pending_for } => write!(
+                f,
+                "{path} has been pending for {pending_for:?} in its body (not on a tether \
+                 primitive)"
+            ),
+            Finding::StuckGroup {
+                path,
+                waiting_for,
+                children,
+            } => write!(
+                f,
+                "{path}: the body is done, but the group has waited {waiting_for:?} for {} \
+                 {}: {}",
+                children.len(),
+                if children.len() == 1 {
+                    "child"
+                } else {
+                    "children"
+                },
+                children.join(", ")
+            ),
+            Finding::LockCycle { links } => {
+                write!(f, "lock cycle (deadlock): ")?;
+                let who = |l: &LockLink| match &l.task_label {
+                    Some(label) => format!("{label} ({})", l.task),
+                    None => l.task.to_string(),
+                };
+                for (i, l) in links.iter().enumerate() {
+                    if i > 0 {
+                        write!(f, "; ")?;
+                    }
+                    let holder = &links[(i + 1) % links.len()];
+                    write!(
+                        f,
+                        "{} waits for lock #{} created at {}, held by {}",
+                        who(l),
+                        l.lock,
+                        l.lock_site,
+                        who(holder)
+                    )?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// What the watchdog reports at one look: the new findings and the tree they were found in.
+#[derive(Clone, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
+pub struct WatchdogReport {
+    /// Findings not reported before.
+    pub findings: Vec<Finding>,
+    /// The tree at that moment.
+    pub tree: TaskTree,
+}
+
+impl fmt::Display for WatchdogReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "tether watchdog: {} finding(s)", self.findings.len())?;
+        for finding in &self.findings {
+            writeln!(f, "- {finding}")?;
+        }
+        writeln!(f, "task tree:")?;
+        write!(f, "{}", self.tree)
+    }
+}
+
+impl Watchdog {
+    /// A watchdog reporting waits longer than `threshold`.
+    pub fn new(threshold: Duration) -> Watchdog {
+        Watchdog {
+            threshold,
+            interval: None,
+            callback: None,
+        }
+    }
+
+    /// How often it looks (default: a quarter of the threshold, at least 1 ms).
+    pub fn interval(mut self, interval: Duration) -> Watchdog {
+        self.interval = Some(interval);
+        self
+    }
+
+    /// Where reports go (instead of stderr).
+    pub fn on_report(mut self, callback: impl Fn(&WatchdogReport) + Send + Sync + 'static) -> Self {
+        self.callback = Some(Arc::new(callback));
+        self
+    }
+
+    fn interval_or_default(&self) -> Duration {
+        self.interval
+            .unwrap_or((self.threshold / 4).max(Duration::from_millis(1)))
+    }
+
+    /// Looks once at the current tree and returns everything that is wrong now (reported or
+    /// not).
+    pub fn check(&self) -> Vec<Finding> {
+        analyze(&task_tree(), self.threshold)
+    }
+
+    /// Runs the watchdog until cancelled (run it as a child of a group).
+    ///
+    /// # Cancel safety
+    ///
+    /// A cancellation point at every look; dropping it loses nothing.
+    pub async fn run(self) {
+        crate::diagnostics::enable_task_tree();
+        let mut reported: HashSet<String> = HashSet::new();
+        let interval = self.interval_or_default();
+        loop {
+            tokio::time::sleep(interval).await;
+            let tree = task_tree();
+            let findings: Vec<Finding> = analyze(&tree, self.threshold)
+                .into_iter()
+                .filter(|f| reported.insert(f.key()))
+                .collect();
+            if findings.is_empty() {
+                continue;
+            }
+            let report = WatchdogReport { findings, tree };
+            #[cfg(feature = "tracing")]
+            for finding in &report.findings {
+                tracing::warn!(target: "tether::watchdog", finding = %finding, "tether watchdog");
+            }
+            if let Some(callback) = &self.callback {
+                callback(&report);
+            } else if cfg!(not(feature = "tracing")) {
+                eprintln!("{report}");
+            }
+        }
+    }
+}
+
+/// Everything wrong in `tree` for this threshold.
+pub(crate) fn analyze(tree: &TaskTree, threshold: Duration) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    let mut task_labels: HashMap<TaskId, String> = HashMap::new();
+    // task -> (lock, site, holder)
+    let mut lock_waits: HashMap<TaskId, (u64, Site, TaskId)> = HashMap::new();
+    fn walk(
+        node: &TreeNode,
+        path: &mut Vec<String>,
+        threshold: Duration,
+        findings: &mut Vec<Finding>,
+        task_labels: &mut HashMap<TaskId, String>,
+        lock_waits: &mut HashMap<TaskId, (u64, Site, TaskId)>,
+    ) {
+        path.push(node.label());
+        let here = path.join(" / ");
+        if node.kind == super::EntryKind::Child
+            && let Some(task) = node.task
+        {
+            task_labels.insert(task, node.label());
+        }
+        for w in &node.waits {
+            if let WaitTarget::Lock {
+                lock,
+                site,
+                holder: Some(holder),
+            } = &w.on
+            {
+                lock_waits.insert(w.task, (*lock, *site, *holder));
+            }
+            if w.waiting_for < threshold {
+                continue;
+            }
+            match &w.on {
+                WaitTarget::Children { children } => findings.push(Finding::StuckGroup {
+                    path: here.clone(),
+                    waiting_for: w.waiting_for,
+                    children: children.clone(),
+                }),
+                on => findings.push(Finding::LongWait {
+                    path: here.clone(),
+                    task: w.task,
+                    waiting_for: w.waiting_for,
+                    on: on.clone(),
+                }),
+            }
+        }
+        if node.kind != super::EntryKind::Group
+            && node.is_pending_in_body()
+            && let Some(pending_for) = node.pending_for
+            && pending_for >= threshold
+        {
+            findings.push(Finding::PendingInBody {
+                path: here,
+                pending_for,
+            });
+        }
+        for child in &node.children {
+            walk(child, path, threshold, findings, task_labels, lock_waits);
+        }
+        path.pop();
+    }
+    let mut path = Vec::new();
+    for root in &tree.roots {
+        walk(
+            root,
+            &mut path,
+            threshold,
+            &mut findings,
+            &mut task_labels,
+            &mut lock_waits,
+        );
+    }
+    // Lock cycles: follow waiter -> holder until a task repeats.
+    let mut seen_cycles: HashSet<Vec<u64>> = HashSet::new();
+    for &start in lock_waits.keys() {
+        let mut order = vec![start];
+        let mut at = start;
+        while let Some(&(_, _, holder)) = lock_waits.get(&at) {
+            if let Some(pos) = order.iter().position(|t| *t == holder) {
+                let cycle = &order[pos..];
+                let links: Vec<LockLink> = cycle
+                    .iter()
+                    .map(|t| {
+                        let (lock, site, holder) = lock_waits[t];
+                        LockLink {
+                            task: *t,
+                            task_label: task_labels.get(t).cloned(),
+                            lock,
+                            lock_site: site,
+                            holder,
+                        }
+                    })
+                    .collect();
+                let mut key: Vec<u64> = links.iter().map(|l| l.lock).collect();
+                key.sort_unstable();
+                if seen_cycles.insert(key) {
+                    findings.push(Finding::LockCycle { links });
+                }
+                break;
+            }
+            order.push(holder);
+            at = holder;
+        }
+    }
+    findings
+}

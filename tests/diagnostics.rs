@@ -1,0 +1,626 @@
+//! The live task tree, names, waits and the watchdog (issue 13), against the public API.
+//!
+//! The tree is process-wide, so the tests of this file run one at a time (`serial`), each on
+//! its own runtime, and each checks that the tree is empty again when it is done. Deterministic:
+//! paused clock, events instead of sleeps, every run bounded.
+
+mod support;
+
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use support::{bounded, bounded_for, settle};
+use tether::{
+    CancelScope, CancelSource, EntryKind, Event, Finding, Lock, TaskTree, TreeNode, WaitTarget,
+    Watchdog, memory_stream_in, move_on_after, task_group, task_tree,
+};
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// Runs `test` alone, with the tree on, on a current-thread runtime with a paused clock; checks
+/// that nothing is left in the tree afterwards.
+fn serial<F: Future>(test: F) -> F::Output {
+    let _one_at_a_time = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    tether::enable_task_tree();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    let out = rt.block_on(bounded(test));
+    drop(rt);
+    let left = task_tree();
+    assert!(left.is_empty(), "entries left in the tree:\n{left}");
+    out
+}
+
+/// A compact form of a subtree's structure: kind, name or site line, deadline, shield.
+fn shape(node: &TreeNode) -> String {
+    let mut s = match node.kind {
+        EntryKind::Group => "group".to_owned(),
+        EntryKind::Child => "child".to_owned(),
+        EntryKind::Scope => "scope".to_owned(),
+        _ => "?".to_owned(),
+    };
+    match &node.name {
+        Some(name) => s.push_str(&format!("({name})")),
+        None => s.push_str(&format!("@{}", node.site.line)),
+    }
+    if node.shield {
+        s.push_str("+shield");
+    }
+    if let Some(d) = node.deadline_in {
+        s.push_str(&format!("+deadline{}s", d.as_secs()));
+    }
+    if !node.children.is_empty() {
+        let kids: Vec<String> = node.children.iter().map(shape).collect();
+        s.push_str(&format!("[{}]", kids.join(",")));
+    }
+    s
+}
+
+#[test]
+fn a_three_deep_tree_shows_its_exact_structure_and_is_empty_after() {
+    serial(async {
+        let file = file!();
+        let done = Arc::new(Event::new());
+        let lines = Arc::new(Mutex::new(Vec::<u32>::new()));
+        let outer_line = line!() + 1;
+        let result = task_group(async |outer| {
+            let (done2, lines2) = (done.clone(), lines.clone());
+            outer.spawn_named("server", async move {
+                let mid_line = line!() + 1;
+                task_group(async |mid| {
+                    let unnamed_line = line!() + 1;
+                    mid.spawn(std::future::pending::<()>());
+                    let done3 = done2.clone();
+                    let conn_lines = lines2.clone();
+                    mid.spawn_named("conn", async move {
+                        // the scope's site is the line of its `.run(` call
+                        conn_lines.lock().unwrap().push(line!() + 3);
+                        CancelScope::new()
+                            .with_shield(true)
+                            .run(async {
+                                task_group(async |inner| {
+                                    let leaf_done = done3.clone();
+                                    inner
+                                        .spawn_named("leaf", async move { leaf_done.wait().await });
+                                    done3.wait().await;
+                                })
+                                .await
+                            })
+                            .await
+                    });
+                    lines2.lock().unwrap().extend([mid_line, unnamed_line]);
+                    std::future::pending::<()>().await;
+                })
+                .await
+            });
+            let deadline_line = line!() + 1;
+            move_on_after(Duration::from_secs(5), async {
+                settle().await;
+                let tree = task_tree();
+                // the server records its lines first, then the conn child its scope's line
+                let [mid_line, unnamed_line, scope_line] = lines.lock().unwrap()[..] else {
+                    panic!("lines not recorded: {:?}", lines.lock().unwrap())
+                };
+                assert_eq!(tree.roots.len(), 1, "{tree}");
+                let root = &tree.roots[0];
+                assert_eq!(root.site.file, file);
+                assert_eq!(root.site.line, outer_line);
+                let expected = format!(
+                    "group@{outer_line}[child(server)[group@{mid_line}[child@{unnamed_line},\
+                     child(conn)[scope@{scope_line}+shield[group@{}[child(leaf)]]]]],\
+                     scope@{deadline_line}+deadline5s]",
+                    scope_line + 1,
+                );
+                assert_eq!(shape(root), expected, "{tree}");
+                // names, tasks, states, waits
+                let leaf = tree.find("leaf").unwrap();
+                assert!(leaf.task.is_some() && leaf.task != root.task);
+                assert!(leaf.pending_for.is_some());
+                assert!(matches!(leaf.waits[..], [ref w] if matches!(w.on, WaitTarget::Event)));
+                assert_eq!(root.task, Some(tether::TaskId::current()));
+                assert!(root.cancel.is_none());
+                let text = tree.to_string();
+                assert!(text.contains("child \"leaf\" at"), "{text}");
+                assert!(text.contains("shielded"), "{text}");
+                assert!(text.contains("deadline in 5s"), "{text}");
+                assert!(
+                    text.contains(&format!(
+                        "pending in the body of child at {file}:{unnamed_line}"
+                    )),
+                    "{text}"
+                );
+            })
+            .await;
+            done.set();
+            outer.cancel_scope().cancel();
+        })
+        .await;
+        // cancelled at the very end of the body, which then returned: not an error
+        result.unwrap();
+    });
+}
+
+#[test]
+fn cancel_state_shows_source_reason_and_inheritance_and_stops_at_a_shield() {
+    serial(async {
+        let release = Arc::new(Event::new());
+        let r = release.clone();
+        task_group(async |tg| {
+            tg.spawn_named("shielded", async move {
+                tether::shield(async {
+                    r.wait().await; // the group was cancelled meanwhile; the shield runs on
+                    let tree = task_tree();
+                    let group = &tree.roots[0];
+                    let own = group.cancel.clone().expect("the group is cancelled");
+                    assert_eq!(own.source, CancelSource::Explicit);
+                    assert_eq!(own.message.as_deref(), Some("enough"));
+                    assert!(!own.inherited);
+                    let child = tree.find("shielded").unwrap();
+                    assert!(child.cancel.as_ref().unwrap().inherited, "{tree}");
+                    let shield = &child.children[0];
+                    assert!(shield.shield && shield.cancel.is_none(), "{tree}");
+                    assert!(shield.children.is_empty());
+                    assert!(
+                        tree.to_string().contains("cancelled (Explicit: enough)"),
+                        "{tree}"
+                    );
+                })
+                .await;
+            });
+            settle().await;
+            tg.cancel_scope().cancel_with("enough");
+            release.set();
+        })
+        .await
+        .unwrap();
+    });
+}
+
+#[test]
+fn no_entry_is_left_after_100k_spawns() {
+    serial(async {
+        task_group(async |tg| {
+            for i in 0..100_000u32 {
+                if i % 2 == 0 {
+                    tg.spawn(async {});
+                } else {
+                    tg.spawn_named("short", async { tokio::task::yield_now().await });
+                }
+                if i % 1000 == 0 {
+                    tokio::task::yield_now().await;
+                }
+            }
+            assert!(!task_tree().is_empty());
+        })
+        .await
+        .unwrap();
+        // `serial` asserts the tree is empty
+    });
+}
+
+#[test]
+fn nothing_is_registered_while_the_tree_is_off() {
+    serial(async {
+        tether::disable_task_tree();
+        task_group(async |tg| {
+            tg.spawn_named("unseen", async { tokio::task::yield_now().await });
+            tokio::task::yield_now().await;
+            assert!(task_tree().is_empty());
+        })
+        .await
+        .unwrap();
+        tether::enable_task_tree();
+    });
+}
+
+#[test]
+fn start_and_lock_waits_name_what_they_wait_for() {
+    serial(async {
+        let lock = Arc::new(Lock::new());
+        let lock_line = line!() - 1;
+        let go = Arc::new(Event::new());
+        task_group(async |tg| {
+            let guard = lock.lock().await.unwrap();
+            let l = lock.clone();
+            tg.spawn_named("waiter", async move { drop(l.lock().await.unwrap()) });
+            let g = go.clone();
+            let observer = tg.handle();
+            let host = tether::TaskId::current();
+            let (lock2, go2) = (lock.clone(), go.clone());
+            observer
+                .spawn_named("observer", async move {
+                    settle().await;
+                    let tree = task_tree();
+                    let group = &tree.roots[0];
+                    assert!(
+                        group.waits.iter().any(|w| matches!(&w.on,
+                            WaitTarget::Started { child: Some(c) } if c.contains("\"srv\""))),
+                        "{tree}"
+                    );
+                    let waiter = tree.find("waiter").unwrap();
+                    match &waiter.waits[..] {
+                        [w] => match &w.on {
+                            WaitTarget::Lock { site, holder, .. } => {
+                                assert_eq!(site.line, lock_line);
+                                assert_eq!(*holder, Some(host));
+                            }
+                            other => panic!("waits on {other:?}"),
+                        },
+                        other => panic!("waits: {other:?}"),
+                    }
+                    assert_eq!(lock2.statistics().tasks_waiting, 1);
+                    go2.set();
+                })
+                .unwrap();
+            let port = tg
+                .start_named("srv", |status| async move {
+                    g.wait().await;
+                    status.started(7u16);
+                })
+                .await
+                .unwrap();
+            assert_eq!(port, 7);
+            drop(guard);
+        })
+        .await
+        .unwrap();
+    });
+}
+
+/// Collects watchdog findings and sets an event when `want` matches one.
+fn collector(want: fn(&Finding) -> bool) -> (Arc<Mutex<Vec<Finding>>>, Arc<Event>, Watchdog) {
+    let found = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::new(Event::new());
+    let (f, s) = (found.clone(), seen.clone());
+    let dog = Watchdog::new(Duration::from_secs(1)).on_report(move |report| {
+        let mut f = f.lock().unwrap();
+        f.extend(report.findings.iter().cloned());
+        if f.iter().any(want) {
+            s.set();
+        }
+    });
+    (found, seen, dog)
+}
+
+#[test]
+fn a_lock_cycle_is_reported_within_the_threshold_naming_both_tasks_and_locks() {
+    serial(async {
+        let a = Arc::new(Lock::new());
+        let a_line = line!() - 1;
+        let b = Arc::new(Lock::new());
+        let b_line = line!() - 1;
+        let (found, seen, dog) = collector(|f| matches!(f, Finding::LockCycle { .. }));
+        let start = tokio::time::Instant::now();
+        let (a_held, b_held) = (Arc::new(Event::new()), Arc::new(Event::new()));
+        let result = task_group(async |tg| {
+            tg.spawn_named("watchdog", dog.run());
+            let (a1, b1, ah, bh) = (a.clone(), b.clone(), a_held.clone(), b_held.clone());
+            tg.spawn_named("alice", async move {
+                let _a = a1.lock().await.unwrap();
+                ah.set();
+                bh.wait().await;
+                let _b = b1.lock().await.unwrap();
+            });
+            let (a2, b2, ah, bh) = (a.clone(), b.clone(), a_held.clone(), b_held.clone());
+            tg.spawn_named("bob", async move {
+                let _b = b2.lock().await.unwrap();
+                bh.set();
+                ah.wait().await;
+                let _a = a2.lock().await.unwrap();
+            });
+            seen.wait().await;
+            tg.cancel_scope().cancel();
+        })
+        .await;
+        // cancelled at the very end of the body, which then returned: not an error
+        result.unwrap();
+        assert!(
+            start.elapsed() <= Duration::from_secs(1),
+            "took {:?}",
+            start.elapsed()
+        );
+        let found = found.lock().unwrap();
+        let links = found
+            .iter()
+            .find_map(|f| match f {
+                Finding::LockCycle { links } => Some(links.clone()),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(links.len(), 2);
+        let mut names: Vec<String> = links
+            .iter()
+            .map(|l| l.task_label.clone().unwrap())
+            .collect();
+        names.sort();
+        assert!(names[0].starts_with("child \"alice\""), "{names:?}");
+        assert!(names[1].starts_with("child \"bob\""), "{names:?}");
+        let mut lines: Vec<u32> = links.iter().map(|l| l.lock_site.line).collect();
+        lines.sort();
+        assert_eq!(lines, vec![a_line, b_line]);
+        // each link's lock is held by the other link's task
+        assert_eq!(links[0].holder, links[1].task);
+        assert_eq!(links[1].holder, links[0].task);
+        let text = Finding::LockCycle { links }.to_string();
+        assert!(text.contains("alice") && text.contains("bob"), "{text}");
+    });
+}
+
+#[test]
+fn a_receiver_on_a_stream_fed_from_a_stuck_group_names_receiver_stream_and_group() {
+    serial(async {
+        let (found, seen, dog) = collector(|f| matches!(f, Finding::StuckGroup { .. }));
+        let stream_line = Arc::new(AtomicUsize::new(0));
+        let group_line = Arc::new(AtomicUsize::new(0));
+        let result = task_group(async |outer| {
+            outer.spawn_named("watchdog", dog.run());
+            let consumers = outer.handle();
+            let (sl, gl) = (stream_line.clone(), group_line.clone());
+            outer.spawn_named("producers", async move {
+                gl.store(line!() as usize + 1, Ordering::SeqCst);
+                task_group(async |p| {
+                    sl.store(line!() as usize + 1, Ordering::SeqCst);
+                    let (tx, rx) = memory_stream_in::<u32>(&p.handle(), 4);
+                    p.spawn_named("producer", async move {
+                        let _tx = tx; // holds the only sender, never sends
+                        std::future::pending::<()>().await
+                    });
+                    consumers
+                        .spawn_named("consumer", async move { rx.recv().await.map(drop) })
+                        .unwrap();
+                })
+                .await
+            });
+            seen.wait().await;
+            // give the watchdog one more look, so the receiver's wait is past the threshold
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            outer.cancel_scope().cancel();
+        })
+        .await;
+        // cancelled at the very end of the body, which then returned: not an error
+        result.unwrap();
+        let found = found.lock().unwrap();
+        let group_site = format!("group at {}:{}", file!(), group_line.load(Ordering::SeqCst));
+        let stuck = found
+            .iter()
+            .find_map(|f| match f {
+                Finding::StuckGroup { path, children, .. } => {
+                    Some((path.clone(), children.clone()))
+                }
+                _ => None,
+            })
+            .unwrap();
+        let stuck_group = stuck.0.rsplit(" / ").next().unwrap().to_owned();
+        assert!(
+            stuck_group.starts_with(&format!("{group_site}:")),
+            "{}",
+            stuck.0
+        );
+        assert!(
+            stuck.1[0].starts_with("child \"producer\""),
+            "{:?}",
+            stuck.1
+        );
+        let wait = found
+            .iter()
+            .find_map(|f| match f {
+                Finding::LongWait { path, on, .. } if path.contains("\"consumer\"") => {
+                    Some(on.clone())
+                }
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("no report on the consumer: {found:#?}"));
+        match wait {
+            WaitTarget::Stream {
+                send,
+                site,
+                senders,
+                bound_to,
+                ..
+            } => {
+                assert!(!send);
+                assert_eq!(site.line as usize, stream_line.load(Ordering::SeqCst));
+                assert_eq!(senders, 1);
+                assert_eq!(bound_to.as_deref(), Some(&*stuck_group));
+            }
+            other => panic!("{other:?}"),
+        }
+    });
+}
+
+#[test]
+fn snapshots_from_another_thread_never_show_a_child_outside_its_group() {
+    let _one_at_a_time = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    tether::enable_task_tree();
+    let stop = Arc::new(AtomicBool::new(false));
+    let snapshots = Arc::new(AtomicUsize::new(0));
+    let watcher = {
+        let (stop, snapshots) = (stop.clone(), snapshots.clone());
+        std::thread::spawn(move || {
+            let mut max = 0;
+            while !stop.load(Ordering::Acquire) {
+                let tree: TaskTree = task_tree();
+                for root in &tree.roots {
+                    assert_ne!(
+                        root.kind,
+                        EntryKind::Child,
+                        "a child outside its group:\n{tree}"
+                    );
+                    for node in root.iter() {
+                        for child in &node.children {
+                            if child.kind == EntryKind::Child {
+                                assert_eq!(node.kind, EntryKind::Group, "{tree}");
+                            }
+                        }
+                    }
+                }
+                max = max.max(tree.len());
+                snapshots.fetch_add(1, Ordering::Relaxed);
+            }
+            max
+        })
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(bounded_for(
+        "10k children",
+        Duration::from_secs(60),
+        async {
+            task_group(async |tg| {
+                for i in 0..10_000u32 {
+                    tg.spawn_named("c", async move {
+                        if i % 3 == 0 {
+                            tokio::task::yield_now().await;
+                        }
+                    });
+                    if i % 500 == 0 {
+                        tokio::task::yield_now().await;
+                    }
+                }
+            })
+            .await
+            .unwrap();
+        },
+    ));
+    drop(rt);
+    stop.store(true, Ordering::Release);
+    let max = watcher.join().expect("the snapshot thread panicked");
+    assert!(snapshots.load(Ordering::Relaxed) > 0);
+    assert!(max > 0, "no snapshot saw the group");
+    assert!(task_tree().is_empty());
+}
+
+#[cfg(feature = "serde")]
+#[test]
+fn the_tree_serializes() {
+    serial(async {
+        task_group(async |tg| {
+            tg.spawn_named("json", std::future::pending::<()>());
+            settle().await;
+            let json = serde_json::to_value(task_tree()).unwrap();
+            let child = &json["roots"][0]["children"][0];
+            assert_eq!(child["name"], "json");
+            assert_eq!(child["kind"], "Child");
+            assert!(child["task"].as_str().unwrap().starts_with("task "));
+            tg.cancel_scope().cancel();
+        })
+        .await
+        .ok();
+    });
+}
+
+#[cfg(feature = "tracing")]
+mod tracing_spans {
+    use std::fmt::Debug;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    use tracing::field::{Field, Visit};
+    use tracing_core::span::{Attributes, Id, Record};
+    use tracing_core::{Event, Metadata, Subscriber};
+
+    /// Records every span (name and fields) and event (target and fields).
+    #[derive(Clone, Default)]
+    struct Recorder {
+        spans: Arc<Mutex<Vec<(String, String)>>>,
+        events: Arc<Mutex<Vec<(String, String)>>>,
+        next: Arc<AtomicU64>,
+    }
+
+    struct Fields(String);
+
+    impl Visit for Fields {
+        fn record_debug(&mut self, field: &Field, value: &dyn Debug) {
+            self.0.push_str(&format!("{}={:?} ", field.name(), value));
+        }
+    }
+
+    impl Subscriber for Recorder {
+        fn enabled(&self, _: &Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, attrs: &Attributes<'_>) -> Id {
+            let mut fields = Fields(String::new());
+            attrs.record(&mut fields);
+            let name = attrs.metadata().name().to_owned();
+            self.spans.lock().unwrap().push((name, fields.0));
+            Id::from_u64(self.next.fetch_add(1, Ordering::Relaxed) + 1)
+        }
+        fn record(&self, _: &Id, _: &Record<'_>) {}
+        fn record_follows_from(&self, _: &Id, _: &Id) {}
+        fn event(&self, event: &Event<'_>) {
+            let mut fields = Fields(String::new());
+            event.record(&mut fields);
+            let target = event.metadata().target().to_owned();
+            self.events.lock().unwrap().push((target, fields.0));
+        }
+        fn enter(&self, _: &Id) {}
+        fn exit(&self, _: &Id) {}
+    }
+
+    #[test]
+    fn groups_children_and_scopes_have_spans_and_failures_and_cancellations_are_events() {
+        let recorder = Recorder::default();
+        tracing::subscriber::with_default(recorder.clone(), || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let result = tether::task_group(async |tg| {
+                    // a scope in the body, entered before the failure cancels the group
+                    tether::move_on_after(std::time::Duration::from_secs(3600), async {
+                        tg.spawn_named("failing", async { Err::<(), _>("boom") });
+                        std::future::pending::<()>().await
+                    })
+                    .await;
+                })
+                .await;
+                assert_eq!(result.unwrap_err().len(), 1);
+            });
+        });
+        let spans = recorder.spans.lock().unwrap();
+        let file = file!();
+        assert!(
+            spans.iter().any(|(name, fields)| name == "tether.child"
+                && fields.contains("name=\"failing\"")
+                && fields.contains(file)),
+            "{spans:?}"
+        );
+        assert!(
+            spans
+                .iter()
+                .any(|(name, fields)| name == "tether.group" && fields.contains(file)),
+            "{spans:?}"
+        );
+        assert!(
+            spans
+                .iter()
+                .any(|(name, fields)| name == "tether.scope" && fields.contains(file)),
+            "{spans:?}"
+        );
+        let events = recorder.events.lock().unwrap();
+        assert!(
+            events
+                .iter()
+                .any(|(target, fields)| target == "tether::task_group" && fields.contains("boom")),
+            "{events:?}"
+        );
+        assert!(
+            events
+                .iter()
+                .any(|(target, fields)| target == "tether::cancel"
+                    && fields.contains("GroupFailure")
+                    && fields.contains("boom")),
+            "{events:?}"
+        );
+    }
+}
