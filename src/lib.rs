@@ -27,7 +27,8 @@
 //! - [Context](#context): values a task sets that the children it spawns inherit
 //!   ([`ContextVar`]), with tokio task-locals and `tracing` spans carried along.
 //! - [`TaskId`] and [`TaskContextError`]: every group and scope knows the task that entered it,
-//!   and use from another task is a typed error naming both tasks and the fix.
+//!   and use from another task is a typed error naming both tasks and the fix; [`TaskBinding`]
+//!   gives a library built on tether the same check for its own resources.
 //!
 //! # How cancellation works
 //!
@@ -109,7 +110,7 @@ pub use sync::{
     Condition, ConditionError, ConditionStatistics, Event, Lock, LockError, LockGuard,
     LockStatistics, Semaphore, SemaphoreError, SemaphorePermit, SemaphoreStatistics,
 };
-pub use task::TaskId;
+pub use task::{TaskBinding, TaskId};
 pub use task_group::{
     CloseError, FailureOrigin, GroupError, GroupPanic, OwnedTaskGroup, SpawnError, Start,
     StartError, TaskFailure, TaskGroup, TaskGroupHandle, TaskResult, TaskStatus, task_group,
