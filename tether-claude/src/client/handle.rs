@@ -63,7 +63,7 @@ impl ClientHandle {
     /// Cancel safe: dropping the call while it waits withdraws the turn; its prompt is never
     /// written.
     pub async fn query(&self, prompt: impl Into<Prompt>) -> Result<ResponseStream> {
-        begin_turn(&self.shared, prompt.into().to_line(), false, false).await
+        begin_turn(&self.shared, prompt.into().to_line(), false, None).await
     }
 
     /// Interrupts the current turn (its stream then ends with a `result` whose

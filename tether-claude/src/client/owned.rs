@@ -4,9 +4,7 @@ use futures::FutureExt;
 use parking_lot::Mutex;
 use serde_json::Value;
 use std::panic::AssertUnwindSafe;
-use tether::{
-    CloseError, MemoryReceiver, MemorySender, OwnedTaskGroup, RecvError, TaskId, TryRecvError,
-};
+use tether::{OwnedTaskGroup, TaskBinding, TaskId};
 
 use super::connection::Shared;
 use super::handle::ClientHandle;
@@ -104,12 +102,18 @@ pub struct Client {
     handle: ClientHandle,
     /// The connection's group; `None` once closed.
     group: Mutex<Option<OwnedTaskGroup>>,
-    /// The task that connected.
-    host: TaskId,
-    /// A receive end bound to `host`: asking it for an item from another task is how we get a
-    /// [`TaskContextError`](tether::TaskContextError) naming both tasks (tether has no public constructor for one).
-    probe: MemoryReceiver<()>,
-    _probe_tx: MemorySender<()>,
+    /// The task that connected: `query`, receiving and `disconnect` check it.
+    binding: TaskBinding,
+}
+
+/// The owned client's binding to the task that connected it.
+pub(crate) fn client_binding() -> TaskBinding {
+    TaskBinding::current(
+        "owned claude client",
+        "use it in the task that connected it, or give other tasks a ClientHandle \
+         (client.handle())",
+    )
+    .created_as("connected")
 }
 
 impl Client {
@@ -126,9 +130,7 @@ impl Client {
         // Opened under a shield: only this connection decides when its tasks stop, so an
         // enclosing cancellation can never kill the owner task before the graceful teardown.
         let group = tether::shield(async { OwnedTaskGroup::open() }).await;
-        let host = group.host();
-        let (probe_tx, probe) = tether::memory_stream::<()>(0);
-        let probe = probe.bind_to_current_task();
+        let binding = client_binding();
         let shared = match Shared::spawn(&group, &options) {
             Ok(shared) => shared,
             Err(e) => {
@@ -142,9 +144,7 @@ impl Client {
                 shared: shared.clone(),
             },
             group: Mutex::new(Some(group)),
-            host,
-            probe,
-            _probe_tx: probe_tx,
+            binding,
         };
         if let Err(e) = shared.initialize(&options).await {
             let _ = client.shutdown().await;
@@ -153,18 +153,13 @@ impl Client {
         Ok(client)
     }
 
-    /// The [`TaskContextError`](tether::TaskContextError) for using this client from the current task, if it is not the
-    /// host.
-    fn wrong_task(&self, operation: &'static str) -> Result<()> {
-        if TaskId::current() == self.host {
-            return Ok(());
-        }
-        match self.probe.try_recv() {
-            Err(TryRecvError::Recv(RecvError::WrongTask(source))) => {
-                Err(Error::WrongTask { operation, source })
-            }
-            _ => unreachable!("the probe is bound to the host task"),
-        }
+    /// `Err(Error::WrongTask)` naming both tasks if the current task is not the one that
+    /// connected; `action` completes the message ("owned claude client connected in task 3 was
+    /// {action} from task 9").
+    fn check_task(&self, operation: &'static str, action: &'static str) -> Result<()> {
+        self.binding
+            .check(action)
+            .map_err(|source| Error::WrongTask { operation, source })
     }
 
     /// Queues a turn and returns its messages, bound to this task.
@@ -177,8 +172,14 @@ impl Client {
     ///
     /// As [`ClientHandle::query`].
     pub async fn query(&self, prompt: impl Into<Prompt>) -> Result<ResponseStream> {
-        self.wrong_task("query")?;
-        begin_turn(&self.handle.shared, prompt.into().to_line(), false, true).await
+        self.check_task("query", "queried")?;
+        begin_turn(
+            &self.handle.shared,
+            prompt.into().to_line(),
+            false,
+            Some(self.binding),
+        )
+        .await
     }
 
     /// Interrupts the current turn (from any task: this is the point of an interrupt).
@@ -232,7 +233,7 @@ impl Client {
 
     /// The task that connected.
     pub fn host(&self) -> TaskId {
-        self.host
+        self.binding.task()
     }
 
     /// Disconnects: ends input, waits `close_grace`, SIGTERM, waits `term_grace`, SIGKILL,
@@ -250,20 +251,7 @@ impl Client {
     ///
     /// Runs shielded: a cancellation waits for the (bounded) teardown to finish.
     pub async fn disconnect(&mut self) -> Result<()> {
-        if TaskId::current() != self.host {
-            let group = self.group.lock().take();
-            if let Some(mut group) = group {
-                let result = group.close().await;
-                *self.group.lock() = Some(group);
-                if let Err(CloseError::WrongTask(source)) = result {
-                    return Err(Error::WrongTask {
-                        operation: "disconnect",
-                        source,
-                    });
-                }
-            }
-            return self.wrong_task("disconnect");
-        }
+        self.check_task("disconnect", "disconnected")?;
         self.shutdown().await
     }
 
@@ -303,7 +291,7 @@ impl Drop for Client {
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client")
-            .field("host", &self.host)
+            .field("host", &self.binding.task())
             .field("pid", &self.handle.pid())
             .field("connected", &self.group.lock().is_some())
             .finish()

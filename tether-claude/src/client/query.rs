@@ -58,7 +58,7 @@ pub fn query(prompt: impl Into<Prompt>, options: ClaudeOptions) -> QueryStream {
     let (tx, rx) = tether::memory_stream::<Item>(0);
     let driver = async move {
         let outcome = connect(options, async |client| {
-            let mut turn = match begin_turn(&client.handle().shared, line, true, false).await {
+            let mut turn = match begin_turn(&client.handle().shared, line, true, None).await {
                 Ok(turn) => turn,
                 Err(e) => {
                     let _ = tx.send(Err(e)).await;

@@ -25,8 +25,8 @@ use std::task::{Context, Poll, ready};
 
 use futures::Stream;
 use serde_json::json;
-use tether::Event;
-use tether::{MemoryReceiver, MemorySender, RecvError, TryRecvError, TrySendError};
+use tether::{Event, TaskBinding};
+use tether::{MemoryReceiver, MemorySender, TryRecvError, TrySendError};
 use tokio::sync::oneshot;
 
 use super::connection::{Item, Shared};
@@ -58,21 +58,17 @@ pub(crate) async fn begin_turn(
     shared: &Arc<Shared>,
     line: Vec<u8>,
     until_eof: bool,
-    bind_to_task: bool,
+    binding: Option<TaskBinding>,
 ) -> Result<ResponseStream> {
     if shared.is_ended() {
         return Err(shared.closed_error());
     }
     let (out, rx) = tether::memory_stream::<Item>(shared.turn_buffer);
-    let rx = if bind_to_task {
-        rx.bind_to_current_task()
-    } else {
-        rx
-    };
     let dropped = Arc::new(Event::new());
     let (accepted, wait) = oneshot::channel();
     let stream = ResponseStream {
         rx,
+        binding,
         shared: shared.clone(),
         dropped: dropped.clone(),
         saw_result: false,
@@ -208,6 +204,8 @@ fn interrupt_in_background(shared: &Arc<Shared>) {
 #[must_use = "a turn's messages arrive only through its stream; dropping it interrupts the turn"]
 pub struct ResponseStream {
     rx: MemoryReceiver<Item>,
+    /// The owned client's streams: the task that may receive.
+    binding: Option<TaskBinding>,
     shared: Arc<Shared>,
     dropped: Arc<Event>,
     saw_result: bool,
@@ -246,6 +244,14 @@ impl Stream for ResponseStream {
         if this.done {
             return Poll::Ready(None);
         }
+        if let Some(binding) = &this.binding
+            && let Err(source) = binding.check("received from")
+        {
+            return Poll::Ready(Some(Err(Error::WrongTask {
+                operation: "receive",
+                source,
+            })));
+        }
         match ready!(Pin::new(&mut this.rx).poll_next(cx)) {
             Some(item) => {
                 if matches!(item, Ok(Message::Result(_))) {
@@ -255,12 +261,6 @@ impl Stream for ResponseStream {
             }
             None => match this.rx.try_recv() {
                 Ok(item) => Poll::Ready(Some(item)),
-                Err(TryRecvError::Recv(RecvError::WrongTask(source))) => {
-                    Poll::Ready(Some(Err(Error::WrongTask {
-                        operation: "receive",
-                        source,
-                    })))
-                }
                 Err(_) => {
                     this.done = true;
                     Poll::Ready(this.end_error().map(Err))
