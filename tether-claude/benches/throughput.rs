@@ -6,7 +6,7 @@
 //! `result`; the mock writes `N` small assistant messages as fast as the pipe takes them. The
 //! client does more per line (routing, typed messages, the bounded queue, the turn stream), so
 //! the ratio is its overhead. Target: ≥ 0.8× the baseline. Memory stays flat whatever `N`: the
-//! client holds at most `2 × message_buffer` messages (queue + look-ahead) plus one turn buffer.
+//! client holds its look-ahead (at most `2 × message_buffer` messages) plus one burst per stage.
 //!
 //! Before the timings, one turn of 1,000,000 messages (`TETHER_CLAUDE_RSS_MESSAGES` to change
 //! it) goes through the client while the consumer samples the process's resident memory

@@ -126,6 +126,25 @@ impl Client {
     /// # Cancel safety
     ///
     /// Dropping the future kills a CLI that was already started (SIGKILL, reaped by tokio).
+    ///
+    /// # Examples
+    ///
+    /// Against the bundled mock agent (`ClaudeOptions::new()` alone finds the real CLI):
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tether_claude::Error> {
+    /// # let options = tether_claude::ClaudeOptions::new()
+    /// #     .cli_path(mock_claude::binary_path())
+    /// #     .env("MOCK_CLAUDE_SCENARIO", "echo");
+    /// use tether_claude::Client;
+    ///
+    /// let mut client = Client::connect(options).await?;
+    /// assert_eq!(client.host(), tether::TaskId::current());
+    /// assert!(client.server_info().is_some());
+    /// client.disconnect().await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn connect(options: ClaudeOptions) -> Result<Client> {
         // Opened under a shield: only this connection decides when its tasks stop, so an
         // enclosing cancellation can never kill the owner task before the graceful teardown.
@@ -171,6 +190,40 @@ impl Client {
     /// # Cancel safety
     ///
     /// As [`ClientHandle::query`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tether_claude::Error> {
+    /// # let options = tether_claude::ClaudeOptions::new()
+    /// #     .cli_path(mock_claude::binary_path())
+    /// #     .env("MOCK_CLAUDE_SCENARIO", "echo");
+    /// use futures::StreamExt;
+    /// use tether_claude::{Client, Error, Message};
+    ///
+    /// let mut client = Client::connect(options).await?;
+    /// let mut turn = client.query("ping").await?;
+    /// let mut last = None;
+    /// while let Some(message) = turn.next().await {
+    ///     last = Some(message?);
+    /// }
+    /// assert!(matches!(last, Some(Message::Result(_))));
+    ///
+    /// // From another task: a typed error at once, naming both tasks.
+    /// let host = client.host();
+    /// let (client_back, err) = tokio::spawn(async move {
+    ///     let err = client.query("ping").await.unwrap_err();
+    ///     (client, err)
+    /// })
+    /// .await
+    /// .unwrap();
+    /// let Error::WrongTask { source, .. } = err else { panic!("{err}") };
+    /// assert_eq!(source.owner(), host);
+    /// client = client_back;
+    /// client.disconnect().await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn query(&self, prompt: impl Into<Prompt>) -> Result<ResponseStream> {
         self.check_task("query", "queried")?;
         begin_turn(
@@ -250,6 +303,26 @@ impl Client {
     /// # Cancel safety
     ///
     /// Runs shielded: a cancellation waits for the (bounded) teardown to finish.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tether_claude::Error> {
+    /// # let options = tether_claude::ClaudeOptions::new()
+    /// #     .cli_path(mock_claude::binary_path())
+    /// #     .env("MOCK_CLAUDE_SCENARIO", "echo");
+    /// use tether_claude::{Client, CloseCause, Error};
+    ///
+    /// let mut client = Client::connect(options).await?;
+    /// let handle = client.handle();
+    /// client.disconnect().await?;
+    /// client.disconnect().await?; // idempotent
+    /// // Every handle now fails at once with the cause.
+    /// let Err(Error::Closed(cause)) = handle.query("late").await else { panic!() };
+    /// assert!(matches!(*cause, CloseCause::Disconnected));
+    /// # Ok(()) }
+    /// ```
     pub async fn disconnect(&mut self) -> Result<()> {
         self.check_task("disconnect", "disconnected")?;
         self.shutdown().await
