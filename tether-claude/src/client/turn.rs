@@ -214,14 +214,38 @@ fn interrupt_in_background(shared: &Arc<Shared>) {
 ///
 /// # Examples
 ///
-/// ```no_run
-/// # async fn demo(handle: tether_claude::ClientHandle) -> Result<(), tether_claude::Error> {
-/// use futures::StreamExt;
+/// Against the bundled mock agent, which echoes the prompt:
 ///
-/// let mut turn = handle.query("hello").await?;
-/// while let Some(message) = turn.next().await {
-///     println!("{:?}", message?);
-/// }
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), tether_claude::Error> {
+/// # let options = tether_claude::ClaudeOptions::new()
+/// #     .cli_path(mock_claude::binary_path())
+/// #     .env("MOCK_CLAUDE_SCENARIO", "echo");
+/// use futures::StreamExt;
+/// use tether_claude::Message;
+///
+/// tether_claude::connect(options, async |client| {
+///     let mut turn = client.handle().query("hello").await?;
+///     let mut messages = Vec::new();
+///     while let Some(message) = turn.next().await {
+///         messages.push(message?);
+///     }
+///     // Through the turn's `result`, then the stream ends.
+///     assert!(matches!(messages.last(), Some(Message::Result(_))));
+///     assert!(messages.iter().filter_map(Message::text).any(|t| t.contains("hello")));
+///
+///     // Dropping a stream early interrupts its turn; the next turn starts clean.
+///     drop(client.query("abandoned").await?);
+///     let mut next = client.query("next").await?;
+///     let mut text = String::new();
+///     while let Some(message) = next.next().await {
+///         text += &message?.text().unwrap_or_default();
+///     }
+///     assert!(text.contains("next") && !text.contains("abandoned"));
+///     Ok::<_, tether_claude::Error>(())
+/// })
+/// .await??;
 /// # Ok(()) }
 /// ```
 #[must_use = "a turn's messages arrive only through its stream; dropping it interrupts the turn"]
