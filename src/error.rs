@@ -12,7 +12,8 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 ///
 /// tether binds task groups, cancel scopes and (optionally) stream ends to the task that opened
 /// them. Using one from another task would, in other runtimes, hang forever or fail far from the
-/// cause; tether reports it at once with both tasks and the fix.
+/// cause; tether reports it at once with both tasks and the fix. A library built on tether
+/// reports misuse of its own resources the same way through a [`TaskBinding`](crate::TaskBinding).
 ///
 /// The message reads like `task group opened in task 7 was closed from task 12; close it in the
 /// task that opened it, or ...`.

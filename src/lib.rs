@@ -30,7 +30,8 @@
 //!   [`task_tree`] of groups, scopes and children with what each waits on, and a [`Watchdog`]
 //!   that reports long waits, stuck groups and lock cycles.
 //! - [`TaskId`] and [`TaskContextError`]: every group and scope knows the task that entered it,
-//!   and use from another task is a typed error naming both tasks and the fix.
+//!   and use from another task is a typed error naming both tasks and the fix; [`TaskBinding`]
+//!   gives a library built on tether the same check for its own resources.
 //!
 //! # How cancellation works
 //!
@@ -118,7 +119,7 @@ pub use sync::{
     Condition, ConditionError, ConditionStatistics, Event, Lock, LockError, LockGuard,
     LockStatistics, Semaphore, SemaphoreError, SemaphorePermit, SemaphoreStatistics,
 };
-pub use task::TaskId;
+pub use task::{TaskBinding, TaskId};
 pub use task_group::{
     CloseError, FailureOrigin, GroupError, GroupPanic, OwnedTaskGroup, SpawnError, Start,
     StartError, TaskFailure, TaskGroup, TaskGroupHandle, TaskResult, TaskStatus, task_group,

@@ -68,6 +68,8 @@ fn task_groups_and_their_errors() {
     send_sync::<TaskGroupHandle>();
     send_sync::<OwnedTaskGroup>();
     send_sync::<TaskId>();
+    send_sync::<TaskBinding>();
+    unpin::<TaskBinding>();
     send_sync::<TaskContextError>();
     send_sync::<GroupError>();
     send_sync::<TaskFailure>();

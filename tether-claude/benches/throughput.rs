@@ -6,7 +6,12 @@
 //! `result`; the mock writes `N` small assistant messages as fast as the pipe takes them. The
 //! client does more per line (routing, typed messages, the bounded queue, the turn stream), so
 //! the ratio is its overhead. Target: ≥ 0.8× the baseline. Memory stays flat whatever `N`: the
-//! client holds at most `2 × message_buffer` messages (queue + look-ahead) plus one turn buffer.
+//! client holds its look-ahead (at most `2 × message_buffer` messages) plus one burst per stage.
+//!
+//! Before the timings, one turn of 1,000,000 messages (`TETHER_CLAUDE_RSS_MESSAGES` to change
+//! it) goes through the client while the consumer samples the process's resident memory
+//! (`VmRSS` from `/proc/self/status`) every 10% of the way; the samples and the growth from the
+//! first to the last are printed (skipped when a benchmark filter is given, and off Linux).
 //!
 //! `cargo bench -p tether-claude --bench throughput`
 
@@ -37,6 +42,72 @@ async fn through_client() -> u64 {
     })
     .await
     .unwrap()
+}
+
+/// This process's resident set, in KiB (Linux).
+fn rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// One turn of `n` messages, sampling RSS every `n / 10` messages.
+async fn rss_over(n: u64) -> (u64, Vec<u64>) {
+    let options = tether_claude::ClaudeOptions::new()
+        .cli_path(mock_claude::binary_path())
+        .env("MOCK_CLAUDE_SCENARIO", format!("messages:{n}"));
+    tether_claude::connect(options, async |client| {
+        let mut turn = client.query("go").await.unwrap();
+        let (mut count, mut samples) = (0, Vec::new());
+        let every = (n / 10).max(1);
+        while let Some(m) = turn.next().await {
+            m.unwrap();
+            count += 1;
+            if count % every == 0 {
+                samples.extend(rss_kib());
+            }
+        }
+        (count, samples)
+    })
+    .await
+    .unwrap()
+}
+
+/// Memory over a long turn: printed, not asserted (a bench measures; the bound is structural).
+fn memory(_: &mut Criterion) {
+    let filtered = std::env::args()
+        .skip(1)
+        .any(|a| !a.starts_with('-') && a != "throughput");
+    if filtered || rss_kib().is_none() {
+        return;
+    }
+    let n: u64 = std::env::var("TETHER_CLAUDE_RSS_MESSAGES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let before = rss_kib().unwrap_or(0);
+    let (count, samples) = rt.block_on(rss_over(n));
+    assert!(count >= n, "every message arrived");
+    let first = samples.first().copied().unwrap_or(before);
+    let last = samples.last().copied().unwrap_or(before);
+    let peak = samples.iter().copied().max().unwrap_or(before);
+    println!(
+        "memory over {n} messages: RSS before {before} KiB; samples every {} messages (KiB): \
+         {samples:?}; first {first}, last {last}, peak {peak}; growth first->last {} KiB",
+        n / 10,
+        last as i64 - first as i64,
+    );
 }
 
 /// The floor: the same process and lines, `read_line` + `serde_json::from_str::<Value>`.
@@ -134,5 +205,5 @@ fn throughput(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, throughput);
+criterion_group!(benches, memory, throughput);
 criterion_main!(benches);

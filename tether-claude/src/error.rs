@@ -90,11 +90,11 @@ pub enum Error {
     #[error("the claude client is closed: {0}")]
     Closed(Arc<CloseCause>),
     /// An owned client was used from a task other than the one that connected it.
-    #[error(
-        "owned claude client connected in {} was used for {operation} from {}; use it in the task that connected it, or give other tasks a ClientHandle (client.handle()) ({source})",
-        source.owner(),
-        source.current()
-    )]
+    ///
+    /// The message is tether's [`TaskContextError`]: `owned claude client connected in task 3
+    /// was disconnected from task 9; use it in the task that connected it, or give other tasks
+    /// a ClientHandle (client.handle())`.
+    #[error("{source}")]
     WrongTask {
         /// What was attempted (`"disconnect"`, `"query"`, `"receive"`).
         operation: &'static str,

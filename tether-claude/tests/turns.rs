@@ -211,6 +211,13 @@ fn assert_wrong_task(err: Error, operation: &str, host: tether::TaskId, other: t
     assert_eq!(op, operation);
     assert_eq!(source.owner(), host);
     assert_eq!(source.current(), other);
+    // The message is tether's TaskBinding error, under the client's own name, with the fix.
+    assert!(
+        text.starts_with(&format!("owned claude client connected in {host} was ")),
+        "{text}"
+    );
+    assert!(text.contains(&format!(" from {other}; ")), "{text}");
+    assert!(text.contains("ClientHandle"), "{text}");
     assert!(
         text.contains(&host.to_string()) && text.contains(&other.to_string()),
         "{text}"

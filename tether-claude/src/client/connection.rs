@@ -17,12 +17,20 @@
 //! parsed straight from the bytes into their typed form), and sorts every line *before*
 //! anything can wait: control responses complete their
 //! waiter, control requests become child tasks, cancel requests cancel one — none of these ever
-//! waits for the consumer. Only messages go into the bounded queue. While the queue is full the
-//! reader keeps reading up to `message_buffer` more messages into a local look-ahead, still
-//! routing control lines at once; only when that too is full does it stop reading, which is the
-//! backpressure to the CLI's pipe. Memory is bounded by `2 × message_buffer` messages.
-//! While whole lines are already buffered, the reader parses them into the look-ahead before
-//! handing them over, so the other side wakes once per burst rather than once per message.
+//! waits for the consumer. Only messages go on, in **bursts**: the reader gathers messages in a
+//! local look-ahead and hands the whole burst over (one `Vec`, one wake-up) as soon as no
+//! complete line is left in its buffer or the burst reached `message_buffer`; the driver cuts
+//! bursts at each turn's `result` and hands them on the same way, and the turn's stream yields
+//! them one by one. One wake-up per burst instead of one per message is what makes the
+//! multi-thread runtime fast (a cross-thread wake-up costs more than parsing a small message).
+//!
+//! The queue to the driver holds one burst. While it is full the reader keeps reading, still
+//! routing control lines at once, up to `2 × message_buffer` messages in its look-ahead; only
+//! then does it stop reading, which is the backpressure to the CLI's pipe. A slow consumer can
+//! thus leave at least `2 × message_buffer` messages unread without stalling control traffic,
+//! and memory is bounded whatever the number of messages: the look-ahead plus one burst (at
+//! most `2 × message_buffer`) in each of the queue, the driver, the turn's stream and the
+//! consumer's hand.
 //!
 //! # Ending
 //!
@@ -35,7 +43,8 @@
 //! SIGTERM, grace, SIGKILL, reap — instead of having the outer cancellation kill the owner task
 //! first and skip the escalation.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -65,6 +74,9 @@ use crate::wire::{Message, SystemMessage};
 
 /// One item of a response stream.
 pub(crate) type Item = Result<Message>;
+
+/// A burst of items, handed over in one go (one wake-up per burst, not per message).
+pub(crate) type Batch = Vec<Item>;
 
 /// The state every part of a connection shares.
 #[derive(Debug)]
@@ -99,7 +111,6 @@ pub(crate) struct Shared {
     pub(crate) control_timeout: Duration,
     pub(crate) close_grace: Duration,
     pub(crate) term_grace: Duration,
-    pub(crate) turn_buffer: usize,
     /// The `initialize` reply.
     server_info: OnceLock<Value>,
     /// Request id counter and salt (`req_<n>_<8 hex>`).
@@ -132,7 +143,7 @@ impl Shared {
         let exit = Exit::new(spawned.pid);
         let tail = StderrTail::new(options.stderr_tail_bytes);
         let (writer, writer_task) = Writer::new();
-        let (msg_tx, msg_rx) = tether::memory_stream_in::<Item>(&handle, options.message_buffer);
+        let (msg_tx, msg_rx) = tether::memory_stream_in::<Batch>(&handle, 1);
         let (turn_tx, turn_rx) = tether::unbounded_memory_stream_in::<TurnRequest>(&handle);
         let shared = Arc::new(Shared {
             writer,
@@ -154,7 +165,6 @@ impl Shared {
             control_timeout: options.control_timeout,
             close_grace: options.close_grace,
             term_grace: options.term_grace,
-            turn_buffer: options.message_buffer.min(64),
             server_info: OnceLock::new(),
             next_id: AtomicU64::new(0),
             salt: salt(),
@@ -475,33 +485,43 @@ fn salt() -> u32 {
     h.finish() as u32
 }
 
+/// The `type` of a line that starts with it, as the CLI writes every line
+/// (`{"type":"assistant",...`), without scanning the rest: the typed parse that follows reads
+/// the line once. `None` (any other shape, or an escape in the value) falls back to a
+/// [`Peek`] parse of the whole line.
+fn quick_kind(line: &[u8]) -> Option<&str> {
+    let rest = line.strip_prefix(b"{\"type\":\"")?;
+    let end = memchr::memchr2(b'"', b'\\', rest)?;
+    if rest[end] != b'"' {
+        return None;
+    }
+    std::str::from_utf8(&rest[..end]).ok()
+}
+
 /// The reader: routes control traffic at once, queues messages with a bounded look-ahead.
 async fn read_loop(
     shared: Arc<Shared>,
     mut lines: LineReader<tokio::process::ChildStdout>,
-    queue: MemorySender<Item>,
+    queue: MemorySender<Batch>,
     lookahead: usize,
 ) {
-    let mut stash: VecDeque<Item> = VecDeque::new();
+    // The burst being gathered; handed over whole.
+    let mut stash: Batch = Vec::new();
     let mut queue_open = true;
     let cause = loop {
         // Hand messages over in bursts: while whole lines are already buffered, parse them
         // into the stash first (up to the look-ahead), so the consumer side wakes once per
         // burst rather than once per message.
         let flush = stash.len() >= lookahead || !lines.has_complete_line();
-        // Fast path: move what is stashed into the queue without waiting.
-        while queue_open && flush {
-            let Some(item) = stash.pop_front() else { break };
-            match queue.try_send(item) {
+        // Fast path: hand the burst over without waiting.
+        if queue_open && flush && !stash.is_empty() {
+            match queue.try_send(std::mem::take(&mut stash)) {
                 Ok(()) => {}
-                Err(TrySendError::WouldBlock(item)) => {
-                    stash.push_front(item);
-                    break;
-                }
+                Err(TrySendError::WouldBlock(burst)) => stash = burst,
                 Err(_) => {
                     // Nobody will read messages any more; keep routing control traffic.
                     queue_open = false;
-                    stash.clear();
+                    stash = Vec::new();
                 }
             }
         }
@@ -509,28 +529,33 @@ async fn read_loop(
             biased;
             permit = queue.reserve(), if queue_open && flush && !stash.is_empty() => match permit {
                 Ok(permit) => {
-                    let _ = permit.send(stash.pop_front().expect("checked non-empty"));
+                    let _ = permit.send(std::mem::take(&mut stash));
                 }
                 Err(_) => {
                     // Nobody will read messages any more; keep routing control traffic.
                     queue_open = false;
-                    stash.clear();
+                    stash = Vec::new();
                 }
             },
-            frame = lines.next(), if stash.len() < lookahead => match frame {
+            frame = lines.next(), if stash.len() < 2 * lookahead => match frame {
                 Err(e) => break CloseCause::ReadFailed(e.to_string()),
                 Ok(Frame::Eof) => break shared.exit_cause().await,
                 Ok(Frame::TooLong(len)) => {
                     if queue_open {
-                        stash.push_back(Err(Error::LineTooLong { len, limit: lines.limit() }));
+                        stash.push(Err(Error::LineTooLong { len, limit: lines.limit() }));
                     }
                 }
                 Ok(Frame::Line(bytes)) => {
                     if bytes.iter().all(u8::is_ascii_whitespace) {
                         continue;
                     }
-                    let kind = match serde_json::from_slice::<Peek<'_>>(&bytes) {
-                        Ok(peek) => peek.kind.map(|k| k.into_owned()).unwrap_or_default(),
+                    let kind = match quick_kind(&bytes) {
+                        Some(kind) => Ok(Cow::Borrowed(kind)),
+                        None => serde_json::from_slice::<Peek<'_>>(&bytes)
+                            .map(|peek| peek.kind.unwrap_or_default()),
+                    };
+                    let kind = match kind {
+                        Ok(kind) => kind,
                         Err(e) => {
                             let shown = String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).into_owned();
                             tracing::warn!(error = %e, line = %shown, "skipping a line from the cli that is not a json object");
@@ -553,11 +578,19 @@ async fn read_loop(
                         }
                     } else {
                         let item = Message::from_slice_of_kind(&kind, &bytes);
-                        if let Ok(msg) = &item {
-                            shared.observe(msg);
+                        match &item {
+                            Ok(msg) => shared.observe(msg),
+                            // The quick peek read only the start: a line that is not JSON at
+                            // all is skipped, as the full peek would have done.
+                            Err(_) if serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_err() => {
+                                let shown = String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).into_owned();
+                                tracing::warn!(line = %shown, "skipping a line from the cli that is not json");
+                                continue;
+                            }
+                            Err(_) => {}
                         }
                         if queue_open {
-                            stash.push_back(item);
+                            stash.push(item);
                         }
                     }
                 }
@@ -567,11 +600,28 @@ async fn read_loop(
     shared.end(cause);
     // Deliver what is stashed, then end the queue (dropping `queue`): the driver sees the end
     // after the last message.
-    if queue_open {
-        while let Some(item) = stash.pop_front() {
-            if queue.send(item).await.is_err() {
-                break;
-            }
-        }
+    if queue_open && !stash.is_empty() {
+        let _ = queue.send(stash).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::quick_kind;
+
+    #[test]
+    fn quick_kind_reads_a_leading_type_and_declines_anything_else() {
+        assert_eq!(
+            quick_kind(br#"{"type":"assistant","message":{}}"#),
+            Some("assistant")
+        );
+        assert_eq!(quick_kind(br#"{"type":"result"}"#), Some("result"));
+        assert_eq!(quick_kind(br#"{"type":""}"#), Some(""));
+        // Other shapes go to the full peek.
+        assert_eq!(quick_kind(br#"{"subtype":"x","type":"system"}"#), None);
+        assert_eq!(quick_kind(br#"{ "type":"system"}"#), None);
+        assert_eq!(quick_kind(br#"{"type":"sys\u0074em"}"#), None);
+        assert_eq!(quick_kind(br#"{"type":"unterminated"#), None);
+        assert_eq!(quick_kind(b"not json"), None);
     }
 }

@@ -62,8 +62,42 @@ impl ClientHandle {
     ///
     /// Cancel safe: dropping the call while it waits withdraws the turn; its prompt is never
     /// written.
+    ///
+    /// # Examples
+    ///
+    /// Two tasks share one connection; each gets exactly its own turn (against the bundled
+    /// mock agent, which echoes the prompt):
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tether_claude::Error> {
+    /// # let options = tether_claude::ClaudeOptions::new()
+    /// #     .cli_path(mock_claude::binary_path())
+    /// #     .env("MOCK_CLAUDE_SCENARIO", "echo");
+    /// use futures::StreamExt;
+    ///
+    /// tether_claude::connect(options, async |client| {
+    ///     let ask = |prompt: &'static str| {
+    ///         let handle = client.handle();
+    ///         tokio::spawn(async move {
+    ///             let mut turn = handle.query(prompt).await?;
+    ///             let mut text = String::new();
+    ///             while let Some(message) = turn.next().await {
+    ///                 text += &message?.text().unwrap_or_default();
+    ///             }
+    ///             Ok::<_, tether_claude::Error>(text)
+    ///         })
+    ///     };
+    ///     let (a, b) = (ask("first"), ask("second"));
+    ///     assert!(a.await.unwrap()?.contains("first"));
+    ///     assert!(b.await.unwrap()?.contains("second"));
+    ///     Ok::<_, tether_claude::Error>(())
+    /// })
+    /// .await??;
+    /// # Ok(()) }
+    /// ```
     pub async fn query(&self, prompt: impl Into<Prompt>) -> Result<ResponseStream> {
-        begin_turn(&self.shared, prompt.into().to_line(), false, false).await
+        begin_turn(&self.shared, prompt.into().to_line(), false, None).await
     }
 
     /// Interrupts the current turn (its stream then ends with a `result` whose
@@ -77,6 +111,23 @@ impl ClientHandle {
     /// # Cancel safety
     ///
     /// Cancel safe: the request was sent or not; a late reply is ignored.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tether_claude::Error> {
+    /// # let options = tether_claude::ClaudeOptions::new()
+    /// #     .cli_path(mock_claude::binary_path())
+    /// #     .env("MOCK_CLAUDE_SCENARIO", "echo");
+    /// tether_claude::connect(options, async |client| {
+    ///     let handle = client.handle();
+    ///     // From any task, at any time; harmless while idle.
+    ///     tokio::spawn(async move { handle.interrupt().await }).await.unwrap()
+    /// })
+    /// .await??;
+    /// # Ok(()) }
+    /// ```
     pub async fn interrupt(&self) -> Result<()> {
         self.shared
             .request(json!({"subtype": "interrupt"}))

@@ -4,9 +4,7 @@ use futures::FutureExt;
 use parking_lot::Mutex;
 use serde_json::Value;
 use std::panic::AssertUnwindSafe;
-use tether::{
-    CloseError, MemoryReceiver, MemorySender, OwnedTaskGroup, RecvError, TaskId, TryRecvError,
-};
+use tether::{OwnedTaskGroup, TaskBinding, TaskId};
 
 use super::connection::Shared;
 use super::handle::ClientHandle;
@@ -104,12 +102,18 @@ pub struct Client {
     handle: ClientHandle,
     /// The connection's group; `None` once closed.
     group: Mutex<Option<OwnedTaskGroup>>,
-    /// The task that connected.
-    host: TaskId,
-    /// A receive end bound to `host`: asking it for an item from another task is how we get a
-    /// [`TaskContextError`](tether::TaskContextError) naming both tasks (tether has no public constructor for one).
-    probe: MemoryReceiver<()>,
-    _probe_tx: MemorySender<()>,
+    /// The task that connected: `query`, receiving and `disconnect` check it.
+    binding: TaskBinding,
+}
+
+/// The owned client's binding to the task that connected it.
+pub(crate) fn client_binding() -> TaskBinding {
+    TaskBinding::current(
+        "owned claude client",
+        "use it in the task that connected it, or give other tasks a ClientHandle \
+         (client.handle())",
+    )
+    .created_as("connected")
 }
 
 impl Client {
@@ -122,13 +126,30 @@ impl Client {
     /// # Cancel safety
     ///
     /// Dropping the future kills a CLI that was already started (SIGKILL, reaped by tokio).
+    ///
+    /// # Examples
+    ///
+    /// Against the bundled mock agent (`ClaudeOptions::new()` alone finds the real CLI):
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tether_claude::Error> {
+    /// # let options = tether_claude::ClaudeOptions::new()
+    /// #     .cli_path(mock_claude::binary_path())
+    /// #     .env("MOCK_CLAUDE_SCENARIO", "echo");
+    /// use tether_claude::Client;
+    ///
+    /// let mut client = Client::connect(options).await?;
+    /// assert_eq!(client.host(), tether::TaskId::current());
+    /// assert!(client.server_info().is_some());
+    /// client.disconnect().await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn connect(options: ClaudeOptions) -> Result<Client> {
         // Opened under a shield: only this connection decides when its tasks stop, so an
         // enclosing cancellation can never kill the owner task before the graceful teardown.
         let group = tether::shield(async { OwnedTaskGroup::open() }).await;
-        let host = group.host();
-        let (probe_tx, probe) = tether::memory_stream::<()>(0);
-        let probe = probe.bind_to_current_task();
+        let binding = client_binding();
         let shared = match Shared::spawn(&group, &options) {
             Ok(shared) => shared,
             Err(e) => {
@@ -142,9 +163,7 @@ impl Client {
                 shared: shared.clone(),
             },
             group: Mutex::new(Some(group)),
-            host,
-            probe,
-            _probe_tx: probe_tx,
+            binding,
         };
         if let Err(e) = shared.initialize(&options).await {
             let _ = client.shutdown().await;
@@ -153,18 +172,13 @@ impl Client {
         Ok(client)
     }
 
-    /// The [`TaskContextError`](tether::TaskContextError) for using this client from the current task, if it is not the
-    /// host.
-    fn wrong_task(&self, operation: &'static str) -> Result<()> {
-        if TaskId::current() == self.host {
-            return Ok(());
-        }
-        match self.probe.try_recv() {
-            Err(TryRecvError::Recv(RecvError::WrongTask(source))) => {
-                Err(Error::WrongTask { operation, source })
-            }
-            _ => unreachable!("the probe is bound to the host task"),
-        }
+    /// `Err(Error::WrongTask)` naming both tasks if the current task is not the one that
+    /// connected; `action` completes the message ("owned claude client connected in task 3 was
+    /// {action} from task 9").
+    fn check_task(&self, operation: &'static str, action: &'static str) -> Result<()> {
+        self.binding
+            .check(action)
+            .map_err(|source| Error::WrongTask { operation, source })
     }
 
     /// Queues a turn and returns its messages, bound to this task.
@@ -176,9 +190,49 @@ impl Client {
     /// # Cancel safety
     ///
     /// As [`ClientHandle::query`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tether_claude::Error> {
+    /// # let options = tether_claude::ClaudeOptions::new()
+    /// #     .cli_path(mock_claude::binary_path())
+    /// #     .env("MOCK_CLAUDE_SCENARIO", "echo");
+    /// use futures::StreamExt;
+    /// use tether_claude::{Client, Error, Message};
+    ///
+    /// let mut client = Client::connect(options).await?;
+    /// let mut turn = client.query("ping").await?;
+    /// let mut last = None;
+    /// while let Some(message) = turn.next().await {
+    ///     last = Some(message?);
+    /// }
+    /// assert!(matches!(last, Some(Message::Result(_))));
+    ///
+    /// // From another task: a typed error at once, naming both tasks.
+    /// let host = client.host();
+    /// let (client_back, err) = tokio::spawn(async move {
+    ///     let err = client.query("ping").await.unwrap_err();
+    ///     (client, err)
+    /// })
+    /// .await
+    /// .unwrap();
+    /// let Error::WrongTask { source, .. } = err else { panic!("{err}") };
+    /// assert_eq!(source.owner(), host);
+    /// client = client_back;
+    /// client.disconnect().await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn query(&self, prompt: impl Into<Prompt>) -> Result<ResponseStream> {
-        self.wrong_task("query")?;
-        begin_turn(&self.handle.shared, prompt.into().to_line(), false, true).await
+        self.check_task("query", "queried")?;
+        begin_turn(
+            &self.handle.shared,
+            prompt.into().to_line(),
+            false,
+            Some(self.binding),
+        )
+        .await
     }
 
     /// Interrupts the current turn (from any task: this is the point of an interrupt).
@@ -232,7 +286,7 @@ impl Client {
 
     /// The task that connected.
     pub fn host(&self) -> TaskId {
-        self.host
+        self.binding.task()
     }
 
     /// Disconnects: ends input, waits `close_grace`, SIGTERM, waits `term_grace`, SIGKILL,
@@ -249,21 +303,28 @@ impl Client {
     /// # Cancel safety
     ///
     /// Runs shielded: a cancellation waits for the (bounded) teardown to finish.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tether_claude::Error> {
+    /// # let options = tether_claude::ClaudeOptions::new()
+    /// #     .cli_path(mock_claude::binary_path())
+    /// #     .env("MOCK_CLAUDE_SCENARIO", "echo");
+    /// use tether_claude::{Client, CloseCause, Error};
+    ///
+    /// let mut client = Client::connect(options).await?;
+    /// let handle = client.handle();
+    /// client.disconnect().await?;
+    /// client.disconnect().await?; // idempotent
+    /// // Every handle now fails at once with the cause.
+    /// let Err(Error::Closed(cause)) = handle.query("late").await else { panic!() };
+    /// assert!(matches!(*cause, CloseCause::Disconnected));
+    /// # Ok(()) }
+    /// ```
     pub async fn disconnect(&mut self) -> Result<()> {
-        if TaskId::current() != self.host {
-            let group = self.group.lock().take();
-            if let Some(mut group) = group {
-                let result = group.close().await;
-                *self.group.lock() = Some(group);
-                if let Err(CloseError::WrongTask(source)) = result {
-                    return Err(Error::WrongTask {
-                        operation: "disconnect",
-                        source,
-                    });
-                }
-            }
-            return self.wrong_task("disconnect");
-        }
+        self.check_task("disconnect", "disconnected")?;
         self.shutdown().await
     }
 
@@ -303,7 +364,7 @@ impl Drop for Client {
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client")
-            .field("host", &self.host)
+            .field("host", &self.binding.task())
             .field("pid", &self.handle.pid())
             .field("connected", &self.group.lock().is_some())
             .finish()

@@ -40,17 +40,25 @@ use crate::wire::{Message, Prompt};
 ///
 /// # Examples
 ///
-/// ```no_run
-/// # async fn demo() {
-/// use futures::StreamExt;
-/// use tether_claude::{ClaudeOptions, Message, query};
+/// Against the bundled mock agent (`ClaudeOptions::new()` alone finds the real CLI):
 ///
-/// let mut messages = std::pin::pin!(query("What is 2 + 2?", ClaudeOptions::new()));
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// # let options = tether_claude::ClaudeOptions::new()
+/// #     .cli_path(mock_claude::binary_path())
+/// #     .env("MOCK_CLAUDE_SCENARIO", "hello");
+/// use futures::StreamExt;
+/// use tether_claude::{Message, query};
+///
+/// let mut messages = std::pin::pin!(query("Say hello", options));
+/// let mut answer = None;
 /// while let Some(message) = messages.next().await {
 ///     if let Ok(Message::Result(result)) = message {
-///         println!("{}", result.result.unwrap_or_default());
+///         answer = result.result;
 ///     }
 /// }
+/// assert_eq!(answer.as_deref(), Some("Hello from mock-claude"));
 /// # }
 /// ```
 pub fn query(prompt: impl Into<Prompt>, options: ClaudeOptions) -> QueryStream {
@@ -58,7 +66,7 @@ pub fn query(prompt: impl Into<Prompt>, options: ClaudeOptions) -> QueryStream {
     let (tx, rx) = tether::memory_stream::<Item>(0);
     let driver = async move {
         let outcome = connect(options, async |client| {
-            let mut turn = match begin_turn(&client.handle().shared, line, true, false).await {
+            let mut turn = match begin_turn(&client.handle().shared, line, true, None).await {
                 Ok(turn) => turn,
                 Err(e) => {
                     let _ = tx.send(Err(e)).await;

@@ -19,17 +19,18 @@
 //! messages), and keeps reading and discarding that turn's messages through its `result`. The
 //! next turn starts clean.
 
+use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use futures::Stream;
 use serde_json::json;
-use tether::Event;
-use tether::{MemoryReceiver, MemorySender, RecvError, TryRecvError, TrySendError};
+use tether::{Event, TaskBinding};
+use tether::{MemoryReceiver, MemorySender, TryRecvError, TrySendError};
 use tokio::sync::oneshot;
 
-use super::connection::{Item, Shared};
+use super::connection::{Batch, Item, Shared};
 use crate::error::{CloseCause, Error, Result};
 use crate::wire::Message;
 
@@ -38,8 +39,8 @@ use crate::wire::Message;
 pub(crate) struct TurnRequest {
     /// The prompt's stdin line.
     line: Vec<u8>,
-    /// The turn's messages.
-    out: MemorySender<Item>,
+    /// The turn's messages, in bursts.
+    out: MemorySender<Batch>,
     /// Told when the driver takes the turn; a dropped receiver withdraws it.
     accepted: oneshot::Sender<()>,
     /// Set when the turn's stream is dropped.
@@ -58,21 +59,19 @@ pub(crate) async fn begin_turn(
     shared: &Arc<Shared>,
     line: Vec<u8>,
     until_eof: bool,
-    bind_to_task: bool,
+    binding: Option<TaskBinding>,
 ) -> Result<ResponseStream> {
     if shared.is_ended() {
         return Err(shared.closed_error());
     }
-    let (out, rx) = tether::memory_stream::<Item>(shared.turn_buffer);
-    let rx = if bind_to_task {
-        rx.bind_to_current_task()
-    } else {
-        rx
-    };
+    // One burst in flight (at most `message_buffer` messages) plus the one being read.
+    let (out, rx) = tether::memory_stream::<Batch>(1);
     let dropped = Arc::new(Event::new());
     let (accepted, wait) = oneshot::channel();
     let stream = ResponseStream {
         rx,
+        burst: Vec::new().into_iter(),
+        binding,
         shared: shared.clone(),
         dropped: dropped.clone(),
         saw_result: false,
@@ -97,11 +96,19 @@ pub(crate) async fn begin_turn(
 }
 
 /// The driver: serves turns one at a time, in the order they were queued.
+///
+/// Messages arrive in bursts (one `Vec` per hand-over from the reader) and leave in bursts
+/// (one `Vec` per hand-over to the turn's stream), cut at the turn's `result`: one wake-up per
+/// burst on each side instead of one per message, which is what keeps the multi-thread runtime
+/// fast (a cross-thread wake-up costs more than parsing a small message).
 pub(crate) async fn drive_turns(
     shared: Arc<Shared>,
     turns: MemoryReceiver<TurnRequest>,
-    messages: MemoryReceiver<Item>,
+    messages: MemoryReceiver<Batch>,
 ) {
+    // Received but not yet given to a turn: what follows a `result` in the same burst belongs
+    // to the next turn.
+    let mut pending: VecDeque<Item> = VecDeque::new();
     while let Ok(turn) = turns.recv().await {
         if turn.dropped.is_set() || turn.accepted.send(()).is_err() {
             continue; // withdrawn while waiting: its prompt is never written
@@ -117,28 +124,40 @@ pub(crate) async fn drive_turns(
         }
         let mut open = true;
         loop {
-            // Fast path first: an item ready now needs no wait (and no waiter registration on
-            // the drop event); only an empty queue waits, watching for a drop meanwhile.
-            let item = match messages.try_recv() {
-                Ok(item) => Ok(item),
-                Err(TryRecvError::Recv(e)) => Err(e),
-                // Nothing buffered now (`WouldBlock`, the only other kind).
-                Err(_) => tokio::select! {
-                    biased;
-                    () = turn.dropped.wait(), if open => {
-                        open = false;
-                        interrupt_in_background(&shared);
-                        continue;
-                    }
-                    item = messages.recv() => item,
-                },
-            };
-            let Ok(item) = item else {
-                // The connection ended: dropping the rest of the turns (and `turn.out`) fails
-                // every stream and every waiting caller with the cause.
-                return;
-            };
-            let is_result = matches!(item, Ok(Message::Result(_)));
+            if pending.is_empty() {
+                // Fast path first: a burst ready now needs no wait (and no waiter registration
+                // on the drop event); only an empty queue waits, watching for a drop meanwhile.
+                let batch = match messages.try_recv() {
+                    Ok(batch) => Ok(batch),
+                    Err(TryRecvError::Recv(e)) => Err(e),
+                    // Nothing buffered now (`WouldBlock`, the only other kind).
+                    Err(_) => tokio::select! {
+                        biased;
+                        () = turn.dropped.wait(), if open => {
+                            open = false;
+                            interrupt_in_background(&shared);
+                            continue;
+                        }
+                        batch = messages.recv() => batch,
+                    },
+                };
+                let Ok(batch) = batch else {
+                    // The connection ended: dropping the rest of the turns (and `turn.out`)
+                    // fails every stream and every waiting caller with the cause.
+                    return;
+                };
+                pending.extend(batch);
+            }
+            // This turn's part of what is pending: through its `result` (one-shot: all).
+            let mut out = Vec::with_capacity(pending.len());
+            let mut is_result = false;
+            while let Some(item) = pending.pop_front() {
+                is_result = matches!(item, Ok(Message::Result(_)));
+                out.push(item);
+                if is_result && !turn.until_eof {
+                    break;
+                }
+            }
             if open && turn.dropped.is_set() {
                 open = false;
                 if !is_result {
@@ -146,11 +165,11 @@ pub(crate) async fn drive_turns(
                 }
             }
             if open {
-                let delivered = match turn.out.try_send(item) {
+                let delivered = match turn.out.try_send(out) {
                     Ok(()) => true,
-                    Err(TrySendError::WouldBlock(item)) => tokio::select! {
+                    Err(TrySendError::WouldBlock(out)) => tokio::select! {
                         biased;
-                        sent = turn.out.send(item) => sent.is_ok(),
+                        sent = turn.out.send(out) => sent.is_ok(),
                         () = turn.dropped.wait() => false,
                     },
                     Err(_) => false,
@@ -199,19 +218,47 @@ fn interrupt_in_background(shared: &Arc<Shared>) {
 ///
 /// # Examples
 ///
-/// ```no_run
-/// # async fn demo(handle: tether_claude::ClientHandle) -> Result<(), tether_claude::Error> {
-/// use futures::StreamExt;
+/// Against the bundled mock agent, which echoes the prompt:
 ///
-/// let mut turn = handle.query("hello").await?;
-/// while let Some(message) = turn.next().await {
-///     println!("{:?}", message?);
-/// }
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), tether_claude::Error> {
+/// # let options = tether_claude::ClaudeOptions::new()
+/// #     .cli_path(mock_claude::binary_path())
+/// #     .env("MOCK_CLAUDE_SCENARIO", "echo");
+/// use futures::StreamExt;
+/// use tether_claude::Message;
+///
+/// tether_claude::connect(options, async |client| {
+///     let mut turn = client.handle().query("hello").await?;
+///     let mut messages = Vec::new();
+///     while let Some(message) = turn.next().await {
+///         messages.push(message?);
+///     }
+///     // Through the turn's `result`, then the stream ends.
+///     assert!(matches!(messages.last(), Some(Message::Result(_))));
+///     assert!(messages.iter().filter_map(Message::text).any(|t| t.contains("hello")));
+///
+///     // Dropping a stream early interrupts its turn; the next turn starts clean.
+///     drop(client.query("abandoned").await?);
+///     let mut next = client.query("next").await?;
+///     let mut text = String::new();
+///     while let Some(message) = next.next().await {
+///         text += &message?.text().unwrap_or_default();
+///     }
+///     assert!(text.contains("next") && !text.contains("abandoned"));
+///     Ok::<_, tether_claude::Error>(())
+/// })
+/// .await??;
 /// # Ok(()) }
 /// ```
 #[must_use = "a turn's messages arrive only through its stream; dropping it interrupts the turn"]
 pub struct ResponseStream {
-    rx: MemoryReceiver<Item>,
+    rx: MemoryReceiver<Batch>,
+    /// The burst being read.
+    burst: std::vec::IntoIter<Item>,
+    /// The owned client's streams: the task that may receive.
+    binding: Option<TaskBinding>,
     shared: Arc<Shared>,
     dropped: Arc<Event>,
     saw_result: bool,
@@ -252,33 +299,38 @@ impl Stream for ResponseStream {
         if this.done {
             return Poll::Ready(None);
         }
-        match ready!(Pin::new(&mut this.rx).poll_next(cx)) {
-            Some(item) => {
+        if let Some(binding) = &this.binding
+            && let Err(source) = binding.check("received from")
+        {
+            // Tell the wrong task once, then end the stream for it (a loop there stops instead
+            // of spinning); nothing is consumed, so the task that asked can go on reading.
+            let current = tether::TaskId::current();
+            if this.refused == Some(current) {
+                return Poll::Ready(None);
+            }
+            this.refused = Some(current);
+            return Poll::Ready(Some(Err(Error::WrongTask {
+                operation: "receive",
+                source,
+            })));
+        }
+        loop {
+            if let Some(item) = this.burst.next() {
                 if matches!(item, Ok(Message::Result(_))) {
                     this.saw_result = true;
                 }
-                Poll::Ready(Some(item))
+                return Poll::Ready(Some(item));
             }
-            None => match this.rx.try_recv() {
-                Ok(item) => Poll::Ready(Some(item)),
-                Err(TryRecvError::Recv(RecvError::WrongTask(source))) => {
-                    // Tell the wrong task once, then end the stream for it (a loop there stops);
-                    // nothing is consumed, so the task that asked can go on reading.
-                    let current = tether::TaskId::current();
-                    if this.refused == Some(current) {
-                        return Poll::Ready(None);
+            match ready!(Pin::new(&mut this.rx).poll_next(cx)) {
+                Some(batch) => this.burst = batch.into_iter(),
+                None => match this.rx.try_recv() {
+                    Ok(batch) => this.burst = batch.into_iter(),
+                    Err(_) => {
+                        this.done = true;
+                        return Poll::Ready(this.end_error().map(Err));
                     }
-                    this.refused = Some(current);
-                    Poll::Ready(Some(Err(Error::WrongTask {
-                        operation: "receive",
-                        source,
-                    })))
-                }
-                Err(_) => {
-                    this.done = true;
-                    Poll::Ready(this.end_error().map(Err))
-                }
-            },
+                },
+            }
         }
     }
 }
@@ -292,7 +344,7 @@ impl Drop for ResponseStream {
 impl std::fmt::Debug for ResponseStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ResponseStream")
-            .field("buffered", &self.rx.statistics().current_buffer_used)
+            .field("buffered", &self.burst.len())
             .field("saw_result", &self.saw_result)
             .field("done", &self.done)
             .finish()

@@ -394,8 +394,11 @@ impl ClaudeOptions {
         self
     }
 
-    /// How many messages may wait for the consumer before the reader stops reading the CLI's
-    /// output (default 100). Control traffic never waits behind them.
+    /// The look-ahead for a slow consumer (default 100): messages are handed over in bursts of
+    /// up to this many, and the reader stops reading the CLI's output only once `2 ×` this many
+    /// messages wait in its look-ahead (with one more burst in each stage between it and the
+    /// consumer). Control traffic never waits behind them. Memory stays bounded by a small
+    /// multiple of it, whatever the number of messages.
     pub fn message_buffer(mut self, messages: usize) -> Self {
         self.message_buffer = messages.max(1);
         self
