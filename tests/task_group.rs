@@ -782,3 +782,56 @@ async fn every_form_of_group_lends_the_same_scope_by_the_same_type() {
     .await
     .unwrap(); // the body finished without another await: its value stands
 }
+
+// ----- outcomes nobody reads (found by mutation testing, docs/reliability.md) -------------------
+
+#[tokio::test(start_paused = true)]
+async fn a_start_failure_nobody_reads_is_handed_to_the_group_with_the_childs_task() {
+    // The child fails before `started` while nobody polls its `start()` future; that future is
+    // then dropped. The failure must reach the group (and name the child's task), not vanish.
+    let child_task = Arc::new(Mutex::new(None));
+    let seen = child_task.clone();
+    let err = bounded(task_group(async |tg| {
+        let start = tg.start(move |status: tether::TaskStatus<u16>| async move {
+            let _status = status;
+            *seen.lock().unwrap() = Some(TaskId::current());
+            Err::<(), _>(Boom(7))
+        });
+        sleep(MS).await; // the child runs and fails meanwhile
+        assert!(
+            !tg.cancel_scope().cancel_called(),
+            "a failure before started does not cancel the group by itself"
+        );
+        drop(start);
+        sleep(HOUR).await; // cut off: the group is cancelled by the handed-over failure
+    }))
+    .await
+    .unwrap_err();
+    assert_eq!(err.len(), 1, "{err}");
+    assert_eq!(err.find::<Boom>(), Some(&Boom(7)));
+    let child = child_task.lock().unwrap().expect("the child ran");
+    assert_eq!(
+        err.failures()[0].origin(),
+        tether::FailureOrigin::Child(child)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_start_panic_nobody_reads_is_handed_to_the_group() {
+    let outcome = tokio::spawn(async {
+        task_group(async |tg| {
+            let start = tg.start(|status: tether::TaskStatus<u16>| async move {
+                let _status = status;
+                if true {
+                    panic!("unread panic");
+                }
+            });
+            sleep(MS).await; // the child panics meanwhile
+            drop(start);
+            sleep(HOUR).await; // cut off: the group is cancelled by the handed-over panic
+        })
+        .await
+    });
+    let payload = bounded(outcome).await.unwrap_err().into_panic();
+    assert_eq!(*payload.downcast::<&str>().unwrap(), "unread panic");
+}
