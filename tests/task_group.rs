@@ -835,3 +835,53 @@ async fn a_start_panic_nobody_reads_is_handed_to_the_group() {
     let payload = bounded(outcome).await.unwrap_err().into_panic();
     assert_eq!(*payload.downcast::<&str>().unwrap(), "unread panic");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_child_that_returns_while_its_status_lives_on_elsewhere_fails_start_with_not_started() {
+    // The status outlives the child (handed to someone else): the child's exit, not the
+    // status's drop, is what `start()` must report.
+    let kept = Arc::new(Mutex::new(None));
+    let keeper = kept.clone();
+    bounded(task_group(async |tg| {
+        let err = tg
+            .start(move |status: tether::TaskStatus<u16>| async move {
+                *keeper.lock().unwrap() = Some(status);
+            })
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StartError::NotStarted), "{err}");
+    }))
+    .await
+    .unwrap();
+    // A late `started` through the surviving status goes nowhere and fails nothing.
+    kept.lock().unwrap().take().expect("status kept").started(1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_starting_child_cancelled_by_its_group_fails_start_with_the_groups_reason() {
+    // The child keeps its status elsewhere, so only the group's cancel explains its exit:
+    // `start()` says `Cancelled` with that reason (not `StatusDropped`, not `NotStarted`).
+    let kept = Arc::new(Mutex::new(None));
+    let keeper = kept.clone();
+    let mut group = OwnedTaskGroup::open();
+    let scope = group.cancel_scope().clone();
+    let start = group.start(move |status: tether::TaskStatus<u16>| async move {
+        *keeper.lock().unwrap() = Some(status);
+        sleep(HOUR).await;
+    });
+    let canceller = tokio::spawn(async move {
+        sleep(10 * MS).await;
+        scope.cancel_with("shutting down");
+    });
+    let err = bounded(start).await.unwrap_err();
+    match &err {
+        StartError::Cancelled(reason) => {
+            assert_eq!(reason.source(), CancelSource::ParentScope, "{err}");
+            assert!(err.to_string().contains("shutting down"), "{err}");
+        }
+        other => panic!("expected Cancelled, got {other:?}"),
+    }
+    canceller.await.unwrap();
+    bounded(group.close()).await.unwrap();
+    drop(kept);
+}
