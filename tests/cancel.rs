@@ -604,3 +604,24 @@ async fn lowering_a_shield_delivers_the_pending_cancel_to_a_child_task_below_it(
     assert!(outer.cancelled_caught());
     assert!(!s2.cancelled_caught());
 }
+
+#[test]
+fn polling_a_finished_scope_future_again_panics_with_a_clear_message() {
+    use std::task::{Context, Poll};
+    let mut cx = Context::from_waker(futures::task::noop_waker_ref());
+    let mut run = Box::pin(CancelScope::new().run(async { 7 }));
+    assert!(matches!(run.as_mut().poll(&mut cx), Poll::Ready(Ok(7))));
+    let again = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _ = run.as_mut().poll(&mut cx);
+    }));
+    let payload = again.expect_err("a second poll must panic");
+    let message = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    assert_eq!(
+        message,
+        "a tether scope future was polled after it completed"
+    );
+}
