@@ -885,3 +885,23 @@ async fn a_starting_child_cancelled_by_its_group_fails_start_with_the_groups_rea
     bounded(group.close()).await.unwrap();
     drop(kept);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_handle_says_closed_only_once_the_group_has_exited() {
+    let mut kept = None;
+    bounded(task_group(async |tg| {
+        let handle = tg.handle();
+        assert!(!handle.is_closed(), "open while the body runs");
+        let h = handle.clone();
+        tg.spawn(async move {
+            sleep(10 * MS).await;
+            assert!(!h.is_closed(), "open while a child runs");
+        });
+        kept = Some(handle);
+    }))
+    .await
+    .unwrap();
+    let handle = kept.unwrap();
+    assert!(handle.is_closed(), "closed after exit");
+    assert!(handle.spawn(async {}).is_err());
+}
