@@ -625,3 +625,35 @@ fn polling_a_finished_scope_future_again_panics_with_a_clear_message() {
         "a tether scope future was polled after it completed"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_shield_raised_from_another_task_protects_the_running_body_from_a_later_cancel() {
+    // Raising the shield must wake the scope's task so it starts holding the enclosing scope:
+    // an outer cancel made afterwards waits for the shielded body, then is delivered.
+    let outer = CancelScope::new();
+    let inner = CancelScope::new();
+    let finished = Arc::new(AtomicBool::new(false));
+    let (o, i, f) = (outer.clone(), inner.clone(), finished.clone());
+    let other = tokio::spawn(async move {
+        sleep(5 * MS).await;
+        i.set_shield(true);
+        sleep(5 * MS).await;
+        o.cancel();
+    });
+    let start = Instant::now();
+    let result = bounded(outer.run(async move {
+        let _ = inner
+            .run(async move {
+                sleep(20 * MS).await;
+                f.store(true, Ordering::SeqCst);
+            })
+            .await;
+        sleep(Duration::from_secs(3600)).await;
+    }))
+    .await;
+    other.await.unwrap();
+    assert!(result.is_err());
+    assert!(finished.load(Ordering::SeqCst), "the shielded body was cut");
+    assert_eq!(start.elapsed(), 20 * MS);
+    assert!(outer.cancelled_caught());
+}

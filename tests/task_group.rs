@@ -905,3 +905,35 @@ async fn a_handle_says_closed_only_once_the_group_has_exited() {
     assert!(handle.is_closed(), "closed after exit");
     assert!(handle.spawn(async {}).is_err());
 }
+
+#[tokio::test(start_paused = true)]
+async fn one_panic_and_one_failure_both_come_out_in_a_group_panic() {
+    // A lone panic resumes its own payload; a panic *and* a failure must not lose the failure.
+    let outcome = tokio::spawn(async {
+        task_group(async |tg| {
+            tg.spawn(async {
+                sleep(MS).await;
+                Err::<(), _>(Boom(3))
+            });
+            tg.spawn(async {
+                // Shielded, so the failure's cancel does not stop it before it panics.
+                shield(async {
+                    sleep(2 * MS).await;
+                    if true {
+                        panic!("second child panicked");
+                    }
+                })
+                .await;
+            });
+        })
+        .await
+    });
+    let payload = bounded(outcome).await.unwrap_err().into_panic();
+    let group_panic = payload
+        .downcast::<tether::GroupPanic>()
+        .expect("a GroupPanic carrying both outcomes");
+    assert_eq!(group_panic.panic_messages(), ["second child panicked"]);
+    let failures = group_panic.failures().expect("the failure is kept");
+    assert_eq!(failures.len(), 1);
+    assert_eq!(failures.find::<Boom>(), Some(&Boom(3)));
+}
