@@ -937,3 +937,22 @@ async fn one_panic_and_one_failure_both_come_out_in_a_group_panic() {
     assert_eq!(failures.len(), 1);
     assert_eq!(failures.find::<Boom>(), Some(&Boom(3)));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_failure_right_after_started_still_cancels_the_group_when_nobody_reads_the_value() {
+    // The group's cancellation is held back until `start()` takes the value; if the `start()`
+    // future is dropped instead, the drop must deliver it.
+    let err = bounded(task_group(async |tg| {
+        let start = tg.start(|status: tether::TaskStatus<u16>| async move {
+            status.started(1);
+            Err::<(), _>(Boom(4))
+        });
+        sleep(MS).await; // the child starts and fails meanwhile
+        drop(start);
+        sleep(HOUR).await; // cut off by the failure's cancellation
+    }))
+    .await
+    .unwrap_err();
+    assert_eq!(err.len(), 1, "{err}");
+    assert_eq!(err.find::<Boom>(), Some(&Boom(4)));
+}
