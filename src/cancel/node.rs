@@ -700,14 +700,31 @@ mod tests {
         assert_eq!(list(&grandparent), (0, 0));
     }
 
+    struct Count(StdCounter);
+
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn an_observer_polled_with_a_new_waker_is_woken_through_the_new_one() {
+        // A `cancelled()` future moved to another task is polled with that task's waker.
+        let node = Node::new(false, None);
+        let key = node.update_observer(None, futures::task::noop_waker_ref());
+        let count = Arc::new(Count(StdCounter::new(0)));
+        assert_eq!(
+            node.update_observer(Some(key), &Waker::from(count.clone())),
+            key
+        );
+        node.cancel(CancelReason::new(CancelSource::Explicit, None));
+        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        node.remove_observer(key);
+    }
+
     #[test]
     fn a_cancel_wakes_every_listed_waiter_past_the_inline_capacity() {
-        struct Count(StdCounter);
-        impl Wake for Count {
-            fn wake(self: Arc<Self>) {
-                self.0.fetch_add(1, Ordering::SeqCst);
-            }
-        }
         let count = Arc::new(Count(StdCounter::new(0)));
         let parent = Node::new(false, None);
         let mut children = Vec::new();
