@@ -698,6 +698,15 @@ mod tests {
         assert_eq!(list(&child), (0, 0));
         assert_eq!(list(&parent), (0, 0));
         assert_eq!(list(&grandparent), (0, 0));
+        // Watched and then pending: listed once, not twice; leaving in either order unlists it.
+        let key = child.update_observer(None, &waker);
+        child.register_in_parent();
+        assert_eq!(list(&parent), (1, 1));
+        child.remove_observer(key);
+        assert_eq!(list(&parent), (1, 1), "still pending");
+        child.deregister_from_parent();
+        assert_eq!(list(&parent), (0, 0));
+        assert_eq!(list(&grandparent), (0, 0));
     }
 
     struct Count(StdCounter);
