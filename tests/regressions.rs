@@ -645,7 +645,7 @@ async fn a_scope_that_parks_and_is_polled_again_within_one_poll_stays_parked() {
     let outer = CancelScope::new();
     let after = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let result = bounded(outer.run(async {
-        let mut items = FuturesUnordered::new();
+        let items = FuturesUnordered::new();
         for i in 0..4 {
             let (after, outer) = (after.clone(), outer.clone());
             items.push(async move {
