@@ -552,3 +552,108 @@ async fn fail_after_lends_its_scope_like_move_on_does() {
     assert_eq!(result.unwrap_err().deadline(), start + 10 * MS + 1000 * MS);
     assert!(scope.cancelled_caught());
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_scope_whose_deadline_has_passed_never_polls_its_body() {
+    // A deadline exactly now has passed: the body is never polled and the deadline is the cause.
+    for deadline in [Instant::now(), Instant::now() - 5 * MS] {
+        let polled = Arc::new(AtomicBool::new(false));
+        let flag = polled.clone();
+        let scope = CancelScope::new().with_deadline(deadline);
+        let result = bounded(scope.run(async move {
+            flag.store(true, Ordering::SeqCst);
+            std::future::pending::<()>().await;
+        }))
+        .await;
+        let cancelled = result.unwrap_err();
+        assert!(cancelled.is_deadline(), "{cancelled:?}");
+        assert!(!polled.load(Ordering::SeqCst), "the body was polled");
+        assert!(scope.cancelled_caught());
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn lowering_a_shield_delivers_the_pending_cancel_to_a_child_task_below_it() {
+    // The outer cancel skips the shielded subtree; lowering the shield must then reach a child
+    // task of a group inside it (another task: only a walk of the subtree wakes it).
+    let outer = CancelScope::new();
+    let shielded = CancelScope::new().with_shield(true);
+    let drops = DropCounter::default();
+    let guard = drops.guard();
+    let (o, s, s2) = (outer.clone(), shielded.clone(), shielded.clone());
+    let start = Instant::now();
+    let result = bounded(outer.run(async move {
+        let _ = shielded
+            .run(tether::task_group(async |tg| {
+                tg.spawn(async move {
+                    let _guard = guard;
+                    sleep(Duration::from_secs(3600)).await;
+                });
+                o.cancel();
+                sleep(10 * MS).await; // shielded: runs to its end
+                s.set_shield(false);
+                sleep(Duration::from_secs(3600)).await;
+            }))
+            .await;
+        unreachable!("the outer scope catches");
+    }))
+    .await;
+    assert!(result.is_err());
+    assert_eq!(drops.count(), 1, "the child was dropped");
+    assert_eq!(start.elapsed(), 10 * MS);
+    assert!(outer.cancelled_caught());
+    assert!(!s2.cancelled_caught());
+}
+
+#[test]
+fn polling_a_finished_scope_future_again_panics_with_a_clear_message() {
+    use std::task::{Context, Poll};
+    let mut cx = Context::from_waker(futures::task::noop_waker_ref());
+    let mut run = Box::pin(CancelScope::new().run(async { 7 }));
+    assert!(matches!(run.as_mut().poll(&mut cx), Poll::Ready(Ok(7))));
+    let again = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _ = run.as_mut().poll(&mut cx);
+    }));
+    let payload = again.expect_err("a second poll must panic");
+    let message = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    assert_eq!(
+        message,
+        "a tether scope future was polled after it completed"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_shield_raised_from_another_task_protects_the_running_body_from_a_later_cancel() {
+    // Raising the shield must wake the scope's task so it starts holding the enclosing scope:
+    // an outer cancel made afterwards waits for the shielded body, then is delivered.
+    let outer = CancelScope::new();
+    let inner = CancelScope::new();
+    let finished = Arc::new(AtomicBool::new(false));
+    let (o, i, f) = (outer.clone(), inner.clone(), finished.clone());
+    let other = tokio::spawn(async move {
+        sleep(5 * MS).await;
+        i.set_shield(true);
+        sleep(5 * MS).await;
+        o.cancel();
+    });
+    let start = Instant::now();
+    let result = bounded(outer.run(async move {
+        let _ = inner
+            .run(async move {
+                sleep(20 * MS).await;
+                f.store(true, Ordering::SeqCst);
+            })
+            .await;
+        sleep(Duration::from_secs(3600)).await;
+    }))
+    .await;
+    other.await.unwrap();
+    assert!(result.is_err());
+    assert!(finished.load(Ordering::SeqCst), "the shielded body was cut");
+    assert_eq!(start.elapsed(), 20 * MS);
+    assert!(outer.cancelled_caught());
+}

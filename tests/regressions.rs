@@ -635,6 +635,47 @@ async fn a_scope_parked_inside_futures_unordered_never_resumes_the_code_after_it
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_scope_that_parks_and_is_polled_again_within_one_poll_stays_parked() {
+    // The parked scope cancels its enclosing scope itself and wakes itself; `FuturesUnordered`
+    // polls a self-woken future once more within the same `poll_next`. That second poll must not
+    // count as "nobody will drop me" (a nested executor): the scope stays parked, the enclosing
+    // scope drops it, and the code after it never runs.
+    use futures::StreamExt;
+    use futures::stream::FuturesUnordered;
+    let outer = CancelScope::new();
+    let after = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let result = bounded(outer.run(async {
+        let items = FuturesUnordered::new();
+        for i in 0..4 {
+            let (after, outer) = (after.clone(), outer.clone());
+            items.push(async move {
+                if i == 0 {
+                    sleep(MS).await;
+                    let _ = CancelScope::new()
+                        .run(async {
+                            outer.cancel();
+                            pending::<()>().await
+                        })
+                        .await;
+                } else {
+                    sleep(HOUR).await;
+                }
+                after.fetch_add(1, Ordering::SeqCst);
+            });
+        }
+        items.collect::<Vec<_>>().await
+    }))
+    .await;
+    assert!(result.is_err());
+    assert!(outer.cancelled_caught());
+    assert_eq!(
+        after.load(Ordering::SeqCst),
+        0,
+        "code after a parked scope ran"
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn an_outer_cancel_is_caught_by_the_outer_scope_when_the_group_cancelled_itself_too() {
     let outer = CancelScope::new();
     let mut after = false;

@@ -782,3 +782,177 @@ async fn every_form_of_group_lends_the_same_scope_by_the_same_type() {
     .await
     .unwrap(); // the body finished without another await: its value stands
 }
+
+// ----- outcomes nobody reads (found by mutation testing, docs/reliability.md) -------------------
+
+#[tokio::test(start_paused = true)]
+async fn a_start_failure_nobody_reads_is_handed_to_the_group_with_the_childs_task() {
+    // The child fails before `started` while nobody polls its `start()` future; that future is
+    // then dropped. The failure must reach the group (and name the child's task), not vanish.
+    let child_task = Arc::new(Mutex::new(None));
+    let seen = child_task.clone();
+    let err = bounded(task_group(async |tg| {
+        let start = tg.start(move |status: tether::TaskStatus<u16>| async move {
+            let _status = status;
+            *seen.lock().unwrap() = Some(TaskId::current());
+            Err::<(), _>(Boom(7))
+        });
+        sleep(MS).await; // the child runs and fails meanwhile
+        assert!(
+            !tg.cancel_scope().cancel_called(),
+            "a failure before started does not cancel the group by itself"
+        );
+        drop(start);
+        sleep(HOUR).await; // cut off: the group is cancelled by the handed-over failure
+    }))
+    .await
+    .unwrap_err();
+    assert_eq!(err.len(), 1, "{err}");
+    assert_eq!(err.find::<Boom>(), Some(&Boom(7)));
+    let child = child_task.lock().unwrap().expect("the child ran");
+    assert_eq!(
+        err.failures()[0].origin(),
+        tether::FailureOrigin::Child(child)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_start_panic_nobody_reads_is_handed_to_the_group() {
+    let outcome = tokio::spawn(async {
+        task_group(async |tg| {
+            let start = tg.start(|status: tether::TaskStatus<u16>| async move {
+                let _status = status;
+                if true {
+                    panic!("unread panic");
+                }
+            });
+            sleep(MS).await; // the child panics meanwhile
+            drop(start);
+            sleep(HOUR).await; // cut off: the group is cancelled by the handed-over panic
+        })
+        .await
+    });
+    let payload = bounded(outcome).await.unwrap_err().into_panic();
+    assert_eq!(*payload.downcast::<&str>().unwrap(), "unread panic");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_child_that_returns_while_its_status_lives_on_elsewhere_fails_start_with_not_started() {
+    // The status outlives the child (handed to someone else): the child's exit, not the
+    // status's drop, is what `start()` must report.
+    let kept = Arc::new(Mutex::new(None));
+    let keeper = kept.clone();
+    bounded(task_group(async |tg| {
+        let err = tg
+            .start(move |status: tether::TaskStatus<u16>| async move {
+                *keeper.lock().unwrap() = Some(status);
+            })
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StartError::NotStarted), "{err}");
+    }))
+    .await
+    .unwrap();
+    // A late `started` through the surviving status goes nowhere and fails nothing.
+    kept.lock().unwrap().take().expect("status kept").started(1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_starting_child_cancelled_by_its_group_fails_start_with_the_groups_reason() {
+    // The child keeps its status elsewhere, so only the group's cancel explains its exit:
+    // `start()` says `Cancelled` with that reason (not `StatusDropped`, not `NotStarted`).
+    let kept = Arc::new(Mutex::new(None));
+    let keeper = kept.clone();
+    let mut group = OwnedTaskGroup::open();
+    let scope = group.cancel_scope().clone();
+    let start = group.start(move |status: tether::TaskStatus<u16>| async move {
+        *keeper.lock().unwrap() = Some(status);
+        sleep(HOUR).await;
+    });
+    let canceller = tokio::spawn(async move {
+        sleep(10 * MS).await;
+        scope.cancel_with("shutting down");
+    });
+    let err = bounded(start).await.unwrap_err();
+    match &err {
+        StartError::Cancelled(reason) => {
+            assert_eq!(reason.source(), CancelSource::ParentScope, "{err}");
+            assert!(err.to_string().contains("shutting down"), "{err}");
+        }
+        other => panic!("expected Cancelled, got {other:?}"),
+    }
+    canceller.await.unwrap();
+    bounded(group.close()).await.unwrap();
+    drop(kept);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_handle_says_closed_only_once_the_group_has_exited() {
+    let mut kept = None;
+    bounded(task_group(async |tg| {
+        let handle = tg.handle();
+        assert!(!handle.is_closed(), "open while the body runs");
+        let h = handle.clone();
+        tg.spawn(async move {
+            sleep(10 * MS).await;
+            assert!(!h.is_closed(), "open while a child runs");
+        });
+        kept = Some(handle);
+    }))
+    .await
+    .unwrap();
+    let handle = kept.unwrap();
+    assert!(handle.is_closed(), "closed after exit");
+    assert!(handle.spawn(async {}).is_err());
+}
+
+#[tokio::test(start_paused = true)]
+async fn one_panic_and_one_failure_both_come_out_in_a_group_panic() {
+    // A lone panic resumes its own payload; a panic *and* a failure must not lose the failure.
+    let outcome = tokio::spawn(async {
+        task_group(async |tg| {
+            tg.spawn(async {
+                sleep(MS).await;
+                Err::<(), _>(Boom(3))
+            });
+            tg.spawn(async {
+                // Shielded, so the failure's cancel does not stop it before it panics.
+                shield(async {
+                    sleep(2 * MS).await;
+                    if true {
+                        panic!("second child panicked");
+                    }
+                })
+                .await;
+            });
+        })
+        .await
+    });
+    let payload = bounded(outcome).await.unwrap_err().into_panic();
+    let group_panic = payload
+        .downcast::<tether::GroupPanic>()
+        .expect("a GroupPanic carrying both outcomes");
+    assert_eq!(group_panic.panic_messages(), ["second child panicked"]);
+    let failures = group_panic.failures().expect("the failure is kept");
+    assert_eq!(failures.len(), 1);
+    assert_eq!(failures.find::<Boom>(), Some(&Boom(3)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failure_right_after_started_still_cancels_the_group_when_nobody_reads_the_value() {
+    // The group's cancellation is held back until `start()` takes the value; if the `start()`
+    // future is dropped instead, the drop must deliver it.
+    let err = bounded(task_group(async |tg| {
+        let start = tg.start(|status: tether::TaskStatus<u16>| async move {
+            status.started(1);
+            Err::<(), _>(Boom(4))
+        });
+        sleep(MS).await; // the child starts and fails meanwhile
+        drop(start);
+        sleep(HOUR).await; // cut off by the failure's cancellation
+    }))
+    .await
+    .unwrap_err();
+    assert_eq!(err.len(), 1, "{err}");
+    assert_eq!(err.find::<Boom>(), Some(&Boom(4)));
+}

@@ -634,3 +634,132 @@ impl std::fmt::Debug for Node {
             .finish_non_exhaustive()
     }
 }
+
+/// The bookkeeping that decides which nodes a cancel walk can reach (private state, so unit
+/// tests; the behaviour it serves is tested in `tests/regressions.rs`).
+#[cfg(all(test, not(tether_loom)))]
+mod tests {
+    use std::sync::atomic::AtomicUsize as StdCounter;
+    use std::task::Wake;
+
+    use super::*;
+
+    /// Entries in `node`'s child list, and its `live` count.
+    fn list(node: &Node) -> (usize, usize) {
+        let children = node
+            .state
+            .lock()
+            .deps
+            .as_ref()
+            .map_or(0, |deps| deps.children.len());
+        (children, node.live.load(Ordering::Acquire))
+    }
+
+    #[test]
+    fn a_node_is_listed_in_its_parent_from_its_first_pending_to_its_exit() {
+        let parent = Node::new(false, None);
+        let child = Node::new(false, None);
+        assert!(child.enter(Some(parent.clone())));
+        assert!(!child.enter(Some(parent.clone())), "entered twice");
+        assert_eq!(list(&parent), (0, 0));
+        child.register_in_parent();
+        assert_eq!(list(&parent), (1, 1));
+        child.deregister_from_parent();
+        assert_eq!(list(&parent), (0, 0), "a finished scope leaves its parent");
+        // And can be listed again (its slot was given back).
+        child.register_in_parent();
+        assert_eq!(list(&parent), (1, 1));
+        child.deregister_from_parent();
+        assert_eq!(list(&parent), (0, 0));
+    }
+
+    #[test]
+    fn an_observer_keeps_a_finished_node_listed_until_it_leaves() {
+        let grandparent = Node::new(false, None);
+        let parent = Node::new(false, None);
+        let child = Node::new(false, None);
+        parent.enter(Some(grandparent.clone()));
+        child.enter(Some(parent.clone()));
+        let waker = futures::task::noop_waker();
+        let key = child.update_observer(None, &waker);
+        // The observer makes the child live, which lists it in the parent, which lists the
+        // parent in the grandparent: a cancel of the grandparent reaches the observer.
+        assert_eq!(list(&child), (0, 1));
+        assert_eq!(list(&parent), (1, 1));
+        assert_eq!(list(&grandparent), (1, 1));
+        // Updating the same observer adds nothing.
+        assert_eq!(child.update_observer(Some(key), &waker), key);
+        assert_eq!(list(&child), (0, 1));
+        // A second observer is a second entry; removing one keeps the node listed.
+        let second = child.update_observer(None, &waker);
+        assert_ne!(second, key);
+        assert_eq!(list(&child), (0, 2));
+        child.remove_observer(second);
+        assert_eq!(list(&child), (0, 1));
+        assert_eq!(list(&parent), (1, 1));
+        // Removing an unknown key changes nothing.
+        child.remove_observer(second);
+        assert_eq!(list(&child), (0, 1));
+        // The last observer leaves: the chain is taken out all the way up.
+        child.remove_observer(key);
+        assert_eq!(list(&child), (0, 0));
+        assert_eq!(list(&parent), (0, 0));
+        assert_eq!(list(&grandparent), (0, 0));
+        // Watched and then pending: listed once, not twice; leaving in either order unlists it.
+        let key = child.update_observer(None, &waker);
+        child.register_in_parent();
+        assert_eq!(list(&parent), (1, 1));
+        child.remove_observer(key);
+        assert_eq!(list(&parent), (1, 1), "still pending");
+        child.deregister_from_parent();
+        assert_eq!(list(&parent), (0, 0));
+        assert_eq!(list(&grandparent), (0, 0));
+    }
+
+    struct Count(StdCounter);
+
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn an_observer_polled_with_a_new_waker_is_woken_through_the_new_one() {
+        // A `cancelled()` future moved to another task is polled with that task's waker.
+        let node = Node::new(false, None);
+        let key = node.update_observer(None, futures::task::noop_waker_ref());
+        let count = Arc::new(Count(StdCounter::new(0)));
+        assert_eq!(
+            node.update_observer(Some(key), &Waker::from(count.clone())),
+            key
+        );
+        node.cancel(CancelReason::new(CancelSource::Explicit, None));
+        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        node.remove_observer(key);
+    }
+
+    #[test]
+    fn a_cancel_wakes_every_listed_waiter_past_the_inline_capacity() {
+        let count = Arc::new(Count(StdCounter::new(0)));
+        let parent = Node::new(false, None);
+        let mut children = Vec::new();
+        let n = 3 * INLINE + 1;
+        for _ in 0..n {
+            let child = Node::new(false, None);
+            child.enter(Some(parent.clone()));
+            child.register_waker(&Waker::from(count.clone()));
+            child.register_in_parent();
+            children.push(child);
+        }
+        let observer = parent.update_observer(None, &Waker::from(count.clone()));
+        parent.cancel(CancelReason::new(CancelSource::Explicit, None));
+        assert_eq!(
+            count.0.load(Ordering::SeqCst),
+            n + 1,
+            "every child and the observer"
+        );
+        assert!(children.iter().all(|c| c.is_effectively_cancelled()));
+        parent.remove_observer(observer);
+    }
+}
