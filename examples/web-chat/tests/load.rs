@@ -10,7 +10,7 @@
 //!
 //! With `WEB_CHAT_REPORT=<markdown file>` set, each test writes its figures into that file
 //! between its markers (`<!-- web-chat-load:begin -->` … and `<!-- web-chat-kill:begin -->` …),
-//! e.g. `WEB_CHAT_REPORT=$PWD/docs/sdk-web.md cargo test -p web-chat --release --test load`.
+//! e.g. `WEB_CHAT_REPORT=$PWD/docs/sdk.md cargo test -p web-chat --release --test load`.
 
 mod support;
 
