@@ -887,6 +887,32 @@ async fn a_starting_child_cancelled_by_its_group_fails_start_with_the_groups_rea
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_starting_child_holding_its_status_and_cancelled_by_its_group_fails_start_as_cancelled() {
+    // The usual shape: the status lives in the child's body, so the group's cancel drops it
+    // along with the body. That is a cancellation, not a child abandoning its status.
+    let mut group = OwnedTaskGroup::open();
+    let scope = group.cancel_scope().clone();
+    let start = group.start(move |status: tether::TaskStatus<u16>| async move {
+        sleep(HOUR).await;
+        status.started(1);
+    });
+    let canceller = tokio::spawn(async move {
+        sleep(10 * MS).await;
+        scope.cancel_with("shutting down");
+    });
+    let err = bounded(start).await.unwrap_err();
+    match &err {
+        StartError::Cancelled(reason) => {
+            assert_eq!(reason.source(), CancelSource::ParentScope, "{err}");
+            assert!(err.to_string().contains("shutting down"), "{err}");
+        }
+        other => panic!("expected Cancelled, got {other:?}"),
+    }
+    canceller.await.unwrap();
+    bounded(group.close()).await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_handle_says_closed_only_once_the_group_has_exited() {
     let mut kept = None;
     bounded(task_group(async |tg| {

@@ -187,6 +187,16 @@ impl<V> Drop for TaskStatus<V> {
         if let Some(shared) = self.shared.take() {
             let mut state = shared.state.lock();
             if matches!(*state, State::Waiting) {
+                // Dropped because the child was cancelled before `started` (its body is being
+                // dropped with the status in it): the child's exit reports `Cancelled` with the
+                // reason, which is what happened; the child did not abandon its status.
+                if shared
+                    .root
+                    .get()
+                    .is_some_and(|root| root.effective_reason().is_some())
+                {
+                    return;
+                }
                 // Usually the child is returning right now (an async block drops what it
                 // captured just before it completes); its exit then says `NotStarted` or
                 // `Failed`. If it keeps running, it is cancelled, and `StatusDropped` it is.
