@@ -276,6 +276,9 @@ async fn dropping_a_queued_request_withdraws_its_turn() {
     let mut a = Turn::post(server.addr, "a").await;
     a.expect("queued").await;
     a.expect("start").await;
+    // The agent is inside turn `a` (an interrupt that reaches it before it has read the prompt
+    // finds it idle and is a no-op, and `a` would then sleep for ten minutes).
+    a.until("text").await;
     let mut b = Turn::post(server.addr, "never sent").await;
     b.expect("queued").await;
     drop(b);
