@@ -112,6 +112,25 @@ pub(crate) mod future {
     }
 }
 
+/// The process-wide cancel epoch: bumped after every change that can alter some node's
+/// effective cancellation (a node cancelled, a shield toggled, a first deadline set), so a
+/// node's cached answer (`Node::status`) is known fresh while the epoch has not moved.
+#[cfg(not(all(test, tether_loom)))]
+#[inline(always)]
+pub(crate) fn cancel_epoch() -> &'static sync::atomic::AtomicU64 {
+    static EPOCH: sync::atomic::AtomicU64 = sync::atomic::AtomicU64::new(0);
+    &EPOCH
+}
+
+/// The process-wide cancel epoch (a loom static: fresh in every explored execution).
+#[cfg(all(test, tether_loom))]
+pub(crate) fn cancel_epoch() -> &'static sync::atomic::AtomicU64 {
+    loom::lazy_static! {
+        static ref EPOCH: loom::sync::atomic::AtomicU64 = loom::sync::atomic::AtomicU64::new(0);
+    }
+    &EPOCH
+}
+
 /// A point where a loom model may switch threads just before a step loom cannot see (a call into
 /// tokio's semaphore), so the models explore what other threads do between tether releasing its
 /// lock and that call. Does nothing outside the loom build.

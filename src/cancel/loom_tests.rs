@@ -335,3 +335,66 @@ fn a_watcher_that_arrived_before_the_scope_was_entered_is_reached_by_a_parent_ca
         );
     });
 }
+
+#[test]
+fn a_warm_status_cache_never_hides_a_racing_cancel() {
+    model("cached 'not cancelled' vs cancel(top)", || {
+        let top = Node::new(false, None);
+        let middle = Node::new(false, None);
+        let leaf = Node::new(false, None);
+        assert!(middle.enter(Some(top.clone())));
+        assert!(leaf.enter(Some(middle.clone())));
+        // Warm both caches: "not cancelled" in the current epoch.
+        assert!(!middle.is_effectively_cancelled());
+        assert!(!leaf.is_effectively_cancelled());
+        let (woken, waker) = flag();
+
+        let canceller = {
+            let top = top.clone();
+            thread::spawn(move || top.cancel(reason("stop")))
+        };
+        middle.register_in_parent();
+        let saw_it = first_pending(&leaf, &waker);
+        canceller.join().unwrap();
+        assert!(
+            saw_it || woken.0.load(Ordering::SeqCst),
+            "a cached answer hid the cancellation"
+        );
+        // After the cancel, every cached answer below it is stale.
+        assert!(leaf.is_effectively_cancelled());
+        assert!(middle.is_effectively_cancelled());
+    });
+}
+
+#[test]
+fn lowering_a_shield_makes_cached_answers_below_it_stale() {
+    model("cached 'shielded' vs set_shield(false)", || {
+        let top = Node::new(false, None);
+        let middle = Node::new(true, None);
+        let leaf = Node::new(false, None);
+        assert!(middle.enter(Some(top.clone())));
+        assert!(leaf.enter(Some(middle.clone())));
+        top.cancel(reason("stop"));
+        middle.register_in_parent();
+        let (woken, waker) = flag();
+        // The leaf is pending behind the shield, its "not cancelled" cached.
+        assert!(!first_pending(&leaf, &waker));
+
+        let lowerer = {
+            let middle = middle.clone();
+            thread::spawn(move || middle.set_shield(false))
+        };
+        // The leaf's next poll looks again.
+        leaf.register_waker(&waker);
+        let saw_it = leaf.must_drop_body();
+        lowerer.join().unwrap();
+        assert!(
+            saw_it || woken.0.load(Ordering::SeqCst),
+            "the lowered shield's cancellation was lost"
+        );
+        assert!(leaf.is_effectively_cancelled());
+        // Raising it again hides the cancellation once more (also a bump).
+        middle.set_shield(true);
+        assert!(!leaf.is_effectively_cancelled());
+    });
+}

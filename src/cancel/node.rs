@@ -10,8 +10,13 @@
 //! - `cancelled` only ever goes from `false` to `true`; it is set under `state`'s lock, together
 //!   with `reason`, so the first reason wins.
 //! - A node is *effectively cancelled* when it, or an ancestor reached without crossing a shield,
-//!   has `cancelled` set. This is computed on demand by walking up (`is_effectively_cancelled`),
-//!   never cached, so toggling a shield needs no bookkeeping beyond a wake-up.
+//!   has `cancelled` set. The answer is cached per node (`status`), stamped with the
+//!   process-wide cancel epoch ([`cancel_epoch`]): every change that can alter it anywhere (a
+//!   node cancelled, a shield toggled, a first deadline set) bumps the epoch *after* the change,
+//!   so a cached answer whose stamp equals the epoch read before it is fresh. A stale one is
+//!   recomputed by walking up to the first ancestor with a fresh answer, so a check costs O(1)
+//!   while nothing is cancelled, at any depth. A node caches only once it has a parent (its
+//!   parent never changes after that).
 //! - A node appears in its parent's `children` exactly while its driver has it *in the tree*
 //!   (from its first `Pending` to its exit: registration is lazy, so a body that finishes on its
 //!   first poll never touches the parent's lock) **or** it has dependents of its own (`live > 0`:
@@ -46,6 +51,7 @@ use slab::Slab;
 use tokio::time::Instant;
 
 use super::{CancelReason, CancelSource};
+use crate::loom::cancel_epoch;
 use crate::loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
 use crate::loom::sync::{Arc, Mutex, OnceLock};
 
@@ -85,6 +91,23 @@ impl WakeList {
 /// `Node::slot` when the node is not in its parent's child list.
 const NO_SLOT: usize = usize::MAX;
 
+/// `Node::status` bit: effectively cancelled (cancelled here or above, up to a shield).
+const EFF: u64 = 1;
+/// `Node::status` bit: a deadline was set on this node or above it, up to and including the
+/// nearest shield (meaningful only without `EFF`).
+const DL: u64 = 2;
+const STATUS_BITS: u64 = EFF | DL;
+/// `Node::status_cache` is `epoch << STAMP | bits`.
+const STAMP: u32 = 2;
+/// A stamp no epoch reaches: nothing cached yet.
+const NOT_CACHED: u64 = u64::MAX;
+
+/// Bumps the cancel epoch, after a change that can alter effective cancellation somewhere.
+#[inline]
+fn bump_epoch() {
+    cancel_epoch().fetch_add(1, Ordering::AcqRel);
+}
+
 /// One entered cancel scope, task group scope, or child task root.
 pub(crate) struct Node {
     /// The enclosing node, set once when the scope is entered (`None` = a root of the tree).
@@ -117,6 +140,8 @@ pub(crate) struct Node {
     dependents: AtomicBool,
     /// The scope has been entered (a scope runs at most once).
     entered: AtomicBool,
+    /// `status` cached with the cancel epoch it was computed in (see the module invariants).
+    status_cache: AtomicU64,
     state: Mutex<NodeState>,
 }
 
@@ -163,6 +188,7 @@ impl Node {
             unwinding: AtomicBool::new(false),
             dependents: AtomicBool::new(false),
             entered: AtomicBool::new(false),
+            status_cache: AtomicU64::new(NOT_CACHED),
             state: Mutex::new(NodeState {
                 deadline,
                 ..NodeState::default()
@@ -186,6 +212,7 @@ impl Node {
             unwinding: AtomicBool::new(false),
             dependents: AtomicBool::new(false),
             entered: AtomicBool::new(true),
+            status_cache: AtomicU64::new(NOT_CACHED),
             state: Mutex::new(NodeState::default()),
         };
         Arc::new(node)
@@ -228,6 +255,9 @@ impl Node {
             );
             st.reason = Some(reason);
             self.cancelled.store(true, Ordering::Release);
+            // Under the lock: whoever synchronizes with this node's lock afterwards sees the
+            // new epoch, so no cached "not cancelled" outlives the flag for them.
+            bump_epoch();
         }
         self.wake_subtree();
         true
@@ -242,19 +272,63 @@ impl Node {
     /// Cancelled here or by an ancestor, up to the nearest shield.
     #[inline]
     pub(crate) fn is_effectively_cancelled(&self) -> bool {
+        self.status() & EFF != 0
+    }
+
+    /// `EFF` if effectively cancelled; otherwise `DL` if a deadline was ever set here or above,
+    /// up to and including the nearest shield. Cached per cancel epoch (see the module
+    /// invariants): O(1) while the epoch has not moved since this node or its parent looked.
+    #[inline]
+    fn status(&self) -> u64 {
+        if self.parent.get().is_none() {
+            // A root (or a scope not entered yet): nothing above to walk, nothing cached.
+            return if self.cancelled.load(Ordering::Acquire) {
+                EFF
+            } else if self.deadline_gen.load(Ordering::Acquire) != 0 {
+                DL
+            } else {
+                0
+            };
+        }
+        // The epoch is read before anything it stamps, so a change bumped after our reads
+        // leaves our stamp behind, and one bumped before them is seen by them.
+        let epoch = cancel_epoch().load(Ordering::Acquire);
+        let cached = self.status_cache.load(Ordering::Acquire);
+        if cached >> STAMP == epoch {
+            return cached & STATUS_BITS;
+        }
+        self.compute_status(epoch)
+    }
+
+    #[cold]
+    fn compute_status(&self, epoch: u64) -> u64 {
+        let mut bits = 0;
         let mut node = self;
         loop {
             if node.cancelled.load(Ordering::Acquire) {
-                return true;
+                bits |= EFF;
+                break;
+            }
+            if node.deadline_gen.load(Ordering::Acquire) != 0 {
+                bits |= DL;
             }
             if node.shield.load(Ordering::Acquire) {
-                return false;
+                break;
             }
-            match node.parent.get() {
-                Some(parent) => node = parent,
-                None => return false,
+            let Some(parent) = node.parent.get() else {
+                break;
+            };
+            node = parent;
+            let cached = node.status_cache.load(Ordering::Acquire);
+            if cached >> STAMP == epoch {
+                bits |= cached & STATUS_BITS;
+                break;
             }
         }
+        // Only called with a parent set, which never changes after.
+        self.status_cache
+            .store((epoch << STAMP) | bits, Ordering::Release);
+        bits
     }
 
     /// The body below this node must be dropped now: cancelled (or a cancellation is in flight
@@ -272,7 +346,18 @@ impl Node {
         if self.is_shield() {
             return false;
         }
-        let mut next = self.parent.get();
+        let Some(parent) = self.parent.get() else {
+            return false;
+        };
+        // Without a deadline up to the nearest shield, the answer is the parent's cached one.
+        let status = parent.status();
+        if status & EFF != 0 {
+            return true;
+        }
+        if status == 0 {
+            return false;
+        }
+        let mut next = Some(parent);
         while let Some(node) = next {
             if node.is_cancel_called() {
                 return true;
@@ -360,6 +445,9 @@ impl Node {
 
     pub(crate) fn set_shield(self: &Arc<Self>, shield: bool) {
         let was = self.shield.swap(shield, Ordering::AcqRel);
+        if was != shield {
+            bump_epoch();
+        }
         if was && !shield && self.is_effectively_cancelled() {
             // Outer cancellation can reach the subtree now: deliver it.
             self.wake_subtree();
@@ -411,8 +499,14 @@ impl Node {
     }
 
     pub(crate) fn set_deadline(&self, deadline: Option<Instant>) {
-        self.state.lock().deadline = deadline;
-        self.deadline_gen.fetch_add(1, Ordering::AcqRel);
+        {
+            let mut st = self.state.lock();
+            st.deadline = deadline;
+            if self.deadline_gen.fetch_add(1, Ordering::AcqRel) == 0 {
+                // The first deadline: cached `DL` bits below this node are stale.
+                bump_epoch();
+            }
+        }
         self.waker.wake();
     }
 
