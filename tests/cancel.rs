@@ -657,3 +657,42 @@ async fn a_shield_raised_from_another_task_protects_the_running_body_from_a_late
     assert_eq!(start.elapsed(), 20 * MS);
     assert!(outer.cancelled_caught());
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_timeout_counts_its_first_poll_as_made_at_the_call() {
+    // Like `tokio::time::timeout`: a body ready on its first poll wins even when that poll
+    // comes after the deadline; a pending one is cut in that same poll, by the deadline.
+    let ready = fail_after(10 * MS, async { 7 });
+    let late = move_on_after(10 * MS, std::future::pending::<()>());
+    let late_scope = late.scope().clone();
+    sleep(50 * MS).await;
+    assert_eq!(bounded(ready).await.unwrap(), 7);
+    let start = Instant::now();
+    assert_eq!(bounded(late).await, None);
+    assert_eq!(start.elapsed(), Duration::ZERO, "cut at once, not after a wait");
+    assert!(late_scope.cancelled_caught());
+    assert_eq!(
+        late_scope.cancel_reason().unwrap().source(),
+        CancelSource::Deadline
+    );
+
+    // A moved deadline is checked on the first poll as any scope's is.
+    let moved = fail_after(Duration::from_secs(3600), async { 7 });
+    moved.scope().set_deadline(Some(Instant::now()));
+    assert!(bounded(moved).await.is_err(), "a passed moved deadline cancels first");
+
+    // A zero timeout has passed at the call: the body never runs.
+    for fail in [false, true] {
+        let polled = Arc::new(AtomicBool::new(false));
+        let flag = polled.clone();
+        let body = async move {
+            flag.store(true, Ordering::SeqCst);
+        };
+        if fail {
+            assert!(bounded(fail_after(Duration::ZERO, body)).await.is_err());
+        } else {
+            assert_eq!(bounded(move_on_after(Duration::ZERO, body)).await, None);
+        }
+        assert!(!polled.load(Ordering::SeqCst), "the body ran past a zero timeout");
+    }
+}

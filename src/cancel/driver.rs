@@ -132,6 +132,10 @@ pin_project! {
         holding: bool,
         // The node was entered before the driver's first poll (a task group, at open).
         pre_entered: bool,
+        // The node's preset deadline lay in the future when the future was made (`fail_after`
+        // with a timeout > 0): the first poll counts as made then, and skips the clock read
+        // and the lock, as `tokio::time::timeout` does (see `preset_deadline_ahead`).
+        deadline_ahead: bool,
         // Panic message for a poll from another task.
         wrong_task: WrongTask,
         // Polls while parked although the scope above should have dropped us.
@@ -171,6 +175,7 @@ impl ScopeDriver {
             registered: false,
             holding: false,
             pre_entered: false,
+            deadline_ahead: false,
             wrong_task,
             stranded_polls: 0,
             site: Location::caller(),
@@ -190,6 +195,13 @@ impl ScopeDriver {
     pub(crate) fn set_diag(&mut self, entry: Option<Entry>, owns: bool) {
         self.diag = entry;
         self.owns_diag = owns;
+    }
+
+    /// The node's preset deadline (generation 1) was after the clock read that made it: the
+    /// first poll need not check it again. If the deadline was moved since (a later
+    /// generation), the first poll checks as usual.
+    pub(crate) fn preset_deadline_ahead(&mut self) {
+        self.deadline_ahead = true;
     }
 
     /// A driver for a node already entered (under its parent) when it was made.
@@ -262,7 +274,9 @@ impl ScopeDriver {
                 // The timer is armed only once the body is pending (a body that completes on
                 // its first poll never touches the timer wheel, as with `tokio::time::timeout`),
                 // but a deadline that has already passed cancels before the body runs.
-                if node.deadline_gen() != 0
+                let deadline_gen = node.deadline_gen();
+                if deadline_gen != 0
+                    && !(*this.deadline_ahead && deadline_gen == 1)
                     && node
                         .deadline()
                         .is_some_and(|d| d <= tokio::time::Instant::now())

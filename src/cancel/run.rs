@@ -35,6 +35,15 @@ impl<F> Run<F> {
         }
     }
 
+    /// Like [`new`](Self::new) for a fresh private scope whose preset deadline was computed
+    /// as `now + timeout` with `timeout > 0` (see `ScopeDriver::preset_deadline_ahead`).
+    #[track_caller]
+    pub(crate) fn with_deadline_ahead(scope: CancelScope, body: F) -> Run<F> {
+        let mut run = Run::new(scope, body);
+        run.driver.preset_deadline_ahead();
+        run
+    }
+
     /// The scope this future runs in.
     pub fn scope(&self) -> &CancelScope {
         self.driver.scope()

@@ -14,7 +14,9 @@ use super::{CancelScope, Run};
 /// Runs `body` with a timeout; on timeout the body is dropped and the result is `None`.
 ///
 /// AnyIO's `move_on_after`. The deadline is `timeout` from now (when this is called), on tokio's
-/// clock. The returned future's [`scope`](MoveOn::scope) answers `cancel_called` and
+/// clock. The first poll counts as made at the call: a body that completes on its first poll is
+/// never timed out (as with `tokio::time::timeout`), while a zero `timeout` cancels before the
+/// body runs. The returned future's [`scope`](MoveOn::scope) answers `cancel_called` and
 /// `cancelled_caught` afterwards, and can cancel or move the deadline meanwhile.
 ///
 /// # Panics
@@ -44,7 +46,23 @@ use super::{CancelScope, Run};
 /// ```
 #[track_caller]
 pub fn move_on_after<F: Future>(timeout: Duration, body: F) -> MoveOn<F> {
-    move_on_at(Instant::now() + timeout, body)
+    let scope = CancelScope::preset(false, Some(Instant::now() + timeout));
+    MoveOn {
+        run: run_after(scope, timeout, body),
+    }
+}
+
+/// The run of a private scope whose deadline is `timeout` after the clock read that made it.
+/// With `timeout > 0` the deadline lay ahead then, and the first poll counts as made then: it
+/// polls the body without reading the clock again (a body that completes at once wins, as with
+/// `tokio::time::timeout`; one that is pending meets its deadline through the timer).
+#[track_caller]
+fn run_after<F: Future>(scope: CancelScope, timeout: Duration, body: F) -> Run<F> {
+    if timeout.is_zero() {
+        scope.into_run(body)
+    } else {
+        Run::with_deadline_ahead(scope, body)
+    }
 }
 
 /// Like [`move_on_after`] with an absolute deadline.
@@ -88,7 +106,9 @@ impl<F> fmt::Debug for MoveOn<F> {
 /// Runs `body` with a timeout; on timeout the body is dropped and the result is
 /// `Err(`[`TimeoutError`]`)`.
 ///
-/// AnyIO's `fail_after`. The returned future's [`scope`](FailAfter::scope) gives the same access
+/// AnyIO's `fail_after`. The deadline is `timeout` from now; as for [`move_on_after`], the first
+/// poll counts as made at the call, and a zero `timeout` fails before the body runs. The returned
+/// future's [`scope`](FailAfter::scope) gives the same access
 /// as [`MoveOn::scope`]: move the deadline, ask `cancel_called`/`cancelled_caught`. Cancelling it
 /// by hand ends the body the way its deadline would, so that too resolves with
 /// `Err(TimeoutError)` (whose [`deadline`](TimeoutError::deadline) is the scope's deadline then).
@@ -124,7 +144,11 @@ impl<F> fmt::Debug for MoveOn<F> {
 /// ```
 #[track_caller]
 pub fn fail_after<F: Future>(timeout: Duration, body: F) -> FailAfter<F> {
-    fail_at(Instant::now() + timeout, body)
+    let deadline = Instant::now() + timeout;
+    FailAfter {
+        run: run_after(CancelScope::preset(false, Some(deadline)), timeout, body),
+        deadline,
+    }
 }
 
 /// Like [`fail_after`] with an absolute deadline.
