@@ -669,7 +669,11 @@ async fn a_timeout_counts_its_first_poll_as_made_at_the_call() {
     assert_eq!(bounded(ready).await.unwrap(), 7);
     let start = Instant::now();
     assert_eq!(bounded(late).await, None);
-    assert_eq!(start.elapsed(), Duration::ZERO, "cut at once, not after a wait");
+    assert_eq!(
+        start.elapsed(),
+        Duration::ZERO,
+        "cut at once, not after a wait"
+    );
     assert!(late_scope.cancelled_caught());
     assert_eq!(
         late_scope.cancel_reason().unwrap().source(),
@@ -679,7 +683,10 @@ async fn a_timeout_counts_its_first_poll_as_made_at_the_call() {
     // A moved deadline is checked on the first poll as any scope's is.
     let moved = fail_after(Duration::from_secs(3600), async { 7 });
     moved.scope().set_deadline(Some(Instant::now()));
-    assert!(bounded(moved).await.is_err(), "a passed moved deadline cancels first");
+    assert!(
+        bounded(moved).await.is_err(),
+        "a passed moved deadline cancels first"
+    );
 
     // A zero timeout has passed at the call: the body never runs.
     for fail in [false, true] {
@@ -693,6 +700,9 @@ async fn a_timeout_counts_its_first_poll_as_made_at_the_call() {
         } else {
             assert_eq!(bounded(move_on_after(Duration::ZERO, body)).await, None);
         }
-        assert!(!polled.load(Ordering::SeqCst), "the body ran past a zero timeout");
+        assert!(
+            !polled.load(Ordering::SeqCst),
+            "the body ran past a zero timeout"
+        );
     }
 }
