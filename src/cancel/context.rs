@@ -162,7 +162,9 @@ impl LazyRoot {
 /// The node of the innermost scope being polled on this thread, if any.
 #[inline]
 pub(crate) fn current_node() -> Option<Arc<Node>> {
-    if !position_is_ours() {
+    // Outside any position (plain tokio code) two thread-local reads answer, without asking
+    // tokio for the task id.
+    if (!NODE.is_set() && !CHILD.is_set()) || !position_is_ours() {
         return None;
     }
     if NODE.is_set() {
@@ -174,10 +176,17 @@ pub(crate) fn current_node() -> Option<Arc<Node>> {
     }
 }
 
+/// Whether `node` is the innermost position of the code running now: its driver is polling
+/// its body on this stack, and looks at the node again when that poll returns.
+#[inline]
+pub(crate) fn is_current_node(node: &Node) -> bool {
+    NODE.is_set() && position_is_ours() && NODE.with(|n| std::ptr::eq(&**n, node))
+}
+
 /// Whether the code running now is inside a cancelled scope (and not shielded from it).
 #[inline]
 pub(crate) fn current_is_cancelled() -> bool {
-    if !position_is_ours() {
+    if (!NODE.is_set() && !CHILD.is_set()) || !position_is_ours() {
         return false;
     }
     if NODE.is_set() {
@@ -195,7 +204,7 @@ pub(crate) fn current_is_cancelled() -> bool {
 /// Whether the body at the current position must be dropped now: cancelled, and nothing below
 /// the current node holds it (see [`Node::must_drop_body`]).
 fn current_must_drop() -> bool {
-    if !position_is_ours() {
+    if (!NODE.is_set() && !CHILD.is_set()) || !position_is_ours() {
         return false;
     }
     if NODE.is_set() {

@@ -612,7 +612,12 @@ impl Node {
     /// Wakes every future and observer in this subtree that a cancellation of this node reaches
     /// (shielded children and their subtrees are skipped). Iterative, so deep trees are fine.
     pub(crate) fn wake_subtree(self: &Arc<Self>) {
-        self.waker.wake();
+        // Cancelled from inside its own body's poll (a group's body cancelling its group, a
+        // failure reported in its poll): the driver looks at the node when that poll returns
+        // (`ScopeDriver::poll_body`), so a wake-up would only poll the task once more.
+        if !super::context::is_current_node(self) {
+            self.waker.wake();
+        }
         // Allocates only for nodes with nested dependents, or more than `INLINE` wakers.
         let mut stack: Vec<Arc<Node>> = Vec::new();
         let mut wakers = WakeList::default();

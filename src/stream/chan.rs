@@ -180,10 +180,14 @@ impl WakeList {
         }
     }
 
+    #[inline]
     fn wake(self) {
-        if let Some(w) = self.first {
-            w.wake();
-        }
+        // `rest` is empty while `first` is (the common case: nothing to wake), so that case
+        // costs one check.
+        let Some(first) = self.first else {
+            return;
+        };
+        first.wake();
         for w in self.rest {
             w.wake();
         }
