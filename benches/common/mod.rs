@@ -483,3 +483,98 @@ pub async fn stream_tokio_mpsc(
     assert_eq!(consumer.await.unwrap(), n);
     t.elapsed()
 }
+
+// ----- memory_stream: placement made deterministic ------------------------------------------
+
+/// Runs a stream workload on a fresh current-thread runtime (made outside the timed part: the
+/// workload times itself). On the shared 2-worker runtime a 1-producer 1-consumer run lands in
+/// one of two modes per sample — both tasks on one worker (the buffer fills, then drains in
+/// batches) or one task stolen by the other worker (every item crosses threads, 5-10x slower
+/// per item) — and which one is chance, so a ratio over samples mixed the modes. Here every
+/// sample is in the first mode; [`stream_cross_thread`] measures the second.
+pub fn on_current_thread<F, Fut>(f: F) -> Duration
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = Duration> + Send + 'static,
+{
+    current_thread().block_on(async move { tokio::spawn(f()).await.expect("bench task") })
+}
+
+/// 1 producer, 1 consumer, each on its own thread with its own current-thread runtime: every
+/// item crosses threads, in every sample. `send` and `recv` are the two halves of a workload.
+pub fn stream_cross_thread<S, SF, R, RF>(send: S, recv: R) -> Duration
+where
+    S: FnOnce() -> SF + Send + 'static,
+    SF: Future<Output = ()>,
+    R: FnOnce() -> RF,
+    RF: Future<Output = usize>,
+{
+    let producer_rt = current_thread();
+    let consumer_rt = current_thread();
+    let t = Instant::now();
+    let producer = std::thread::spawn(move || producer_rt.block_on(send()));
+    let got = consumer_rt.block_on(recv());
+    producer.join().expect("producer thread");
+    black_box(got);
+    t.elapsed()
+}
+
+pub fn stream_cross_thread_tether(n: usize, cap: usize) -> Duration {
+    let (tx, rx) = tether::memory_stream::<usize>(cap);
+    stream_cross_thread(
+        move || async move {
+            for i in 0..n {
+                tx.send(i).await.unwrap();
+            }
+        },
+        move || async move {
+            let mut got = 0;
+            while let Ok(v) = rx.recv().await {
+                black_box(v);
+                got += 1;
+            }
+            assert_eq!(got, n);
+            got
+        },
+    )
+}
+
+pub fn stream_cross_thread_flume(n: usize, cap: usize) -> Duration {
+    let (tx, rx) = flume::bounded::<usize>(cap);
+    stream_cross_thread(
+        move || async move {
+            for i in 0..n {
+                tx.send_async(i).await.unwrap();
+            }
+        },
+        move || async move {
+            let mut got = 0;
+            while let Ok(v) = rx.recv_async().await {
+                black_box(v);
+                got += 1;
+            }
+            assert_eq!(got, n);
+            got
+        },
+    )
+}
+
+pub fn stream_cross_thread_tokio_mpsc(n: usize, cap: usize) -> Duration {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<usize>(cap);
+    stream_cross_thread(
+        move || async move {
+            for i in 0..n {
+                tx.send(i).await.unwrap();
+            }
+        },
+        move || async move {
+            let mut got = 0;
+            while let Some(v) = rx.recv().await {
+                black_box(v);
+                got += 1;
+            }
+            assert_eq!(got, n);
+            got
+        },
+    )
+}
