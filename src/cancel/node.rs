@@ -90,6 +90,8 @@ impl WakeList {
 
 /// `Node::slot` when the node is not in its parent's child list.
 const NO_SLOT: usize = usize::MAX;
+/// `Node::slot` of the child kept inline in its parent's `NodeState::first`.
+const FIRST_SLOT: usize = usize::MAX - 1;
 
 /// `Node::status` bit: effectively cancelled (cancelled here or above, up to a shield).
 const EFF: u64 = 1;
@@ -153,6 +155,10 @@ struct NodeState {
     /// root of a leaf child task, a scope around a short body) never have any, and it keeps
     /// every node 72 bytes smaller.
     deps: Option<Box<Deps>>,
+    /// A listed child kept inline (its `slot` is `FIRST_SLOT`): most nodes with children have
+    /// one (a child task's root and the group it opened, a group's only child), and this one
+    /// needs neither the boxed `deps` nor a slab allocation. Further children go to `deps`.
+    first: Option<Arc<Node>>,
     /// The scope stopped its body because of its own cancellation.
     caught: bool,
 }
@@ -581,13 +587,21 @@ impl Node {
                 self.in_tree.load(Ordering::Acquire) || self.live.load(Ordering::Acquire) > 0;
             let slot = self.slot.load(Ordering::Relaxed);
             if want && slot == NO_SLOT {
-                let key = st.deps().children.insert(self.clone());
+                let key = if st.first.is_none() {
+                    st.first = Some(self.clone());
+                    FIRST_SLOT
+                } else {
+                    st.deps().children.insert(self.clone())
+                };
                 self.slot.store(key, Ordering::Relaxed);
                 let live = parent.live.load(Ordering::Relaxed) + 1;
                 parent.live.store(live, Ordering::Release);
                 (true, live == 1)
             } else if !want && slot != NO_SLOT {
-                if let Some(deps) = st.deps.as_mut()
+                if slot == FIRST_SLOT {
+                    debug_assert!(st.first.as_ref().is_some_and(|c| Arc::ptr_eq(c, self)));
+                    st.first = None;
+                } else if let Some(deps) = st.deps.as_mut()
                     && deps.children.contains(slot)
                 {
                     deps.children.remove(slot);
@@ -635,23 +649,28 @@ impl Node {
     /// node's lock and woken after it, with no clone of their `Arc` and no lock of their own.
     /// The others are pushed on `stack` to be visited like this one.
     fn wake_children(&self, stack: &mut Vec<Arc<Node>>, wakers: &mut WakeList) {
+        fn visit(child: &Arc<Node>, stack: &mut Vec<Arc<Node>>, wakers: &mut WakeList) {
+            if child.is_shield() {
+                return;
+            }
+            if child.dependents.load(Ordering::Acquire) {
+                stack.push(child.clone());
+            } else if let Some(waker) = child.waker.take() {
+                wakers.push(waker);
+            }
+        }
         {
             let st = self.state.lock();
-            let Some(deps) = st.deps.as_ref() else {
-                return;
-            };
-            for (_, child) in deps.children.iter() {
-                if child.is_shield() {
-                    continue;
-                }
-                if child.dependents.load(Ordering::Acquire) {
-                    stack.push(child.clone());
-                } else if let Some(waker) = child.waker.take() {
-                    wakers.push(waker);
-                }
+            if let Some(child) = st.first.as_ref() {
+                visit(child, stack, wakers);
             }
-            for (_, waker) in deps.observers.iter() {
-                wakers.push(waker.clone());
+            if let Some(deps) = st.deps.as_ref() {
+                for (_, child) in deps.children.iter() {
+                    visit(child, stack, wakers);
+                }
+                for (_, waker) in deps.observers.iter() {
+                    wakers.push(waker.clone());
+                }
             }
         }
         wakers.wake_all();
@@ -745,12 +764,10 @@ mod tests {
 
     /// Entries in `node`'s child list, and its `live` count.
     fn list(node: &Node) -> (usize, usize) {
-        let children = node
-            .state
-            .lock()
-            .deps
-            .as_ref()
-            .map_or(0, |deps| deps.children.len());
+        let st = node.state.lock();
+        let children = st.deps.as_ref().map_or(0, |deps| deps.children.len())
+            + usize::from(st.first.is_some());
+        drop(st);
         (children, node.live.load(Ordering::Acquire))
     }
 
