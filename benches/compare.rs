@@ -210,6 +210,16 @@ fn cases() -> Vec<Case> {
             ("spawn_oneshot", per_op!(start_spawn_oneshot, 10_000)),
         ],
     });
+    cases.push(Case {
+        name: "task_group/contention_8x".into(),
+        ops: 16_000,
+        rounds: 11,
+        impls: vec![
+            ("tether", per_op!(contention_tether, 16_000)),
+            ("joinset_mutex", per_op!(contention_joinset_mutex, 16_000)),
+            ("task_tracker", per_op!(contention_tracker, 16_000)),
+        ],
+    });
     for (depth, iters) in [(1usize, 5_000usize), (10, 500), (100, 50)] {
         cases.push(Case {
             name: format!("task_group/nested_{depth}"),
@@ -724,6 +734,10 @@ fn main() {
         let _ = writeln!(
             md,
             "- `task_group/start`: `tg.start(|s| async move {{ s.started(v) }})` round trip vs `tokio::spawn` + a oneshot (the tasks are joined at the end)."
+        );
+        let _ = writeln!(
+            md,
+            "- `task_group/contention_8x`: 8 tasks spawn 2,000 trivial children each into one group at once (through `TaskGroupHandle`s; the spawners are the group's children) vs one `JoinSet` behind a `std::sync::Mutex` (spawners are `tokio::spawn`ed and awaited, then the set is drained) and one `TaskTracker` (spawners tracked too). ns per child."
         );
         let _ = writeln!(
             md,
