@@ -125,9 +125,8 @@ fn start_fixture<V: Send + 'static>(
         let _enter = rt.enter();
         GroupShared::open(None, std::panic::Location::caller())
     };
-    let link = StartShared::<V>::new(group.clone());
     let root = Node::new_task_root(group.node().clone());
-    link.set_root(root.clone());
+    let link = StartShared::<V>::new(group.clone(), root.clone());
     (group, link, root)
 }
 
@@ -144,7 +143,7 @@ fn started_racing_the_start_poll_is_never_lost() {
         let rt = runtime();
         let (_group, link, _root) = start_fixture::<u32>(&rt);
         let status = TaskStatus::new(link.clone());
-        let mut start = Start::waiting(link, None);
+        let mut start = Start::waiting(link, None, TaskId::current());
         let (woken, waker) = flag();
         let child = thread::spawn(move || status.started(7));
         let first = poll_start(&mut start, &waker);
@@ -172,7 +171,7 @@ fn started_racing_the_start_drop_drops_the_value_once() {
         let (_group, link, root) = start_fixture::<Value>(&rt);
         let drops = std::sync::Arc::new(AtomicUsize::new(0));
         let status = TaskStatus::new(link.clone());
-        let start = Start::waiting(link, None);
+        let start = Start::waiting(link, None, TaskId::current());
         let child = {
             let drops = drops.clone();
             thread::spawn(move || status.started(Value(drops)))
@@ -199,7 +198,7 @@ fn a_failure_racing_the_start_drop_is_reported_exactly_once() {
         let rt = runtime();
         let (group, link, root) = start_fixture::<u32>(&rt);
         let status = TaskStatus::new(link.clone());
-        let start = Start::waiting(link.clone(), None);
+        let start = Start::waiting(link.clone(), None, TaskId::current());
         let child = {
             let group = group.clone();
             thread::spawn(move || {
@@ -228,7 +227,7 @@ fn a_failure_racing_the_start_poll_comes_out_of_start_or_the_group_once() {
         let rt = runtime();
         let (group, link, root) = start_fixture::<u32>(&rt);
         let status = TaskStatus::new(link.clone());
-        let mut start = Start::waiting(link.clone(), None);
+        let mut start = Start::waiting(link.clone(), None, TaskId::current());
         let (woken, waker) = flag();
         let child = {
             let group = group.clone();
