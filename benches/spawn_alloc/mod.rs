@@ -34,11 +34,30 @@ fn tracker(rt: &Runtime, n: usize) -> Duration {
     in_task(rt, move || spawn_join_tracker(n))
 }
 
-const IMPLS: [(&str, Sample); 4] = [
+/// `TaskTracker` with children whose future is padded to tether's task size (a 256-byte tokio
+/// task instead of 128): separates what the task's size costs from what tether does.
+fn tracker_256(rt: &Runtime, n: usize) -> Duration {
+    in_task(rt, move || async move {
+        let t = std::time::Instant::now();
+        let tracker = tokio_util::task::TaskTracker::new();
+        for _ in 0..n {
+            let pad = [0u8; 64];
+            tracker.spawn(async move {
+                std::hint::black_box(&pad);
+            });
+        }
+        tracker.close();
+        tracker.wait().await;
+        t.elapsed()
+    })
+}
+
+const IMPLS: [(&str, Sample); 5] = [
     ("tether", tether),
     ("tokio_spawn", tokio_spawn),
     ("joinset", joinset),
     ("task_tracker", tracker),
+    ("task_tracker_256", tracker_256),
 ];
 
 const PROCESSES: usize = 4;
