@@ -49,7 +49,7 @@ fn spawn_racing_close_never_starts_a_child_in_a_closed_group() {
         };
         let spawner = {
             let group = group.clone();
-            thread::spawn(move || group.spawn(None, async {}, None).is_ok())
+            thread::spawn(move || group.spawn_child(None, async {}).is_ok())
         };
         let closed = group.try_close();
         let spawned = spawner.join().unwrap();
@@ -74,7 +74,7 @@ fn a_child_exiting_while_the_host_closes_always_wakes_or_closes() {
             let _enter = rt.enter();
             GroupShared::open(None, std::panic::Location::caller())
         };
-        assert!(group.spawn(None, async {}, None).is_ok());
+        assert!(group.spawn_child(None, async {}).is_ok());
         let (woken, waker) = flag();
         let exiter = thread::spawn(move || drop(rt));
         // The host's wait (GroupDriver / OwnedTaskGroup::close): register, then try to close.
@@ -98,7 +98,7 @@ fn two_spawners_and_a_close_count_exactly() {
         let spawners: Vec<_> = (0..2)
             .map(|_| {
                 let group = group.clone();
-                thread::spawn(move || group.spawn(None, async {}, None).is_ok())
+                thread::spawn(move || group.spawn_child(None, async {}).is_ok())
             })
             .collect();
         let closed = group.try_close();
@@ -127,6 +127,7 @@ fn start_fixture<V: Send + 'static>(
     };
     let root = Node::new_task_root(group.node().clone());
     let link = StartShared::<V>::new(group.clone(), root.clone());
+    link.mark_spawned();
     (group, link, root)
 }
 

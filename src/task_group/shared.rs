@@ -181,7 +181,10 @@ impl GroupShared {
         // A plain child makes its root node only when it needs one (most trivial children
         // never do); a start() child brings the one its start call may cancel.
         let (start, root): (Option<Arc<dyn StartLink>>, _) = match start {
-            Some((link, root)) => (Some(link), root),
+            Some((link, root)) => {
+                link.mark_spawned();
+                (Some(link), root)
+            }
             None => (None, LazyRoot::new(self.scope.node.clone())),
         };
         #[cfg(feature = "tracing")]

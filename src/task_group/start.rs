@@ -24,6 +24,12 @@ pub(crate) trait StartLink: Send + Sync + 'static {
     /// The child exited. Returns the outcome back if the group should handle it (the child had
     /// already started, or nobody waits in `start()` any more).
     fn child_exited(&self, outcome: ChildOutcome, root: &Arc<Node>) -> Option<ChildOutcome>;
+
+    /// The child is about to be spawned (the group accepted it): from now on, dropping its
+    /// status cancels it. A status dropped before (by the closure given to `start`, which
+    /// receives it before the child exists) does not: the child then runs, and its exit says
+    /// what happened (`NotStarted`, `Failed`).
+    fn mark_spawned(&self);
 }
 
 enum State<V> {
@@ -54,6 +60,8 @@ struct Locked<V> {
     state: State<V>,
     /// The task polling `start()`, woken when `state` leaves `Waiting`/`StatusDropped`.
     waker: Option<Waker>,
+    /// See [`StartLink::mark_spawned`].
+    spawned: bool,
 }
 
 pub(crate) struct StartShared<V> {
@@ -71,6 +79,7 @@ impl<V: Send + 'static> StartShared<V> {
             locked: Mutex::new(Locked {
                 state: State::Waiting,
                 waker: None,
+                spawned: false,
             }),
             root,
             group,
@@ -131,6 +140,10 @@ impl<V: Send + 'static> StartLink for StartShared<V> {
         }
         None
     }
+
+    fn mark_spawned(&self) {
+        self.locked.lock().spawned = true;
+    }
 }
 
 /// The child's side of [`start`](crate::TaskGroup::start): call [`started`](Self::started) when
@@ -190,7 +203,8 @@ impl<V> Drop for TaskStatus<V> {
                 // Dropped because the child was cancelled before `started` (its body is being
                 // dropped with the status in it): the child's exit reports `Cancelled` with the
                 // reason, which is what happened; the child did not abandon its status.
-                if shared.root.effective_reason().is_some() {
+                let spawned = locked.spawned;
+                if spawned && shared.root.effective_reason().is_some() {
                     return;
                 }
                 // Usually the child is returning right now (an async block drops what it
@@ -198,7 +212,10 @@ impl<V> Drop for TaskStatus<V> {
                 // `Failed`. If it keeps running, it is cancelled, and `StatusDropped` it is.
                 locked.state = State::StatusDropped;
                 drop(locked);
-                shared.cancel_child("the child dropped its TaskStatus without calling started()");
+                if spawned {
+                    shared
+                        .cancel_child("the child dropped its TaskStatus without calling started()");
+                }
             }
         }
     }
@@ -270,6 +287,9 @@ impl<V: Send + 'static> Future for Start<V> {
             }
         } else {
             this.waiting = None;
+            // The handshake is over (`poll_inner` left `Done` behind): let go of it now, so
+            // dropping this future takes no lock. Polling again panics, as before.
+            this.inner = StartInner::SpawnFailed(None);
         }
         poll
     }
@@ -284,15 +304,15 @@ impl<V: Send + 'static> Start<V> {
             StartInner::Waiting(shared) => shared,
         };
         let mut locked = shared.locked.lock();
-        match std::mem::replace(&mut locked.state, State::Done) {
-            waiting @ (State::Waiting | State::StatusDropped) => {
-                locked.state = waiting;
-                match &mut locked.waker {
-                    Some(waker) if waker.will_wake(cx.waker()) => {}
-                    slot => *slot = Some(cx.waker().clone()),
-                }
-                Poll::Pending
+        if matches!(locked.state, State::Waiting | State::StatusDropped) {
+            match &mut locked.waker {
+                Some(waker) if waker.will_wake(cx.waker()) => {}
+                slot => *slot = Some(cx.waker().clone()),
             }
+            return Poll::Pending;
+        }
+        match std::mem::replace(&mut locked.state, State::Done) {
+            State::Waiting | State::StatusDropped => unreachable!("handled above"),
             State::Started(value) => Poll::Ready(Ok(value)),
             State::StartedThenFailed(value, reason) => {
                 drop(locked);
