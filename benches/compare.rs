@@ -210,6 +210,16 @@ fn cases() -> Vec<Case> {
             ("spawn_oneshot", per_op!(start_spawn_oneshot, 10_000)),
         ],
     });
+    cases.push(Case {
+        name: "task_group/contention_8x".into(),
+        ops: 16_000,
+        rounds: 11,
+        impls: vec![
+            ("tether", per_op!(contention_tether, 16_000)),
+            ("joinset_mutex", per_op!(contention_joinset_mutex, 16_000)),
+            ("task_tracker", per_op!(contention_tracker, 16_000)),
+        ],
+    });
     for (depth, iters) in [(1usize, 5_000usize), (10, 500), (100, 50)] {
         cases.push(Case {
             name: format!("task_group/nested_{depth}"),
@@ -742,7 +752,7 @@ fn main() {
         );
         let _ = writeln!(
             md,
-            "- `spawn_join` is bimodal per process: in some processes the implementations that detach their tasks (tether and `TaskTracker`) run about 1.7× slower than in others, while `tokio::spawn` + awaiting handles does not move. The likely cause is where a finished task's memory is freed: a detached task is freed by the worker that ran it, so when the other worker steals children, glibc frees memory that the host thread allocated (cross-thread free), whereas an awaited `JoinHandle` is freed by the host. tether tracks `TaskTracker` closely in both modes."
+            "- `spawn_join` swings between processes, most at 10k. Two causes, each measured by a bench of its own. (1) The allocator: `cargo bench --bench spawn_alloc_system` / `spawn_alloc_mimalloc` run these cases in 4 processes each; under glibc `malloc` tether / `tokio::spawn` at 10k ranged 1.25–3.13 across processes, under mimalloc (thread-caching, cheap frees from another thread) 1.01–1.28: memory freed on another worker than the one that allocated it is part of the swing. (2) The task's size: a tether child is a 256-byte tokio task (its wrapper, context snapshot and lazy root do not fit tokio's 128-byte cell), a bare task 128 bytes; `spawn_alloc_system` also runs `TaskTracker` with its children padded to 256 bytes, and at 10k that alone made the tracker 2.5–15× slower across 4 processes on a loaded machine (10k tasks of 256 bytes overflow a core's L2 cache here, 128-byte ones nearly fit), leaving tether at 1.0–1.4× the padded tracker. `cargo bench --bench spawn_cost` counts allocations (one per child, as for `tokio::spawn`) and gives fixed workloads for callgrind."
         );
         let _ = writeln!(
             md,
@@ -760,6 +770,10 @@ fn main() {
         let _ = writeln!(
             md,
             "- `task_group/start`: `tg.start(|s| async move {{ s.started(v) }})` round trip vs `tokio::spawn` + a oneshot (the tasks are joined at the end)."
+        );
+        let _ = writeln!(
+            md,
+            "- `task_group/contention_8x`: 8 tasks spawn 2,000 trivial children each into one group at once (through `TaskGroupHandle`s; the spawners are the group's children) vs one `JoinSet` behind a `std::sync::Mutex` (spawners are `tokio::spawn`ed and awaited, then the set is drained) and one `TaskTracker` (spawners tracked too). ns per child."
         );
         let _ = writeln!(
             md,

@@ -130,6 +130,75 @@ pub async fn start_spawn_oneshot(n: usize) -> Duration {
     t.elapsed()
 }
 
+// ----- task_group: contention (many spawners into one group at once) ------------------------
+
+/// How many tasks spawn into the one group (set, tracker) at once.
+pub const SPAWNERS: usize = 8;
+
+/// `SPAWNERS` children of one group each spawn `n / SPAWNERS` trivial siblings through a
+/// `TaskGroupHandle`, all at once; the group exits when every sibling is done.
+pub async fn contention_tether(n: usize) -> Duration {
+    let per = n / SPAWNERS;
+    let t = Instant::now();
+    tether::task_group(async |tg| {
+        for _ in 0..SPAWNERS {
+            let handle = tg.handle();
+            tg.spawn(async move {
+                for _ in 0..per {
+                    handle.spawn(async {}).unwrap();
+                }
+            });
+        }
+    })
+    .await
+    .unwrap();
+    t.elapsed()
+}
+
+/// The peer: one `JoinSet` behind a mutex, `SPAWNERS` spawned tasks spawning into it at once;
+/// the spawners are awaited, then the set is drained.
+pub async fn contention_joinset_mutex(n: usize) -> Duration {
+    let per = n / SPAWNERS;
+    let t = Instant::now();
+    let set = Arc::new(std::sync::Mutex::new(JoinSet::new()));
+    let spawners: Vec<_> = (0..SPAWNERS)
+        .map(|_| {
+            let set = set.clone();
+            tokio::spawn(async move {
+                for _ in 0..per {
+                    set.lock().unwrap().spawn(async {});
+                }
+            })
+        })
+        .collect();
+    for s in spawners {
+        s.await.unwrap();
+    }
+    let mut set = std::mem::take(&mut *set.lock().unwrap());
+    while let Some(r) = set.join_next().await {
+        r.unwrap();
+    }
+    t.elapsed()
+}
+
+/// The peer: one `TaskTracker`, `SPAWNERS` tracked tasks spawning into it at once.
+pub async fn contention_tracker(n: usize) -> Duration {
+    let per = n / SPAWNERS;
+    let t = Instant::now();
+    let tracker = TaskTracker::new();
+    for _ in 0..SPAWNERS {
+        let inner = tracker.clone();
+        tracker.spawn(async move {
+            for _ in 0..per {
+                inner.spawn(async {});
+            }
+        });
+    }
+    tracker.close();
+    tracker.wait().await;
+    t.elapsed()
+}
+
 // ----- task_group: nesting -----------------------------------------------------------------
 
 /// A chain of `depth` groups, each hosting one child that opens the next group.

@@ -49,7 +49,7 @@ fn spawn_racing_close_never_starts_a_child_in_a_closed_group() {
         };
         let spawner = {
             let group = group.clone();
-            thread::spawn(move || group.spawn(None, async {}, None).is_ok())
+            thread::spawn(move || group.spawn_child(None, async {}).is_ok())
         };
         let closed = group.try_close();
         let spawned = spawner.join().unwrap();
@@ -74,7 +74,7 @@ fn a_child_exiting_while_the_host_closes_always_wakes_or_closes() {
             let _enter = rt.enter();
             GroupShared::open(None, std::panic::Location::caller())
         };
-        assert!(group.spawn(None, async {}, None).is_ok());
+        assert!(group.spawn_child(None, async {}).is_ok());
         let (woken, waker) = flag();
         let exiter = thread::spawn(move || drop(rt));
         // The host's wait (GroupDriver / OwnedTaskGroup::close): register, then try to close.
@@ -98,7 +98,7 @@ fn two_spawners_and_a_close_count_exactly() {
         let spawners: Vec<_> = (0..2)
             .map(|_| {
                 let group = group.clone();
-                thread::spawn(move || group.spawn(None, async {}, None).is_ok())
+                thread::spawn(move || group.spawn_child(None, async {}).is_ok())
             })
             .collect();
         let closed = group.try_close();
@@ -125,9 +125,9 @@ fn start_fixture<V: Send + 'static>(
         let _enter = rt.enter();
         GroupShared::open(None, std::panic::Location::caller())
     };
-    let link = StartShared::<V>::new(group.clone());
     let root = Node::new_task_root(group.node().clone());
-    link.set_root(root.clone());
+    let link = StartShared::<V>::new(group.clone(), root.clone());
+    link.mark_spawned();
     (group, link, root)
 }
 
@@ -144,7 +144,7 @@ fn started_racing_the_start_poll_is_never_lost() {
         let rt = runtime();
         let (_group, link, _root) = start_fixture::<u32>(&rt);
         let status = TaskStatus::new(link.clone());
-        let mut start = Start::waiting(link, None);
+        let mut start = Start::waiting(link, None, TaskId::current());
         let (woken, waker) = flag();
         let child = thread::spawn(move || status.started(7));
         let first = poll_start(&mut start, &waker);
@@ -172,7 +172,7 @@ fn started_racing_the_start_drop_drops_the_value_once() {
         let (_group, link, root) = start_fixture::<Value>(&rt);
         let drops = std::sync::Arc::new(AtomicUsize::new(0));
         let status = TaskStatus::new(link.clone());
-        let start = Start::waiting(link, None);
+        let start = Start::waiting(link, None, TaskId::current());
         let child = {
             let drops = drops.clone();
             thread::spawn(move || status.started(Value(drops)))
@@ -199,7 +199,7 @@ fn a_failure_racing_the_start_drop_is_reported_exactly_once() {
         let rt = runtime();
         let (group, link, root) = start_fixture::<u32>(&rt);
         let status = TaskStatus::new(link.clone());
-        let start = Start::waiting(link.clone(), None);
+        let start = Start::waiting(link.clone(), None, TaskId::current());
         let child = {
             let group = group.clone();
             thread::spawn(move || {
@@ -228,7 +228,7 @@ fn a_failure_racing_the_start_poll_comes_out_of_start_or_the_group_once() {
         let rt = runtime();
         let (group, link, root) = start_fixture::<u32>(&rt);
         let status = TaskStatus::new(link.clone());
-        let mut start = Start::waiting(link.clone(), None);
+        let mut start = Start::waiting(link.clone(), None, TaskId::current());
         let (woken, waker) = flag();
         let child = {
             let group = group.clone();

@@ -126,7 +126,8 @@ impl GroupShared {
         F: Future + Send + 'static,
         F::Output: TaskResult,
     {
-        self.spawn(name, body, None).map(|_| ())
+        self.spawn::<F, StartShared<()>>(name, body, None)
+            .map(|_| ())
     }
 
     /// `start` of every form: spawns a starting child and hands back the `Start` future.
@@ -142,13 +143,12 @@ impl GroupShared {
         Fut: Future + Send + 'static,
         Fut::Output: TaskResult,
     {
-        let link = StartShared::<V>::new(self.clone());
+        // A start() child's root is made now: the start call may cancel the child at once.
+        let root = LazyRoot::eager(self.scope.node.clone());
+        let link = StartShared::<V>::new(self.clone(), root.force().clone());
         let body = child(TaskStatus::new(link.clone()));
-        match self.spawn(name, body, Some(link.clone())) {
-            Ok((task, entry)) => {
-                link.set_task(task);
-                Start::waiting(link, entry)
-            }
+        match self.spawn(name, body, Some((link.clone(), root))) {
+            Ok((task, entry)) => Start::waiting(link, entry, task),
             Err(_) => Start::spawn_failed(StartError::GroupClosed(self.host)),
         }
     }
@@ -163,11 +163,11 @@ impl GroupShared {
     /// Spawns a child. Fails (handing the future back) if the group has exited. Returns the
     /// child's task and its entry id in the task tree (if registered).
     #[track_caller]
-    pub(crate) fn spawn<F>(
+    pub(crate) fn spawn<F, L: StartLink>(
         self: &Arc<Self>,
         name: Option<Cow<'static, str>>,
         body: F,
-        start: Option<Arc<dyn StartLink>>,
+        start: Option<(Arc<L>, LazyRoot)>,
     ) -> Result<(TaskId, Option<u64>), SpawnError<F>>
     where
         F: Future + Send + 'static,
@@ -179,28 +179,32 @@ impl GroupShared {
             return Err(SpawnError::new(body, self.host));
         }
         // A plain child makes its root node only when it needs one (most trivial children
-        // never do); a start() child needs it now, for the start call to cancel it.
-        let root = match &start {
-            Some(link) => {
-                let root = LazyRoot::eager(self.scope.node.clone());
-                link.set_root(root.force().clone());
-                root
+        // never do); a start() child brings the one its start call may cancel.
+        let (start, root): (Option<Arc<dyn StartLink>>, _) = match start {
+            Some((link, root)) => {
+                link.mark_spawned();
+                (Some(link), root)
             }
-            None => LazyRoot::new(self.scope.node.clone()),
+            None => (None, LazyRoot::new(self.scope.node.clone())),
         };
         #[cfg(feature = "tracing")]
         let span_name = name.clone();
-        let entry = diag::register(
-            start.is_some(),
-            EntryKind::Child,
-            name,
-            Location::caller(),
-            Parent::Of(self.diag.as_ref()),
-            // A child shows its group's cancel state (found through its parent entry at
-            // snapshot time): no reference count shared with every sibling.
-            None,
-            None,
-        );
+        // (The check is repeated here so the common case, the tree off, costs no call.)
+        let entry = if diag::enabled() {
+            diag::register(
+                start.is_some(),
+                EntryKind::Child,
+                name,
+                Location::caller(),
+                Parent::Of(self.diag.as_ref()),
+                // A child shows its group's cancel state (found through its parent entry at
+                // snapshot time): no reference count shared with every sibling.
+                None,
+                None,
+            )
+        } else {
+            None
+        };
         let entry_id = entry.as_ref().map(|e| e.id);
         let is_start = start.is_some();
         let registered = entry.clone();

@@ -10,15 +10,13 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
 
-use std::task::{Context, Poll};
-
-use crate::loom::future::AtomicWaker;
+use std::task::{Context, Poll, Waker};
 
 use super::child::ChildOutcome;
 use super::error::{FailureOrigin, StartError, TaskFailure};
 use super::shared::GroupShared;
 use crate::cancel::{CancelReason, CancelSource, Node};
-use crate::loom::sync::{Arc, Mutex, OnceLock};
+use crate::loom::sync::{Arc, Mutex};
 use crate::task::TaskId;
 
 /// The other end of a child that is starting: receives its exit before `started`.
@@ -27,8 +25,11 @@ pub(crate) trait StartLink: Send + Sync + 'static {
     /// already started, or nobody waits in `start()` any more).
     fn child_exited(&self, outcome: ChildOutcome, root: &Arc<Node>) -> Option<ChildOutcome>;
 
-    /// The child's root node, set before the child is spawned (so it can always be cancelled).
-    fn set_root(&self, root: Arc<Node>);
+    /// The child is about to be spawned (the group accepted it): from now on, dropping its
+    /// status cancels it. A status dropped before (by the closure given to `start`, which
+    /// receives it before the child exists) does not: the child then runs, and its exit says
+    /// what happened (`NotStarted`, `Failed`).
+    fn mark_spawned(&self);
 }
 
 enum State<V> {
@@ -52,47 +53,53 @@ enum Failure {
     Panic(Box<dyn std::any::Any + Send + 'static>),
 }
 
+/// The handshake's state and the waiting `start()`'s waker, under one lock: every change of
+/// `state` that `start()` must see takes the waker in the same critical section, so a wake-up
+/// is never lost, and the handshake costs no atomics beyond the lock.
+struct Locked<V> {
+    state: State<V>,
+    /// The task polling `start()`, woken when `state` leaves `Waiting`/`StatusDropped`.
+    waker: Option<Waker>,
+    /// See [`StartLink::mark_spawned`].
+    spawned: bool,
+}
+
 pub(crate) struct StartShared<V> {
-    state: Mutex<State<V>>,
-    waker: AtomicWaker,
-    /// The child's root node, set before it is spawned.
-    root: OnceLock<Arc<Node>>,
-    /// The child's task, set right after it is spawned.
-    task: OnceLock<TaskId>,
+    locked: Mutex<Locked<V>>,
+    /// The child's root node, made before the child is spawned (so it can always be
+    /// cancelled).
+    root: Arc<Node>,
     /// Where an outcome goes when nobody waits in `start()` any more.
     group: Arc<GroupShared>,
 }
 
 impl<V: Send + 'static> StartShared<V> {
-    pub(crate) fn new(group: Arc<GroupShared>) -> Arc<StartShared<V>> {
+    pub(crate) fn new(group: Arc<GroupShared>, root: Arc<Node>) -> Arc<StartShared<V>> {
         Arc::new(StartShared {
-            state: Mutex::new(State::Waiting),
-            waker: AtomicWaker::new(),
-            root: OnceLock::new(),
-            task: OnceLock::new(),
+            locked: Mutex::new(Locked {
+                state: State::Waiting,
+                waker: None,
+                spawned: false,
+            }),
+            root,
             group,
         })
-    }
-
-    pub(crate) fn set_task(&self, task: TaskId) {
-        let _ = self.task.set(task);
     }
 }
 
 impl<V> StartShared<V> {
     fn cancel_child(&self, message: &'static str) {
-        if let Some(root) = self.root.get() {
-            root.cancel(CancelReason::with_message(
-                CancelSource::StartAbandoned,
-                message,
-            ));
-        }
+        self.root.cancel(CancelReason::with_message(
+            CancelSource::StartAbandoned,
+            message,
+        ));
     }
 }
 
 impl<V: Send + 'static> StartLink for StartShared<V> {
     fn child_exited(&self, outcome: ChildOutcome, root: &Arc<Node>) -> Option<ChildOutcome> {
-        let mut state = self.state.lock();
+        let mut locked = self.locked.lock();
+        let state = &mut locked.state;
         let status_dropped = match *state {
             State::Waiting => false,
             State::StatusDropped => true,
@@ -107,7 +114,7 @@ impl<V: Send + 'static> StartLink for StartShared<V> {
                     }
                     other => return Some(other),
                 };
-                let State::Started(value) = std::mem::replace(&mut *state, State::Done) else {
+                let State::Started(value) = std::mem::replace(state, State::Done) else {
                     unreachable!("matched above")
                 };
                 *state = State::StartedThenFailed(value, reason);
@@ -126,13 +133,16 @@ impl<V: Send + 'static> StartLink for StartShared<V> {
             )),
         };
         *state = State::Failed(failure);
-        drop(state);
-        self.waker.wake();
+        let waker = locked.waker.take();
+        drop(locked);
+        if let Some(waker) = waker {
+            waker.wake();
+        }
         None
     }
 
-    fn set_root(&self, root: Arc<Node>) {
-        let _ = self.root.set(root);
+    fn mark_spawned(&self) {
+        self.locked.lock().spawned = true;
     }
 }
 
@@ -173,11 +183,14 @@ impl<V: Send + 'static> TaskStatus<V> {
     /// cancelled too).
     pub fn started(mut self, value: V) {
         let shared = self.shared.take().expect("status used once");
-        let mut state = shared.state.lock();
-        if matches!(*state, State::Waiting) {
-            *state = State::Started(value);
-            drop(state);
-            shared.waker.wake();
+        let mut locked = shared.locked.lock();
+        if matches!(locked.state, State::Waiting) {
+            locked.state = State::Started(value);
+            let waker = locked.waker.take();
+            drop(locked);
+            if let Some(waker) = waker {
+                waker.wake();
+            }
         }
     }
 }
@@ -185,24 +198,24 @@ impl<V: Send + 'static> TaskStatus<V> {
 impl<V> Drop for TaskStatus<V> {
     fn drop(&mut self) {
         if let Some(shared) = self.shared.take() {
-            let mut state = shared.state.lock();
-            if matches!(*state, State::Waiting) {
+            let mut locked = shared.locked.lock();
+            if matches!(locked.state, State::Waiting) {
                 // Dropped because the child was cancelled before `started` (its body is being
                 // dropped with the status in it): the child's exit reports `Cancelled` with the
                 // reason, which is what happened; the child did not abandon its status.
-                if shared
-                    .root
-                    .get()
-                    .is_some_and(|root| root.effective_reason().is_some())
-                {
+                let spawned = locked.spawned;
+                if spawned && shared.root.effective_reason().is_some() {
                     return;
                 }
                 // Usually the child is returning right now (an async block drops what it
                 // captured just before it completes); its exit then says `NotStarted` or
                 // `Failed`. If it keeps running, it is cancelled, and `StatusDropped` it is.
-                *state = State::StatusDropped;
-                drop(state);
-                shared.cancel_child("the child dropped its TaskStatus without calling started()");
+                locked.state = State::StatusDropped;
+                drop(locked);
+                if spawned {
+                    shared
+                        .cancel_child("the child dropped its TaskStatus without calling started()");
+                }
             }
         }
     }
@@ -223,6 +236,8 @@ impl<V> fmt::Debug for TaskStatus<V> {
 #[must_use = "futures do nothing unless polled"]
 pub struct Start<V> {
     inner: StartInner<V>,
+    /// The child's task (names it if an outcome nobody read goes to the group).
+    task: Option<TaskId>,
     /// The child's entry in the task tree, and the wait recorded while pending.
     child_entry: Option<u64>,
     waiting: Option<crate::diagnostics::registry::WaitToken>,
@@ -234,9 +249,14 @@ enum StartInner<V> {
 }
 
 impl<V: Send + 'static> Start<V> {
-    pub(crate) fn waiting(shared: Arc<StartShared<V>>, child_entry: Option<u64>) -> Start<V> {
+    pub(crate) fn waiting(
+        shared: Arc<StartShared<V>>,
+        child_entry: Option<u64>,
+        task: TaskId,
+    ) -> Start<V> {
         Start {
             inner: StartInner::Waiting(shared),
+            task: Some(task),
             child_entry,
             waiting: None,
         }
@@ -245,6 +265,7 @@ impl<V: Send + 'static> Start<V> {
     pub(crate) fn spawn_failed(error: StartError) -> Start<V> {
         Start {
             inner: StartInner::SpawnFailed(Some(error)),
+            task: None,
             child_entry: None,
             waiting: None,
         }
@@ -266,6 +287,9 @@ impl<V: Send + 'static> Future for Start<V> {
             }
         } else {
             this.waiting = None;
+            // The handshake is over (`poll_inner` left `Done` behind): let go of it now, so
+            // dropping this future takes no lock. Polling again panics, as before.
+            this.inner = StartInner::SpawnFailed(None);
         }
         poll
     }
@@ -279,22 +303,25 @@ impl<V: Send + 'static> Start<V> {
             }
             StartInner::Waiting(shared) => shared,
         };
-        shared.waker.register(cx.waker());
-        let mut state = shared.state.lock();
-        match std::mem::replace(&mut *state, State::Done) {
-            waiting @ (State::Waiting | State::StatusDropped) => {
-                *state = waiting;
-                Poll::Pending
+        let mut locked = shared.locked.lock();
+        if matches!(locked.state, State::Waiting | State::StatusDropped) {
+            match &mut locked.waker {
+                Some(waker) if waker.will_wake(cx.waker()) => {}
+                slot => *slot = Some(cx.waker().clone()),
             }
+            return Poll::Pending;
+        }
+        match std::mem::replace(&mut locked.state, State::Done) {
+            State::Waiting | State::StatusDropped => unreachable!("handled above"),
             State::Started(value) => Poll::Ready(Ok(value)),
             State::StartedThenFailed(value, reason) => {
-                drop(state);
+                drop(locked);
                 shared.group.node().cancel(reason);
                 Poll::Ready(Ok(value))
             }
             State::Failed(Failure::Error(error)) => Poll::Ready(Err(error)),
             State::Failed(Failure::Panic(payload)) => {
-                drop(state);
+                drop(locked);
                 std::panic::resume_unwind(payload)
             }
             State::Done => panic!("Start polled after completion"),
@@ -307,7 +334,7 @@ impl<V> Drop for Start<V> {
         let StartInner::Waiting(shared) = &self.inner else {
             return;
         };
-        let previous = std::mem::replace(&mut *shared.state.lock(), State::Done);
+        let previous = std::mem::replace(&mut shared.locked.lock().state, State::Done);
         match previous {
             // Cancelling the start() call cancels the child.
             State::Waiting | State::StatusDropped => {
@@ -319,11 +346,11 @@ impl<V> Drop for Start<V> {
             }
             // An outcome nobody will read: the group gets it, so nothing is swallowed.
             State::Failed(Failure::Panic(payload)) => {
-                let task = shared.task.get().copied().unwrap_or(shared.group.host);
+                let task = self.task.unwrap_or(shared.group.host);
                 shared.group.record_panic(payload, task);
             }
             State::Failed(Failure::Error(StartError::Failed(error))) => {
-                let task = shared.task.get().copied().unwrap_or(shared.group.host);
+                let task = self.task.unwrap_or(shared.group.host);
                 shared
                     .group
                     .record_failure(TaskFailure::new(FailureOrigin::Child(task), error));

@@ -1,0 +1,200 @@
+//! What one child costs, counted rather than timed: `cargo bench --bench spawn_cost`.
+//!
+//! Prints the heap allocations per child of tether's spawn paths and of the peers (counted by a
+//! global allocator, on a current-thread runtime so the count is exact and repeatable).
+//!
+//! With an argument it runs one fixed workload instead, for `valgrind --tool=callgrind`, whose
+//! instruction counts are repeatable on a loaded machine where wall-clock times are not:
+//!
+//! ```text
+//! cargo bench --bench spawn_cost --no-run   # then, with the binary it names:
+//! valgrind --tool=callgrind --callgrind-out-file=/dev/null target/release/deps/spawn_cost-* tether
+//! ```
+//!
+//! Workloads: `empty` (runtime start and stop only: subtract it), `tether`, `tether_handle`,
+//! `tether_nested`, `tether_start`, `tokio_spawn`, `joinset`, `task_tracker`, `spawn_oneshot`.
+//! Each spawns 10,000 trivial children (10 groups of 1,000; `tether_nested` spawns them
+//! inside a group nested 10 deep), so `(Ir(workload) - Ir(empty)) / 10,000` is the
+//! instructions per child.
+#![allow(missing_docs)]
+
+mod common;
+
+use std::alloc::System;
+use std::future::Future;
+use std::hint::black_box;
+
+use common::*;
+use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
+use tokio::task::JoinSet;
+use tokio_util::task::TaskTracker;
+
+// `stats_alloc` counts allocations; the crate forbids unsafe code, so no hand-written
+// `GlobalAlloc`.
+#[global_allocator]
+static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+
+const GROUPS: usize = 10;
+const PER_GROUP: usize = 1_000;
+
+async fn tether_group(n: usize) {
+    tether::task_group(async |tg| {
+        for _ in 0..n {
+            tg.spawn(async {});
+        }
+    })
+    .await
+    .unwrap();
+}
+
+async fn tether_handle(n: usize) {
+    tether::task_group(async |tg| {
+        let handle = tg.handle();
+        for _ in 0..n {
+            handle.spawn(async {}).unwrap();
+        }
+    })
+    .await
+    .unwrap();
+}
+
+/// `n` children spawned into the innermost of `depth` nested groups.
+fn tether_nested(
+    depth: usize,
+    n: usize,
+) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send + 'static>> {
+    Box::pin(async move {
+        if depth == 0 {
+            tether_group(n).await;
+            return;
+        }
+        tether::task_group(async move |tg| {
+            tg.spawn(tether_nested(depth - 1, n));
+        })
+        .await
+        .unwrap();
+    })
+}
+
+async fn tether_start(n: usize) {
+    tether::task_group(async |tg| {
+        for i in 0..n {
+            let v = tg
+                .start(move |status| async move { status.started(i) })
+                .await
+                .unwrap();
+            black_box(v);
+        }
+    })
+    .await
+    .unwrap();
+}
+
+async fn tokio_spawn(n: usize) {
+    let handles: Vec<_> = (0..n).map(|_| tokio::spawn(async {})).collect();
+    for h in handles {
+        h.await.unwrap();
+    }
+}
+
+async fn joinset(n: usize) {
+    let mut set = JoinSet::new();
+    for _ in 0..n {
+        set.spawn(async {});
+    }
+    while let Some(r) = set.join_next().await {
+        r.unwrap();
+    }
+}
+
+async fn task_tracker(n: usize) {
+    let tracker = TaskTracker::new();
+    for _ in 0..n {
+        tracker.spawn(async {});
+    }
+    tracker.close();
+    tracker.wait().await;
+}
+
+async fn spawn_oneshot(n: usize) {
+    let mut handles = Vec::with_capacity(n);
+    for i in 0..n {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        handles.push(tokio::spawn(async move {
+            let _ = tx.send(i);
+        }));
+        black_box(rx.await.unwrap());
+    }
+    for h in handles {
+        h.await.unwrap();
+    }
+}
+
+/// Runs workload `name` once with `n` children; false if there is no such workload.
+async fn run(name: &str, n: usize) -> bool {
+    match name {
+        "empty" => {}
+        "tether" => tether_group(n).await,
+        "tether_handle" => tether_handle(n).await,
+        "tether_nested" => tether_nested(10, n).await,
+        "tether_start" => tether_start(n).await,
+        "tokio_spawn" => tokio_spawn(n).await,
+        "joinset" => joinset(n).await,
+        "task_tracker" => task_tracker(n).await,
+        "spawn_oneshot" => spawn_oneshot(n).await,
+        _ => return false,
+    }
+    true
+}
+
+const WORKLOADS: [&str; 8] = [
+    "tether",
+    "tether_handle",
+    "tether_nested",
+    "tether_start",
+    "tokio_spawn",
+    "joinset",
+    "task_tracker",
+    "spawn_oneshot",
+];
+
+fn main() {
+    // `cargo bench` passes `--bench`; any other argument names a workload.
+    let workload = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    let rt = current_thread();
+    if let Some(name) = workload {
+        rt.block_on(async {
+            tokio::spawn(async move {
+                for _ in 0..GROUPS {
+                    assert!(run(&name, PER_GROUP).await, "unknown workload {name}");
+                }
+            })
+            .await
+            .unwrap();
+        });
+        return;
+    }
+    println!("heap allocations per child (current-thread runtime, groups of {PER_GROUP}):");
+    for name in WORKLOADS {
+        let per_child = rt.block_on(async move {
+            tokio::spawn(async move {
+                // Warm up (vectors, slabs and runtime queues grow once).
+                run(name, PER_GROUP).await;
+                let region = Region::new(GLOBAL);
+                run(name, PER_GROUP).await;
+                let stats = region.change();
+                (
+                    stats.allocations as f64 / PER_GROUP as f64,
+                    stats.reallocations as f64 / PER_GROUP as f64,
+                    stats.bytes_allocated as f64 / PER_GROUP as f64,
+                )
+            })
+            .await
+            .unwrap()
+        });
+        println!(
+            "ALLOC {name:<14} {:>6.3} allocs {:>6.3} reallocs {:>8.1} bytes per child",
+            per_child.0, per_child.1, per_child.2
+        );
+    }
+}
