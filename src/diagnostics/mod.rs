@@ -8,6 +8,7 @@ mod tree;
 mod watchdog;
 
 pub use registry::EntryKind;
+pub(crate) use tree::task_tree_under;
 pub use tree::{CancelInfo, Site, TaskTree, TreeNode, WaitInfo, WaitTarget, task_tree};
 pub use watchdog::{Finding, LockLink, Watchdog, WatchdogReport};
 

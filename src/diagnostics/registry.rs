@@ -135,9 +135,63 @@ pub(crate) enum WaitOn {
         state: StreamState,
     },
     Event,
-    Semaphore,
-    CapacityLimiter,
+    Semaphore(Arc<SemaphoreDiag>),
+    CapacityLimiter(Arc<LimiterDiag>),
     Condition,
+}
+
+/// Who holds a `Semaphore`'s tokens: every token taken while the tree was on (a token has no
+/// owner otherwise), made on the first such acquire and shared with the waits on it.
+#[derive(Debug, Default)]
+pub(crate) struct SemaphoreDiag {
+    /// (key, holding task, kept without a guard), one per token, in acquisition order.
+    holders: Mutex<Vec<(u64, TaskId, bool)>>,
+}
+
+impl SemaphoreDiag {
+    /// The current task took a token; returns the key its guard gives back.
+    pub(crate) fn hold(&self) -> u64 {
+        let key = next_id();
+        self.holders.lock().push((key, TaskId::current(), false));
+        key
+    }
+
+    /// The guard `key` gave its token back.
+    pub(crate) fn give_back(&self, key: u64) {
+        self.holders.lock().retain(|(k, _, _)| *k != key);
+    }
+
+    /// The guard `key` was forgotten: its task keeps the token until a `release`.
+    pub(crate) fn keep(&self, key: u64) {
+        if let Some(h) = self.holders.lock().iter_mut().find(|(k, _, _)| *k == key) {
+            h.2 = true;
+        }
+    }
+
+    /// `release` gave back a kept token: the current task's own if it keeps one, else the
+    /// oldest kept.
+    pub(crate) fn release_kept(&self) {
+        let me = TaskId::current();
+        let mut holders = self.holders.lock();
+        let at = holders
+            .iter()
+            .position(|&(_, t, kept)| kept && t == me)
+            .or_else(|| holders.iter().position(|&(_, _, kept)| kept));
+        if let Some(at) = at {
+            holders.remove(at);
+        }
+    }
+
+    pub(crate) fn holders(&self) -> Vec<TaskId> {
+        self.holders.lock().iter().map(|&(_, t, _)| t).collect()
+    }
+}
+
+/// Who borrows a `CapacityLimiter`'s tokens, kept in step with the limiter's own list (under
+/// its state lock) from the first recorded wait on it.
+#[derive(Debug)]
+pub(crate) struct LimiterDiag {
+    pub(crate) borrowers: Mutex<Vec<crate::Borrower>>,
 }
 
 /// A `Lock`'s identity and holder, shared with the waits on it (made on the first recorded
@@ -190,15 +244,23 @@ impl EntryShared {
     pub(crate) fn add_wait(self: &Arc<Self>, on: WaitOn) -> WaitToken {
         force(self);
         let key = next_id();
+        let task = TaskId::current();
+        let lock = match &on {
+            WaitOn::Lock(lock) => Some(lock.clone()),
+            _ => None,
+        };
         let record = WaitRecord {
             since: Instant::now(),
-            task: TaskId::current(),
+            task,
             on,
         };
         self.dynamic.lock().waits.push((key, record));
+        // After the wait is in the tree, so a watchdog woken by a cycle sees it.
+        let lock_wait = lock.map(|lock| lock_wait_started(task, key, lock));
         WaitToken {
             entry: self.clone(),
             key,
+            lock_wait,
         }
     }
 }
@@ -318,6 +380,67 @@ pub(crate) fn track(slot: &mut Option<WaitToken>, on: impl FnOnce() -> WaitOn) {
 pub(crate) struct WaitToken {
     entry: Entry,
     key: u64,
+    /// A wait for a `Lock`: the task, also listed in [`LOCK_WAITS`] until the wait ends.
+    lock_wait: Option<TaskId>,
+}
+
+// ----- lock cycles, found the moment they form ---------------------------------------------------
+
+/// Every recorded wait for a `Lock`: (waiting task, wait key, the lock). Few at a time (one
+/// per task blocked on a lock), so a list. Only waits recorded
+/// while the tree is on (inside a registered entry) are here, so with the tree off it is never
+/// touched. Locked after an entry's `dynamic` lock is released, and it takes a `LockDiag`
+/// owner lock inside (never the other way round).
+static LOCK_WAITS: Mutex<Vec<(TaskId, u64, Arc<LockDiag>)>> = parking_lot::const_mutex(Vec::new());
+
+/// Bumped each time a wait closes a lock cycle; watchdogs wait on [`CYCLE_FOUND`] and compare.
+pub(crate) static CYCLE_GENERATION: AtomicU64 = AtomicU64::new(0);
+
+/// Wakes every running watchdog when a wait closes a lock cycle, so it looks at once instead of
+/// at its next interval.
+pub(crate) static CYCLE_FOUND: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+/// Records that `task` waits for `lock` and checks, at that moment, whether the wait closes a
+/// cycle: `lock`'s holder waits (directly or through other holders) for a lock `task` holds.
+/// A cycle can only close when a wait starts (a lock's holder changes only to a task that
+/// stopped waiting for it), and the check and the insert happen under one lock, so two waits
+/// starting at once on two threads cannot both miss the cycle they close together.
+fn lock_wait_started(task: TaskId, key: u64, lock: Arc<LockDiag>) -> TaskId {
+    let mut waits = LOCK_WAITS.lock();
+    let first_holder = *lock.owner.lock();
+    waits.push((task, key, lock));
+    // Depth-first from the holder along waiter -> lock -> holder edges, looking for `task`.
+    let mut seen: Vec<TaskId> = Vec::new();
+    let mut stack: Vec<TaskId> = first_holder.into_iter().collect();
+    let mut closed = false;
+    while let Some(at) = stack.pop() {
+        if at == task {
+            closed = true;
+            break;
+        }
+        if seen.contains(&at) {
+            continue;
+        }
+        seen.push(at);
+        stack.extend(
+            waits
+                .iter()
+                .filter(|(t, _, _)| *t == at)
+                .filter_map(|(_, _, l)| *l.owner.lock()),
+        );
+    }
+    drop(waits);
+    if closed {
+        CYCLE_GENERATION.fetch_add(1, Ordering::AcqRel);
+        CYCLE_FOUND.notify_waiters();
+    }
+    task
+}
+
+fn lock_wait_ended(task: TaskId, key: u64) {
+    LOCK_WAITS
+        .lock()
+        .retain(|(t, k, _)| (*t, *k) != (task, key));
 }
 
 impl WaitToken {
@@ -337,6 +460,9 @@ impl Drop for WaitToken {
             .lock()
             .waits
             .retain(|(k, _)| *k != self.key);
+        if let Some(task) = self.lock_wait {
+            lock_wait_ended(task, self.key);
+        }
     }
 }
 

@@ -6,6 +6,9 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::sync::atomic::Ordering;
+
+use super::registry::{CYCLE_FOUND, CYCLE_GENERATION};
 use super::tree::{Site, TaskTree, TreeNode, WaitTarget, task_tree};
 use crate::task::TaskId;
 
@@ -272,8 +275,19 @@ impl Watchdog {
         crate::diagnostics::enable_task_tree();
         let mut reported: HashSet<String> = HashSet::new();
         let interval = self.interval_or_default();
+        let mut cycles_seen = CYCLE_GENERATION.load(Ordering::Acquire);
         loop {
-            tokio::time::sleep(interval).await;
+            // Look every `interval`, or at once when a wait closes a lock cycle. The
+            // notification is enabled before the generation is compared, so a cycle closed
+            // while this watchdog was busy analyzing is not missed.
+            let cycle = std::pin::pin!(CYCLE_FOUND.notified());
+            let mut cycle = cycle;
+            cycle.as_mut().enable();
+            if CYCLE_GENERATION.load(Ordering::Acquire) == cycles_seen {
+                let sleep = std::pin::pin!(tokio::time::sleep(interval));
+                futures::future::select(sleep, cycle).await;
+            }
+            cycles_seen = CYCLE_GENERATION.load(Ordering::Acquire);
             let tree = task_tree();
             let findings: Vec<Finding> = analyze(&tree, self.threshold)
                 .into_iter()

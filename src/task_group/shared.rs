@@ -234,6 +234,11 @@ impl GroupShared {
         Some(entry.add_wait(diag::WaitOn::Children))
     }
 
+    /// A snapshot of the task tree under this group (`task_tree` of every group form).
+    pub(crate) fn task_tree(&self) -> crate::TaskTree {
+        crate::diagnostics::task_tree_under(self.diag.as_ref().map(|e| e.id))
+    }
+
     /// The group's node.
     pub(crate) fn node(&self) -> &Arc<Node> {
         &self.scope.node
