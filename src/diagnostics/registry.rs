@@ -4,28 +4,37 @@
 //!
 //! Off by default. While off, spawning a child, opening a group and entering a scope read one
 //! relaxed atomic ([`enabled`]) and allocate nothing; a tether primitive that goes pending reads
-//! it once more. Futures whose entry is `None` (made while the registry was off) never touch
-//! the registry, even after it is turned on.
+//! it once more. Futures without an entry (made while the registry was off) never touch the
+//! registry, even after it is turned on. On, a child or scope is only *described* at first (a
+//! [`LazyEntry`] inline in its future — boxed in a child, to keep a child's future one word
+//! larger than before there was a tree — with an id); the shared [`Entry`] is allocated and
+//! registered on first need.
 //!
 //! # Invariants
 //!
 //! - An entry is in [`REGISTRY`] from its registration to its exit. A group registers at open
-//!   and leaves when it ends (after every child). A child or scope registers lazily ([`force`]:
-//!   its first `Pending`, its first wait, or an entry made inside it; a `start()` child at spawn)
-//!   and leaves at its exit — a child when it reports its outcome to its group, before the
-//!   group's count of live children goes down. So a child's entry is always removed before its
-//!   group's, and registered after it; a snapshot holds every shard lock while it copies, so it
-//!   never shows a child without its group.
+//!   and leaves when it ends (after every child). A child or scope registers lazily
+//!   ([`LazyEntry::force`]: its first `Pending`, its first wait, or an entry made inside it; a
+//!   `start()` child at spawn) and leaves at its exit — a child when it reports its outcome to
+//!   its group, before the group's count of live children goes down. So a child's entry is
+//!   always removed before its group's, and registered after it; a snapshot holds every shard
+//!   lock while it copies, so it never shows a child without its group.
+//! - Ids are drawn when an entry is described (in creation order); a parent is registered
+//!   before a child is described, so a parent's id is below its children's.
 //! - Only an entry's own code registers it (its poll, its waits, entries made inside it during
 //!   its poll), or its creator before anyone else can see it: registration never races the
 //!   entry's exit, and an entry that left is never put back.
 //! - A wait is recorded in the entry that was current when the primitive went pending, and is
-//!   removed when the waiting future completes or is dropped ([`WaitToken`]).
+//!   removed when the waiting future completes or is dropped ([`WaitToken`]). A wait for a
+//!   `Lock` is also listed in `LOCK_WAITS` for as long, and a cycle is looked for when it starts.
 //!
 //! # Lock order
 //!
-//! `REGISTRY`'s shards in index order (a snapshot takes all; everyone else one), then nothing. An entry's `dynamic` lock, then nothing. A lock's `LockDiag` owner
-//! lock is taken under the lock's own state lock, never the other way round. Snapshots copy the
+//! `REGISTRY`'s shards in index order (a snapshot takes all; everyone else one), then nothing.
+//! An entry's `dynamic` lock, then a `LockDiag` owner lock or a holder list (snapshots copying a
+//! wait). `LOCK_WAITS`, then `LockDiag` owner locks. A lock's `LockDiag` owner lock is taken
+//! under the lock's own state lock, a limiter's borrower list under the limiter's state lock,
+//! never the other way round. Snapshots copy the
 //! map under `REGISTRY` and read entries after releasing it.
 
 use std::borrow::Cow;
@@ -55,7 +64,7 @@ fn shard(id: u64) -> &'static Mutex<BTreeMap<u64, Entry>> {
 /// The next entry id (and lock/stream ids).
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
-scoped_tls::scoped_thread_local!(static CURRENT: Entry);
+scoped_tls::scoped_thread_local!(static CURRENT: LazyEntry);
 
 /// Whether the registry is on: the only cost of diagnostics while it is off.
 #[inline]
@@ -95,12 +104,11 @@ pub(crate) struct EntryShared {
     pub(crate) parent: Option<u64>,
     /// The node whose cancel state, deadline and shield the entry shows (a child: its group's).
     pub(crate) node: Option<crate::loom::sync::Arc<Node>>,
-    /// The host task (a child: its own task, known once spawned).
-    pub(crate) task: OnceLock<TaskId>,
+    /// The host task (a child: its own task, known once spawned). A lock, not a `OnceLock`:
+    /// filling a `OnceLock` goes through its `Once` slow path, dearer than this uncontended lock.
+    pub(crate) task: Mutex<Option<TaskId>>,
     /// Mirrors `dynamic.pending_since.is_some()`, so a poll of a running entry takes no lock.
     is_pending: AtomicBool,
-    /// The entry was put in the registry (once: it is never put back after it left).
-    registered: AtomicBool,
     pub(crate) dynamic: Mutex<Dynamic>,
 }
 
@@ -217,7 +225,7 @@ pub(crate) struct StreamState {
 
 impl EntryShared {
     pub(crate) fn set_task(&self, task: TaskId) {
-        let _ = self.task.set(task);
+        self.task.lock().get_or_insert(task);
     }
 
     /// Called at the start of a poll (no lock unless the entry was pending).
@@ -229,20 +237,16 @@ impl EntryShared {
         }
     }
 
-    /// Called when the poll returned `Pending` (no lock if it already was). Registers the
-    /// entry if it was not yet.
+    /// Called when the poll returned `Pending` (no lock if it already was).
     #[inline]
     pub(crate) fn pending(self: &Arc<Self>) {
         if !self.is_pending.swap(true, Ordering::Relaxed) {
-            force(self);
             self.dynamic.lock().pending_since = Some(Instant::now());
         }
     }
 
-    /// Records a wait (registering the entry if it was not yet); removed when the token is
-    /// dropped.
+    /// Records a wait; removed when the token is dropped.
     pub(crate) fn add_wait(self: &Arc<Self>, on: WaitOn) -> WaitToken {
-        force(self);
         let key = next_id();
         let task = TaskId::current();
         let lock = match &on {
@@ -265,59 +269,185 @@ impl EntryShared {
     }
 }
 
-/// Makes an entry if the registry is on, and registers it at once if `eager` (groups, `start()`
-/// children); otherwise it is registered lazily ([`force`]): at its first `Pending`, its first
-/// recorded wait, or when an entry is made inside it. So a child or scope that completes in its
-/// first poll, with nothing entered inside it, never touches the registry (the cancel tree's
-/// rule, `docs/design.md` §3). `Parent::Current` registers the current entry.
+/// An entry as its group, scope or child future keeps it: the description only, until it is
+/// registered (then the registered [`Entry`]).
+///
+/// A child or scope is put in the registry lazily ([`force`](Self::force)): at its first
+/// `Pending`, its first recorded wait, or when an entry is made inside it. Until then nothing is
+/// allocated and nothing shared is touched: the description lives inline in the future. So a
+/// child or scope that completes in its first poll, with nothing entered inside it, costs the
+/// tree a few words of copying (the cancel tree's rule, `docs/design.md` §3). Groups and
+/// `start()` children are registered at once.
+pub(crate) struct LazyEntry {
+    /// The lazily registered entry, once there is one (unused for an entry made registered).
+    entry: OnceLock<Entry>,
+    /// What to register, or the entry made registered (filling a `OnceLock` at creation would
+    /// go through its `Once` slow path on every group open).
+    init: Init,
+}
+
+enum Init {
+    Desc(Desc),
+    Registered(Entry),
+}
+
+/// What a lazily registered entry will be.
+struct Desc {
+    /// Drawn when described, so siblings show in the order they were made, and a parent's id
+    /// is below its children's (a parent is registered before a child is described).
+    id: u64,
+    kind: EntryKind,
+    name: Option<Cow<'static, str>>,
+    site: &'static Location<'static>,
+    parent: Option<u64>,
+    node: Option<crate::loom::sync::Arc<Node>>,
+}
+
+impl LazyEntry {
+    /// An entry that is registered already (a group lends its own to its driver).
+    pub(crate) fn registered(entry: Entry) -> LazyEntry {
+        LazyEntry {
+            entry: OnceLock::new(),
+            init: Init::Registered(entry),
+        }
+    }
+
+    /// The registered entry, if it is.
+    #[inline]
+    pub(crate) fn get(&self) -> Option<&Entry> {
+        match &self.init {
+            Init::Registered(entry) => Some(entry),
+            Init::Desc(_) => self.entry.get(),
+        }
+    }
+
+    /// The registered entry, registering it now if it was not yet. Only called by the entry's
+    /// own code (its poll, its waits, entries made inside it), so it never races its
+    /// deregistration; an entry that left is never put back (its future is done).
+    pub(crate) fn force(&self) -> &Entry {
+        let desc = match &self.init {
+            Init::Registered(entry) => return entry,
+            Init::Desc(desc) => desc,
+        };
+        self.entry.get_or_init(|| {
+            // Forced by the entry's own task.
+            let entry = make(
+                desc.id,
+                desc.kind,
+                desc.name.clone(),
+                desc.site,
+                desc.parent,
+                desc.node.clone(),
+                Some(TaskId::current()),
+            );
+            shard(entry.id).lock().insert(entry.id, entry.clone());
+            entry
+        })
+    }
+
+    /// The registered entry, taken out (a group keeps its own, registered at open).
+    pub(crate) fn into_entry(self) -> Option<Entry> {
+        match self.init {
+            Init::Registered(entry) => Some(entry),
+            Init::Desc(_) => self.entry.into_inner(),
+        }
+    }
+
+    /// At the start of a poll: nothing unless registered.
+    #[inline]
+    pub(crate) fn running(&self) {
+        if let Some(entry) = self.get() {
+            entry.running();
+        }
+    }
+
+    /// The poll returned `Pending`: registers the entry (once) and marks it pending.
+    #[inline]
+    pub(crate) fn pending(&self) {
+        self.force().pending();
+    }
+
+    /// Removes the entry from the registry if it is there (at exit). Idempotent.
+    pub(crate) fn leave(&self) {
+        if let Some(entry) = self.get() {
+            deregister(entry);
+        }
+    }
+}
+
+fn make(
+    id: u64,
+    kind: EntryKind,
+    name: Option<Cow<'static, str>>,
+    site: &'static Location<'static>,
+    parent: Option<u64>,
+    node: Option<crate::loom::sync::Arc<Node>>,
+    task: Option<TaskId>,
+) -> Entry {
+    Arc::new(EntryShared {
+        id,
+        kind,
+        name,
+        site,
+        parent,
+        node,
+        task: Mutex::new(task),
+        is_pending: AtomicBool::new(false),
+        dynamic: Mutex::new(Dynamic::default()),
+    })
+}
+
+/// Makes an entry if the registry is on (one relaxed load when off): registered at once if
+/// `eager` (groups, `start()` children), otherwise only described, and registered lazily
+/// ([`LazyEntry::force`]). `Parent::Current` registers the current entry. `node` is cloned only
+/// when the registry is on.
+#[inline]
 pub(crate) fn register(
     eager: bool,
     kind: EntryKind,
     name: Option<Cow<'static, str>>,
     site: &'static Location<'static>,
     parent: Parent<'_>,
-    node: Option<crate::loom::sync::Arc<Node>>,
+    node: Option<&crate::loom::sync::Arc<Node>>,
     task: Option<TaskId>,
-) -> Option<Entry> {
+) -> Option<LazyEntry> {
     if !enabled() {
         return None;
     }
+    register_on(eager, kind, name, site, parent, node, task)
+}
+
+#[inline(never)]
+fn register_on(
+    eager: bool,
+    kind: EntryKind,
+    name: Option<Cow<'static, str>>,
+    site: &'static Location<'static>,
+    parent: Parent<'_>,
+    node: Option<&crate::loom::sync::Arc<Node>>,
+    task: Option<TaskId>,
+) -> Option<LazyEntry> {
     let parent = match parent {
         Parent::Current => current_id(),
         Parent::Of(entry) => entry.map(|e| e.id),
     };
-    let entry = Arc::new(EntryShared {
-        id: next_id(),
-        kind,
-        name,
-        site,
-        parent,
-        node,
-        task: match task {
-            Some(task) => OnceLock::from(task),
-            None => OnceLock::new(),
-        },
-        is_pending: AtomicBool::new(false),
-        registered: AtomicBool::new(false),
-        dynamic: Mutex::new(Dynamic::default()),
-    });
+    let node = node.cloned();
     if eager {
-        force(&entry);
+        let entry = make(next_id(), kind, name, site, parent, node, task);
+        shard(entry.id).lock().insert(entry.id, entry.clone());
+        return Some(LazyEntry::registered(entry));
     }
-    Some(entry)
-}
-
-/// Puts a lazily made entry in the registry, once. Only called by the entry's own code (its
-/// poll, its waits, entries made inside it) or at its creation, so it never races its
-/// deregistration; an entry that left is never put back.
-#[inline]
-pub(crate) fn force(entry: &Entry) {
-    if entry.registered.load(Ordering::Relaxed) || entry.registered.swap(true, Ordering::AcqRel) {
-        return;
-    }
-    // Lazily registered entries are forced by their own task.
-    entry.task.get_or_init(TaskId::current);
-    shard(entry.id).lock().insert(entry.id, entry.clone());
+    Some(LazyEntry {
+        entry: OnceLock::new(),
+        init: Init::Desc(Desc {
+            id: next_id(),
+            kind,
+            name,
+            site,
+            parent,
+            node,
+        }),
+    })
 }
 
 /// Where a new entry hangs.
@@ -328,20 +458,15 @@ pub(crate) enum Parent<'a> {
     Of(Option<&'a Entry>),
 }
 
-/// Removes an entry (at exit). Idempotent.
+/// Removes a registered entry (at exit). Idempotent.
 pub(crate) fn deregister(entry: &Entry) {
-    if entry.registered.load(Ordering::Acquire) {
-        shard(entry.id).lock().remove(&entry.id);
-    }
+    shard(entry.id).lock().remove(&entry.id);
 }
 
-/// The id of the entry current on this thread, if any.
+/// The id of the entry current on this thread (registering it), if any.
 pub(crate) fn current_id() -> Option<u64> {
     if CURRENT.is_set() {
-        Some(CURRENT.with(|e| {
-            force(e);
-            e.id
-        }))
+        Some(CURRENT.with(|e| e.force().id))
     } else {
         None
     }
@@ -349,7 +474,7 @@ pub(crate) fn current_id() -> Option<u64> {
 
 /// Runs `f` with `entry` as the current one (no-op without an entry).
 #[inline]
-pub(crate) fn with_entry<R>(entry: Option<&Entry>, f: impl FnOnce() -> R) -> R {
+pub(crate) fn with_entry<R>(entry: Option<&LazyEntry>, f: impl FnOnce() -> R) -> R {
     match entry {
         Some(entry) => CURRENT.set(entry, f),
         None => f(),
@@ -363,7 +488,7 @@ pub(crate) fn wait(on: impl FnOnce() -> WaitOn) -> Option<WaitToken> {
     if !enabled() || !CURRENT.is_set() {
         return None;
     }
-    Some(CURRENT.with(|entry| entry.add_wait(on())))
+    Some(CURRENT.with(|entry| entry.force().add_wait(on())))
 }
 
 /// For a waiting future: records the wait on its first pending poll, refreshes it on later

@@ -408,7 +408,7 @@ pub(crate) fn build(entries: Vec<Entry>) -> TaskTree {
                 .map(|(_, w)| (w.task, w.since, WaitOnCopy::from(&w.on)))
                 .collect();
             (
-                e.task.get().copied(),
+                *e.task.lock(),
                 d.pending_since.map(|s| now.saturating_duration_since(s)),
                 waits,
             )

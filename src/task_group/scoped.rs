@@ -103,7 +103,13 @@ where
             HoldMode::Always,
             wrong_task,
         );
-        driver.set_diag(tg.shared.diag.clone(), false);
+        driver.set_diag(
+            tg.shared
+                .diag
+                .clone()
+                .map(crate::diagnostics::registry::LazyEntry::registered),
+            false,
+        );
         #[cfg(feature = "tracing")]
         driver.set_span(tg.shared.span.clone());
         GroupDriver {

@@ -97,9 +97,10 @@ impl GroupShared {
             None,
             site,
             Parent::Current,
-            Some(scope.node.clone()),
+            Some(&scope.node),
             Some(host),
-        );
+        )
+        .and_then(diag::LazyEntry::into_entry);
         Arc::new(GroupShared {
             #[cfg(feature = "tracing")]
             span: tracing::info_span!("tether.group", site = %site),
@@ -201,9 +202,10 @@ impl GroupShared {
             None,
             None,
         );
-        let entry_id = entry.as_ref().map(|e| e.id);
+        // A start() child is registered at once; a plain one lazily, by itself.
+        let registered = entry.as_ref().and_then(|e| e.get().cloned());
+        let entry_id = registered.as_ref().map(|e| e.id);
         let is_start = start.is_some();
-        let registered = entry.clone();
         let child = Child::new(root, self.clone(), body, start, entry);
         #[cfg(feature = "tracing")]
         let child = {
