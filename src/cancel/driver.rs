@@ -334,7 +334,7 @@ impl ScopeDriver {
                 entry.running();
                 let polled = with_current(node, || diag::with_entry(Some(entry), || poll(cx)));
                 if polled.is_pending() {
-                    entry.pending();
+                    entry.pending(Some(node));
                 }
                 polled
             }

@@ -7,8 +7,9 @@
 //! it once more. Futures without an entry (made while the registry was off) never touch the
 //! registry, even after it is turned on. On, a child or scope is only *described* at first (a
 //! [`LazyEntry`] inline in its future — boxed in a child, to keep a child's future one word
-//! larger than before there was a tree — with an id); the shared [`Entry`] is allocated and
-//! registered on first need.
+//! larger than before there was a tree — with an id from this thread's block and its node by
+//! address, so no shared cache line and no reference count); the shared [`Entry`] is allocated
+//! and registered on first need.
 //!
 //! # Invariants
 //!
@@ -19,8 +20,9 @@
 //!   its group, before the group's count of live children goes down. So a child's entry is
 //!   always removed before its group's, and registered after it; a snapshot holds every shard
 //!   lock while it copies, so it never shows a child without its group.
-//! - Ids are drawn when an entry is described (in creation order); a parent is registered
-//!   before a child is described, so a parent's id is below its children's.
+//! - Ids are drawn when an entry is described, from per-thread blocks: increasing on one
+//!   thread (siblings made on one thread show in creation order), not across threads (so
+//!   nothing may assume a parent's id is below its children's).
 //! - Only an entry's own code registers it (its poll, its waits, entries made inside it during
 //!   its poll), or its creator before anyone else can see it: registration never races the
 //!   entry's exit, and an entry that left is never put back.
@@ -76,8 +78,28 @@ pub(crate) fn set_enabled(on: bool) {
     ENABLED.store(on, Ordering::Relaxed);
 }
 
+/// Ids are handed out in blocks per thread, so a spawn or a scope entry with the tree on does
+/// not touch a cache line shared by every thread.
+const ID_BLOCK: u64 = 1024;
+
+thread_local! {
+    /// This thread's block of ids: (next, end).
+    static IDS: std::cell::Cell<(u64, u64)> = const { std::cell::Cell::new((0, 0)) };
+}
+
+/// A process-unique id (never 0). Increasing on one thread; across threads, in blocks.
 pub(crate) fn next_id() -> u64 {
-    NEXT_ID.fetch_add(1, Ordering::Relaxed)
+    IDS.with(|ids| {
+        let (next, end) = ids.get();
+        if next < end {
+            ids.set((next + 1, end));
+            next
+        } else {
+            let start = NEXT_ID.fetch_add(ID_BLOCK, Ordering::Relaxed);
+            ids.set((start + 1, start + ID_BLOCK));
+            start
+        }
+    })
 }
 
 /// What an entry is.
@@ -293,14 +315,21 @@ enum Init {
 
 /// What a lazily registered entry will be.
 struct Desc {
-    /// Drawn when described, so siblings show in the order they were made, and a parent's id
-    /// is below its children's (a parent is registered before a child is described).
+    /// Drawn when described, so siblings made on one thread show in the order they were made.
     id: u64,
     kind: EntryKind,
     name: Option<Cow<'static, str>>,
     site: &'static Location<'static>,
     parent: Option<u64>,
-    node: Option<crate::loom::sync::Arc<Node>>,
+    /// The address of the node whose state the entry shows (0: none), not a reference: the
+    /// node outlives the description (its future holds both), and the reference is taken only
+    /// if the entry registers ([`LazyEntry::force_with`]), so a ready scope pays no reference
+    /// count.
+    node: usize,
+}
+
+fn addr(node: &Node) -> usize {
+    node as *const Node as usize
 }
 
 impl LazyEntry {
@@ -325,19 +354,31 @@ impl LazyEntry {
     /// own code (its poll, its waits, entries made inside it), so it never races its
     /// deregistration; an entry that left is never put back (its future is done).
     pub(crate) fn force(&self) -> &Entry {
+        self.force_with(None)
+    }
+
+    /// [`force`](Self::force), given the entry's node if the caller has it (a scope's driver).
+    /// Without it, the node is found as the current cancel node (forced from inside the body);
+    /// either way it is taken only if its address is the described one.
+    pub(crate) fn force_with(&self, node: Option<&crate::loom::sync::Arc<Node>>) -> &Entry {
         let desc = match &self.init {
             Init::Registered(entry) => return entry,
             Init::Desc(desc) => desc,
         };
         self.entry.get_or_init(|| {
             // Forced by the entry's own task.
+            let node = match (desc.node, node) {
+                (0, _) => None,
+                (want, Some(node)) if addr(node) == want => Some(node.clone()),
+                (want, _) => crate::cancel::current_node().filter(|n| addr(n) == want),
+            };
             let entry = make(
                 desc.id,
                 desc.kind,
                 desc.name.clone(),
                 desc.site,
                 desc.parent,
-                desc.node.clone(),
+                node,
                 Some(TaskId::current()),
             );
             shard(entry.id).lock().insert(entry.id, entry.clone());
@@ -361,10 +402,11 @@ impl LazyEntry {
         }
     }
 
-    /// The poll returned `Pending`: registers the entry (once) and marks it pending.
+    /// The poll returned `Pending`: registers the entry (once; `node` as in
+    /// [`force_with`](Self::force_with)) and marks it pending.
     #[inline]
-    pub(crate) fn pending(&self) {
-        self.force().pending();
+    pub(crate) fn pending(&self, node: Option<&crate::loom::sync::Arc<Node>>) {
+        self.force_with(node).pending();
     }
 
     /// Removes the entry from the registry if it is there (at exit). Idempotent.
@@ -431,9 +473,8 @@ fn register_on(
         Parent::Current => current_id(),
         Parent::Of(entry) => entry.map(|e| e.id),
     };
-    let node = node.cloned();
     if eager {
-        let entry = make(next_id(), kind, name, site, parent, node, task);
+        let entry = make(next_id(), kind, name, site, parent, node.cloned(), task);
         shard(entry.id).lock().insert(entry.id, entry.clone());
         return Some(LazyEntry::registered(entry));
     }
@@ -445,7 +486,7 @@ fn register_on(
             name,
             site,
             parent,
-            node,
+            node: node.map_or(0, |n| addr(n)),
         }),
     })
 }

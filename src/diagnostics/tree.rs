@@ -313,24 +313,26 @@ pub fn task_tree() -> TaskTree {
 /// entry `root` (empty if it is not registered: made while the tree was off, or gone).
 ///
 /// Takes the same consistent cut as [`task_tree`], then keeps only the entry and its
-/// descendants (an entry's id is drawn when it is made, after its parent's, so one pass in id
-/// order finds them), and reads only those.
+/// descendants (found by walking each entry's parents up), and reads only those.
 pub(crate) fn task_tree_under(root: Option<u64>) -> TaskTree {
     let Some(root) = root else {
         return TaskTree::default();
     };
-    let mut inside = std::collections::HashSet::from([root]);
-    let mut entries = Vec::new();
-    for e in registry::entries() {
-        if e.id == root || e.parent.is_some_and(|p| inside.contains(&p)) {
-            inside.insert(e.id);
-            entries.push(e);
-        }
-    }
-    if entries.first().is_none_or(|e| e.id != root) {
+    let all = registry::entries();
+    let parent: HashMap<u64, Option<u64>> = all.iter().map(|e| (e.id, e.parent)).collect();
+    if !parent.contains_key(&root) {
         return TaskTree::default();
     }
-    build(entries)
+    let under = |mut id: u64| loop {
+        if id == root {
+            return true;
+        }
+        match parent.get(&id).copied().flatten() {
+            Some(p) => id = p,
+            None => return false,
+        }
+    };
+    build(all.into_iter().filter(|e| under(e.id)).collect())
 }
 
 fn cancel_info(node: &Node, inherit_only: bool) -> Option<CancelInfo> {

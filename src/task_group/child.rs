@@ -155,7 +155,7 @@ where
                 })
             });
             if let (Some(entry), true) = (entry, step.is_pending()) {
-                entry.pending();
+                entry.pending(None);
             }
             match step {
                 Step::Ready(Ok(output)) => match output.into_result() {
