@@ -28,7 +28,8 @@ type Callback = Arc<dyn Fn(&WatchdogReport) + Send + Sync + 'static>;
 /// - [`Finding::StuckGroup`]: a group whose body finished but which has waited longer than the
 ///   threshold for its children, naming them;
 /// - [`Finding::LockCycle`]: tasks each waiting for a `Lock` held by the next, naming every task
-///   and lock — at the first look after the cycle forms, whatever the threshold.
+///   and lock — the moment the cycle forms (the wait that closes it wakes every running
+///   watchdog, which looks at once), whatever the threshold and interval.
 ///
 /// Reports go to the callback ([`on_report`](Self::on_report)); with the `tracing` feature each
 /// finding is also a `tracing` warning; with neither, they are printed to stderr.
