@@ -832,3 +832,64 @@ fn semaphore_holders_follow_guards_forget_and_release() {
 fn task_of(tree: &TaskTree, name: &str) -> tether::TaskId {
     tree.find(name).unwrap().task.unwrap()
 }
+
+#[test]
+fn holder_lists_follow_the_tokens_and_know_only_what_the_tree_saw() {
+    serial(async {
+        let sem = Arc::new(tether::Semaphore::new(2));
+        let limiter = Arc::new(tether::CapacityLimiter::new(1));
+        // taken while the tree is off: a semaphore token has no recorded holder
+        tether::disable_task_tree();
+        let unseen = sem.acquire().await;
+        tether::enable_task_tree();
+        let release = Arc::new(Event::new());
+        task_group(async |tg| {
+            let (s, r) = (sem.clone(), release.clone());
+            tg.spawn_named("seen", async move {
+                let _p = s.acquire().await;
+                r.wait().await;
+            });
+            let (l, r) = (limiter.clone(), release.clone());
+            tg.spawn_named("first", async move {
+                let _t = l.acquire().await.unwrap();
+                r.wait().await;
+            });
+            settle().await;
+            let s = sem.clone();
+            tg.spawn_named("sem-waiter", async move { drop(s.acquire().await) });
+            let l = limiter.clone();
+            tg.spawn_named("second", async move {
+                let _t = l.acquire().await.unwrap();
+                std::future::pending::<()>().await;
+            });
+            let l = limiter.clone();
+            tg.spawn_named("third", async move { drop(l.acquire().await.unwrap()) });
+            settle().await;
+            let tree = task_tree();
+            match &tree.find("sem-waiter").unwrap().waits[0].on {
+                WaitTarget::Semaphore { holders } => {
+                    assert_eq!(holders, &vec![task_of(&tree, "seen")], "{tree}");
+                }
+                other => panic!("waits on {other:?}"),
+            }
+            let borrowers = |tree: &TaskTree| match &tree.find("third").unwrap().waits[0].on {
+                WaitTarget::CapacityLimiter { borrowers } => borrowers.clone(),
+                other => panic!("waits on {other:?}"),
+            };
+            let first = tether::Borrower::task(task_of(&tree, "first"));
+            assert_eq!(borrowers(&tree), vec![first]);
+            // "first" gives its token back and "second" (queued first) takes it: the list follows
+            release.set();
+            settle().await;
+            let tree = task_tree();
+            let second = tether::Borrower::task(task_of(&tree, "second"));
+            assert_eq!(borrowers(&tree), vec![second], "{tree}");
+            tg.cancel_scope().cancel();
+        })
+        .await
+        .unwrap();
+        drop(unseen);
+        assert_eq!(sem.value(), 2);
+        assert_eq!(limiter.borrowed_tokens(), 0);
+    });
+}
