@@ -516,3 +516,380 @@ fn the_tree_serializes() {
         .ok();
     });
 }
+
+#[test]
+fn a_lock_cycle_is_reported_the_moment_it_forms_not_at_the_next_look() {
+    serial(async {
+        let a = Arc::new(Lock::new());
+        let b = Arc::new(Lock::new());
+        let found = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::new(Event::new());
+        let (f, s) = (found.clone(), seen.clone());
+        // The periodic look comes only after 10 s (virtual): a report before that came from the
+        // wait that closed the cycle.
+        let dog = Watchdog::new(Duration::from_secs(20))
+            .interval(Duration::from_secs(10))
+            .on_report(move |report| {
+                f.lock().unwrap().extend(report.findings.iter().cloned());
+                s.set();
+            });
+        let start = tokio::time::Instant::now();
+        let (a_held, b_held) = (Arc::new(Event::new()), Arc::new(Event::new()));
+        task_group(async |tg| {
+            tg.spawn_named("watchdog", dog.run());
+            settle().await; // the watchdog waits for its first look
+            let (a1, b1, ah, bh) = (a.clone(), b.clone(), a_held.clone(), b_held.clone());
+            tg.spawn_named("alice", async move {
+                let _a = a1.lock().await.unwrap();
+                ah.set();
+                bh.wait().await;
+                let _b = b1.lock().await.unwrap();
+            });
+            let (a2, b2, ah, bh) = (a.clone(), b.clone(), a_held.clone(), b_held.clone());
+            tg.spawn_named("bob", async move {
+                let _b = b2.lock().await.unwrap();
+                bh.set();
+                ah.wait().await;
+                let _a = a2.lock().await.unwrap();
+            });
+            seen.wait().await;
+            tg.cancel_scope().cancel();
+        })
+        .await
+        .unwrap();
+        assert_eq!(
+            start.elapsed(),
+            Duration::ZERO,
+            "reported only at a periodic look"
+        );
+        let found = found.lock().unwrap();
+        let [Finding::LockCycle { links }] = &found[..] else {
+            panic!("expected exactly the cycle (nothing has waited 20 s): {found:?}");
+        };
+        let mut names: Vec<String> = links
+            .iter()
+            .map(|l| l.task_label.clone().unwrap())
+            .collect();
+        names.sort();
+        assert!(names[0].starts_with("child \"alice\""), "{names:?}");
+        assert!(names[1].starts_with("child \"bob\""), "{names:?}");
+    });
+}
+
+#[test]
+fn a_lock_wait_that_is_not_a_cycle_wakes_no_watchdog() {
+    serial(async {
+        let lock = Arc::new(Lock::new());
+        let reports = Arc::new(AtomicUsize::new(0));
+        let r = reports.clone();
+        let dog = Watchdog::new(Duration::from_secs(20))
+            .interval(Duration::from_secs(10))
+            .on_report(move |_| {
+                r.fetch_add(1, Ordering::SeqCst);
+            });
+        let start = tokio::time::Instant::now();
+        task_group(async |tg| {
+            tg.spawn_named("watchdog", dog.run());
+            let guard = lock.lock().await.unwrap();
+            let l = lock.clone();
+            tg.spawn_named("waiter", async move { drop(l.lock().await.unwrap()) });
+            settle().await;
+            assert_eq!(lock.statistics().tasks_waiting, 1);
+            assert_eq!(reports.load(Ordering::SeqCst), 0);
+            assert_eq!(start.elapsed(), Duration::ZERO);
+            drop(guard);
+            settle().await;
+            tg.cancel_scope().cancel();
+        })
+        .await
+        .unwrap();
+        assert_eq!(reports.load(Ordering::SeqCst), 0);
+    });
+}
+
+#[test]
+fn a_three_task_lock_cycle_is_reported_at_once_and_named_whole() {
+    serial(async {
+        let locks: Vec<Arc<Lock>> = (0..3).map(|_| Arc::new(Lock::new())).collect();
+        let held: Vec<Arc<Event>> = (0..3).map(|_| Arc::new(Event::new())).collect();
+        let found = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::new(Event::new());
+        let (f, s) = (found.clone(), seen.clone());
+        let dog = Watchdog::new(Duration::from_secs(20))
+            .interval(Duration::from_secs(10))
+            .on_report(move |report| {
+                f.lock().unwrap().extend(report.findings.iter().cloned());
+                s.set();
+            });
+        let start = tokio::time::Instant::now();
+        task_group(async |tg| {
+            tg.spawn_named("watchdog", dog.run());
+            for i in 0..3 {
+                let (mine, next) = (locks[i].clone(), locks[(i + 1) % 3].clone());
+                let held = held.clone();
+                tg.spawn_named(format!("t{i}"), async move {
+                    let _mine = mine.lock().await.unwrap();
+                    held[i].set();
+                    for h in &held {
+                        h.wait().await;
+                    }
+                    let _next = next.lock().await.unwrap();
+                });
+            }
+            seen.wait().await;
+            tg.cancel_scope().cancel();
+        })
+        .await
+        .unwrap();
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        let found = found.lock().unwrap();
+        let [Finding::LockCycle { links }] = &found[..] else {
+            panic!("expected one cycle: {found:?}");
+        };
+        assert_eq!(links.len(), 3);
+        for (i, link) in links.iter().enumerate() {
+            assert_eq!(link.holder, links[(i + 1) % 3].task, "{links:?}");
+        }
+    });
+}
+
+#[test]
+fn a_group_snapshot_holds_the_group_and_only_what_is_inside_it() {
+    serial(async {
+        task_group(async |outer| {
+            outer.spawn_named("outside", std::future::pending::<()>());
+            let kept = Arc::new(Mutex::new(None));
+            let k = kept.clone();
+            task_group(async |tg| {
+                *k.lock().unwrap() = Some(tg.handle());
+                tg.spawn_named("inside", async {
+                    task_group(async |deep| {
+                        deep.spawn_named("deeper", std::future::pending::<()>());
+                        std::future::pending::<()>().await;
+                    })
+                    .await
+                    .unwrap();
+                });
+                settle().await;
+                let sub = tg.task_tree();
+                assert_eq!(sub.roots.len(), 1, "{sub}");
+                let root = &sub.roots[0];
+                assert_eq!(root.kind, EntryKind::Group);
+                assert_eq!(shape(root).matches("child(inside)").count(), 1, "{sub}");
+                assert!(sub.find("deeper").is_some(), "{sub}");
+                assert!(sub.find("outside").is_none(), "{sub}");
+                // the same node, with the same contents, as in the whole tree
+                let whole = task_tree();
+                assert_eq!(shape(whole.get(root.id).unwrap()), shape(root));
+                assert_eq!(whole.len(), sub.len() + 2, "{whole}"); // + outer group, "outside"
+                // a handle gives the same view
+                assert_eq!(shape(&tg.handle().task_tree().roots[0]), shape(root));
+                tg.cancel_scope().cancel();
+            })
+            .await
+            .unwrap();
+            // the group has ended: its handle's snapshot is empty
+            let handle = kept.lock().unwrap().take().unwrap();
+            assert!(handle.task_tree().is_empty());
+            outer.cancel_scope().cancel();
+        })
+        .await
+        .unwrap();
+        // a group opened while the tree is off has no snapshot
+        tether::disable_task_tree();
+        task_group(async |tg| {
+            tether::enable_task_tree();
+            tg.spawn_named("late", async {});
+            assert!(tg.task_tree().is_empty());
+        })
+        .await
+        .unwrap();
+        tether::enable_task_tree();
+    });
+}
+
+#[test]
+fn semaphore_and_limiter_waits_name_who_holds_the_tokens() {
+    serial(async {
+        let sem = Arc::new(tether::Semaphore::new(1));
+        let limiter = Arc::new(tether::CapacityLimiter::new(2));
+        let release = Arc::new(Event::new());
+        task_group(async |tg| {
+            let (s, r) = (sem.clone(), release.clone());
+            tg.spawn_named("holder", async move {
+                let _permit = s.acquire().await;
+                r.wait().await;
+            });
+            let (l, r) = (limiter.clone(), release.clone());
+            tg.spawn_named("borrower", async move {
+                let _token = l.acquire().await.unwrap();
+                r.wait().await;
+            });
+            let _keyed = limiter
+                .acquire_on_behalf_of(tether::Borrower::key(7))
+                .await
+                .unwrap();
+            settle().await;
+            let s = sem.clone();
+            tg.spawn_named("sem-waiter", async move { drop(s.acquire().await) });
+            let l = limiter.clone();
+            tg.spawn_named(
+                "limiter-waiter",
+                async move { drop(l.acquire().await.unwrap()) },
+            );
+            settle().await;
+            let tree = task_tree();
+            let task_of = |name: &str| tree.find(name).unwrap().task.unwrap();
+            match &tree.find("sem-waiter").unwrap().waits[..] {
+                [w] => match &w.on {
+                    WaitTarget::Semaphore { holders } => {
+                        assert_eq!(holders, &vec![task_of("holder")]);
+                    }
+                    other => panic!("waits on {other:?}"),
+                },
+                other => panic!("waits: {other:?}"),
+            }
+            match &tree.find("limiter-waiter").unwrap().waits[..] {
+                [w] => match &w.on {
+                    WaitTarget::CapacityLimiter { borrowers } => {
+                        let mut got: Vec<String> =
+                            borrowers.iter().map(|b| b.to_string()).collect();
+                        got.sort();
+                        let mut want = vec![
+                            tether::Borrower::task(task_of("borrower")).to_string(),
+                            "borrower 7".to_owned(),
+                        ];
+                        want.sort();
+                        assert_eq!(got, want);
+                    }
+                    other => panic!("waits on {other:?}"),
+                },
+                other => panic!("waits: {other:?}"),
+            }
+            let text = tree.to_string();
+            assert!(text.contains("a semaphore, held by task"), "{text}");
+            assert!(text.contains("a capacity limiter, borrowed by"), "{text}");
+            release.set();
+        })
+        .await
+        .unwrap();
+    });
+}
+
+#[test]
+fn semaphore_holders_follow_guards_forget_and_release() {
+    serial(async {
+        let sem = Arc::new(tether::Semaphore::new(2));
+        let me = tether::TaskId::current();
+        task_group(async |tg| {
+            let a = sem.acquire().await;
+            sem.acquire().await.forget(); // kept by this task until release()
+            let done = Arc::new(Event::new());
+            let (s, d) = (sem.clone(), done.clone());
+            tg.spawn_named("waiter", async move {
+                s.acquire().await.forget();
+                d.wait().await;
+            });
+            settle().await;
+            let holders = |tree: &TaskTree| match &tree.find("waiter").unwrap().waits[0].on {
+                WaitTarget::Semaphore { holders } => holders.clone(),
+                other => panic!("waits on {other:?}"),
+            };
+            assert_eq!(holders(&task_tree()), vec![me, me]);
+            drop(a); // the waiter takes it and keeps it
+            settle().await;
+            sem.release().unwrap(); // gives back this task's own kept token, not the waiter's
+            let (s, d) = (sem.clone(), done.clone());
+            tg.spawn_named("second", async move {
+                let _p = s.acquire().await;
+                d.wait().await;
+            });
+            let s = sem.clone();
+            tg.spawn_named("third", async move { drop(s.acquire().await) });
+            settle().await;
+            let tree = task_tree();
+            let mut got = match &tree.find("third").unwrap().waits[..] {
+                [w] => match &w.on {
+                    WaitTarget::Semaphore { holders } => holders.clone(),
+                    other => panic!("waits on {other:?}"),
+                },
+                other => panic!("waits: {other:?} in\n{tree}"),
+            };
+            let mut want = vec![task_of(&tree, "waiter"), task_of(&tree, "second")];
+            got.sort_by_key(|t| t.to_string());
+            want.sort_by_key(|t| t.to_string());
+            assert_eq!(got, want, "{tree}");
+            sem.release().unwrap(); // the waiter's kept token, released by another task
+            settle().await;
+            done.set();
+        })
+        .await
+        .unwrap();
+        assert_eq!(sem.value(), 2);
+    });
+}
+
+fn task_of(tree: &TaskTree, name: &str) -> tether::TaskId {
+    tree.find(name).unwrap().task.unwrap()
+}
+
+#[test]
+fn holder_lists_follow_the_tokens_and_know_only_what_the_tree_saw() {
+    serial(async {
+        let sem = Arc::new(tether::Semaphore::new(2));
+        let limiter = Arc::new(tether::CapacityLimiter::new(1));
+        // taken while the tree is off: a semaphore token has no recorded holder
+        tether::disable_task_tree();
+        let unseen = sem.acquire().await;
+        tether::enable_task_tree();
+        let release = Arc::new(Event::new());
+        task_group(async |tg| {
+            let (s, r) = (sem.clone(), release.clone());
+            tg.spawn_named("seen", async move {
+                let _p = s.acquire().await;
+                r.wait().await;
+            });
+            let (l, r) = (limiter.clone(), release.clone());
+            tg.spawn_named("first", async move {
+                let _t = l.acquire().await.unwrap();
+                r.wait().await;
+            });
+            settle().await;
+            let s = sem.clone();
+            tg.spawn_named("sem-waiter", async move { drop(s.acquire().await) });
+            let l = limiter.clone();
+            tg.spawn_named("second", async move {
+                let _t = l.acquire().await.unwrap();
+                std::future::pending::<()>().await;
+            });
+            let l = limiter.clone();
+            tg.spawn_named("third", async move { drop(l.acquire().await.unwrap()) });
+            settle().await;
+            let tree = task_tree();
+            match &tree.find("sem-waiter").unwrap().waits[0].on {
+                WaitTarget::Semaphore { holders } => {
+                    assert_eq!(holders, &vec![task_of(&tree, "seen")], "{tree}");
+                }
+                other => panic!("waits on {other:?}"),
+            }
+            let borrowers = |tree: &TaskTree| match &tree.find("third").unwrap().waits[0].on {
+                WaitTarget::CapacityLimiter { borrowers } => borrowers.clone(),
+                other => panic!("waits on {other:?}"),
+            };
+            let first = tether::Borrower::task(task_of(&tree, "first"));
+            assert_eq!(borrowers(&tree), vec![first]);
+            // "first" gives its token back and "second" (queued first) takes it: the list follows
+            release.set();
+            settle().await;
+            let tree = task_tree();
+            let second = tether::Borrower::task(task_of(&tree, "second"));
+            assert_eq!(borrowers(&tree), vec![second], "{tree}");
+            tg.cancel_scope().cancel();
+        })
+        .await
+        .unwrap();
+        drop(unseen);
+        assert_eq!(sem.value(), 2);
+        assert_eq!(limiter.borrowed_tokens(), 0);
+    });
+}

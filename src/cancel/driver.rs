@@ -39,7 +39,7 @@ use super::context::{current_node, with_current};
 use super::deadline::DeadlineTimer;
 use super::node::Node;
 use super::{CancelReason, CancelScope, CancelSource};
-use crate::diagnostics::registry::{self as diag, Entry, EntryKind, Parent};
+use crate::diagnostics::registry::{self as diag, EntryKind, LazyEntry, Parent};
 use crate::loom::sync::Arc;
 use crate::task::TaskId;
 
@@ -144,7 +144,7 @@ pin_project! {
         site: &'static Location<'static>,
         // The entry in the task tree shown while the body runs (a scope's own, registered at
         // entry while the tree is on; a group's, lent by the group).
-        diag: Option<Entry>,
+        diag: Option<LazyEntry>,
         // The entry is this driver's own: it leaves the registry at exit.
         owns_diag: bool,
         // The span entered while the body is polled (feature `tracing`): a group's, lent by
@@ -192,7 +192,7 @@ impl ScopeDriver {
     }
 
     /// Shows `entry` as the current one while the body is polled (a group lends its own).
-    pub(crate) fn set_diag(&mut self, entry: Option<Entry>, owns: bool) {
+    pub(crate) fn set_diag(&mut self, entry: Option<LazyEntry>, owns: bool) {
         self.diag = entry;
         self.owns_diag = owns;
     }
@@ -262,7 +262,7 @@ impl ScopeDriver {
                         None,
                         this.site,
                         Parent::Current,
-                        Some(node.clone()),
+                        Some(node),
                         None,
                     );
                     *this.owns_diag = this.diag.is_some();
@@ -339,16 +339,22 @@ impl ScopeDriver {
         let this = self.project();
         let node = &this.scope.node;
         let entry = this.diag.as_ref();
-        if let Some(entry) = entry {
-            entry.running();
-        }
         #[cfg(feature = "tracing")]
         let _span = this.span.as_ref().map(|span| span.enter());
-        if let Poll::Ready(output) = with_current(node, || diag::with_entry(entry, || poll(cx))) {
+        // Without an entry (the tree off), the body's poll is exactly as before there was a tree.
+        let polled = match entry {
+            None => with_current(node, || poll(cx)),
+            Some(entry) => {
+                entry.running();
+                let polled = with_current(node, || diag::with_entry(Some(entry), || poll(cx)));
+                if polled.is_pending() {
+                    entry.pending(Some(node));
+                }
+                polled
+            }
+        };
+        if let Poll::Ready(output) = polled {
             return Step::Ready(output);
-        }
-        if let Some(entry) = entry {
-            entry.pending();
         }
         // Pending: from here on a cancellation, shield or deadline change must wake us.
         // Registering the waker after the poll is enough because every check below runs after
@@ -417,7 +423,7 @@ impl ScopeDriver {
         if std::mem::take(this.owns_diag)
             && let Some(entry) = this.diag.take()
         {
-            diag::deregister(&entry);
+            entry.leave();
         }
         this.timer.disarm();
     }

@@ -8,6 +8,7 @@ mod tree;
 mod watchdog;
 
 pub use registry::EntryKind;
+pub(crate) use tree::task_tree_under;
 pub use tree::{CancelInfo, Site, TaskTree, TreeNode, WaitInfo, WaitTarget, task_tree};
 pub use watchdog::{Finding, LockLink, Watchdog, WatchdogReport};
 
@@ -21,9 +22,10 @@ pub use watchdog::{Finding, LockLink, Watchdog, WatchdogReport};
 /// # Cost
 ///
 /// Off (the default), each spawn, group open and scope entry reads one relaxed atomic; nothing
-/// is allocated. On, each of them takes a short global lock to register and to leave, and each
-/// poll of a registered future updates its state (a small per-entry lock). See
-/// `docs/observability.md` for measured numbers.
+/// is allocated. On, a group registers at open (one allocation, one short shard lock); a child
+/// or scope is only described inline until its first `Pending` (or a wait, or an entry made
+/// inside it), and a registered future's poll updates its state (a small per-entry lock when it
+/// goes pending). See `docs/observability.md` for measured numbers.
 ///
 /// # Examples
 ///

@@ -178,9 +178,17 @@ pub enum WaitTarget {
     /// `Event::wait`.
     Event,
     /// `Semaphore::acquire`.
-    Semaphore,
+    Semaphore {
+        /// The tasks holding its tokens (one per token, a task as often as it holds), through
+        /// a guard or kept with `forget`. Only tokens taken while the tree was on are known: a
+        /// token has no owner otherwise.
+        holders: Vec<TaskId>,
+    },
     /// `CapacityLimiter::acquire`.
-    CapacityLimiter,
+    CapacityLimiter {
+        /// Who borrows its tokens now (every borrower: a limiter always knows them).
+        borrowers: Vec<crate::Borrower>,
+    },
     /// `Condition::wait`.
     Condition,
 }
@@ -234,6 +242,30 @@ impl TaskTree {
         self.roots.is_empty()
     }
 
+    /// The node with this id ([`TreeNode::id`]), if it is in the snapshot.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// tether::enable_task_tree();
+    /// tether::task_group(async |tg| {
+    ///     tg.spawn_named("worker", std::future::pending::<()>());
+    ///     tokio::task::yield_now().await;
+    ///     let tree = tether::task_tree();
+    ///     let id = tree.find("worker").unwrap().id;
+    ///     assert_eq!(tree.get(id).unwrap().name.as_deref(), Some("worker"));
+    ///     tg.cancel_scope().cancel();
+    /// })
+    /// .await
+    /// .ok();
+    /// # }
+    /// ```
+    pub fn get(&self, id: u64) -> Option<&TreeNode> {
+        self.iter().find(|n| n.id == id)
+    }
+
     /// The first node (depth first) with this name.
     pub fn find(&self, name: &str) -> Option<&TreeNode> {
         self.iter().find(|n| n.name.as_deref() == Some(name))
@@ -275,6 +307,32 @@ impl TaskTree {
 /// See [`TaskTree`].
 pub fn task_tree() -> TaskTree {
     build(registry::entries())
+}
+
+/// A snapshot of one registered entry and everything inside it: the tree whose one root is the
+/// entry `root` (empty if it is not registered: made while the tree was off, or gone).
+///
+/// Takes the same consistent cut as [`task_tree`], then keeps only the entry and its
+/// descendants (found by walking each entry's parents up), and reads only those.
+pub(crate) fn task_tree_under(root: Option<u64>) -> TaskTree {
+    let Some(root) = root else {
+        return TaskTree::default();
+    };
+    let all = registry::entries();
+    let parent: HashMap<u64, Option<u64>> = all.iter().map(|e| (e.id, e.parent)).collect();
+    if !parent.contains_key(&root) {
+        return TaskTree::default();
+    }
+    let under = |mut id: u64| loop {
+        if id == root {
+            return true;
+        }
+        match parent.get(&id).copied().flatten() {
+            Some(p) => id = p,
+            None => return false,
+        }
+    };
+    build(all.into_iter().filter(|e| under(e.id)).collect())
 }
 
 fn cancel_info(node: &Node, inherit_only: bool) -> Option<CancelInfo> {
@@ -352,7 +410,7 @@ pub(crate) fn build(entries: Vec<Entry>) -> TaskTree {
                 .map(|(_, w)| (w.task, w.since, WaitOnCopy::from(&w.on)))
                 .collect();
             (
-                e.task.get().copied(),
+                *e.task.lock(),
                 d.pending_since.map(|s| now.saturating_duration_since(s)),
                 waits,
             )
@@ -411,8 +469,8 @@ enum WaitOnCopy {
     Lock(u64, &'static Location<'static>, Option<TaskId>),
     Stream(bool, registry::StreamState),
     Event,
-    Semaphore,
-    CapacityLimiter,
+    Semaphore(Vec<TaskId>),
+    CapacityLimiter(Vec<crate::Borrower>),
     Condition,
 }
 
@@ -424,8 +482,8 @@ impl From<&WaitOn> for WaitOnCopy {
             WaitOn::Lock(l) => WaitOnCopy::Lock(l.id, l.site, *l.owner.lock()),
             WaitOn::Stream { send, state } => WaitOnCopy::Stream(*send, state.clone()),
             WaitOn::Event => WaitOnCopy::Event,
-            WaitOn::Semaphore => WaitOnCopy::Semaphore,
-            WaitOn::CapacityLimiter => WaitOnCopy::CapacityLimiter,
+            WaitOn::Semaphore(d) => WaitOnCopy::Semaphore(d.holders()),
+            WaitOn::CapacityLimiter(d) => WaitOnCopy::CapacityLimiter(d.borrowers.lock().clone()),
             WaitOn::Condition => WaitOnCopy::Condition,
         }
     }
@@ -460,11 +518,26 @@ impl WaitOnCopy {
                 bound_to: s.bound_to,
             },
             WaitOnCopy::Event => WaitTarget::Event,
-            WaitOnCopy::Semaphore => WaitTarget::Semaphore,
-            WaitOnCopy::CapacityLimiter => WaitTarget::CapacityLimiter,
+            WaitOnCopy::Semaphore(holders) => WaitTarget::Semaphore { holders },
+            WaitOnCopy::CapacityLimiter(borrowers) => WaitTarget::CapacityLimiter { borrowers },
             WaitOnCopy::Condition => WaitTarget::Condition,
         }
     }
+}
+
+/// `, held by a, b` (or ` (no known holder)` when empty).
+fn write_list(f: &mut fmt::Formatter<'_>, verb: &str, who: &[impl fmt::Display]) -> fmt::Result {
+    if who.is_empty() {
+        return write!(f, " (no known holder)");
+    }
+    write!(f, ", {verb} ")?;
+    for (i, w) in who.iter().enumerate() {
+        if i > 0 {
+            write!(f, ", ")?;
+        }
+        write!(f, "{w}")?;
+    }
+    Ok(())
 }
 
 impl fmt::Display for WaitTarget {
@@ -507,8 +580,14 @@ impl fmt::Display for WaitTarget {
                 write!(f, ")")
             }
             WaitTarget::Event => write!(f, "an event"),
-            WaitTarget::Semaphore => write!(f, "a semaphore"),
-            WaitTarget::CapacityLimiter => write!(f, "a capacity limiter"),
+            WaitTarget::Semaphore { holders } => {
+                write!(f, "a semaphore")?;
+                write_list(f, "held by", holders)
+            }
+            WaitTarget::CapacityLimiter { borrowers } => {
+                write!(f, "a capacity limiter")?;
+                write_list(f, "borrowed by", borrowers)
+            }
             WaitTarget::Condition => write!(f, "a condition"),
         }
     }

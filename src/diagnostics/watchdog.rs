@@ -6,6 +6,9 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::sync::atomic::Ordering;
+
+use super::registry::{CYCLE_FOUND, CYCLE_GENERATION};
 use super::tree::{Site, TaskTree, TreeNode, WaitTarget, task_tree};
 use crate::task::TaskId;
 
@@ -25,7 +28,8 @@ type Callback = Arc<dyn Fn(&WatchdogReport) + Send + Sync + 'static>;
 /// - [`Finding::StuckGroup`]: a group whose body finished but which has waited longer than the
 ///   threshold for its children, naming them;
 /// - [`Finding::LockCycle`]: tasks each waiting for a `Lock` held by the next, naming every task
-///   and lock — at the first look after the cycle forms, whatever the threshold.
+///   and lock — the moment the cycle forms (the wait that closes it wakes every running
+///   watchdog, which looks at once), whatever the threshold and interval.
 ///
 /// Reports go to the callback ([`on_report`](Self::on_report)); with the `tracing` feature each
 /// finding is also a `tracing` warning; with neither, they are printed to stderr.
@@ -272,8 +276,19 @@ impl Watchdog {
         crate::diagnostics::enable_task_tree();
         let mut reported: HashSet<String> = HashSet::new();
         let interval = self.interval_or_default();
+        let mut cycles_seen = CYCLE_GENERATION.load(Ordering::Acquire);
         loop {
-            tokio::time::sleep(interval).await;
+            // Look every `interval`, or at once when a wait closes a lock cycle. The
+            // notification is enabled before the generation is compared, so a cycle closed
+            // while this watchdog was busy analyzing is not missed.
+            let cycle = std::pin::pin!(CYCLE_FOUND.notified());
+            let mut cycle = cycle;
+            cycle.as_mut().enable();
+            if CYCLE_GENERATION.load(Ordering::Acquire) == cycles_seen {
+                let sleep = std::pin::pin!(tokio::time::sleep(interval));
+                futures::future::select(sleep, cycle).await;
+            }
+            cycles_seen = CYCLE_GENERATION.load(Ordering::Acquire);
             let tree = task_tree();
             let findings: Vec<Finding> = analyze(&tree, self.threshold)
                 .into_iter()

@@ -30,6 +30,7 @@ use std::fmt;
 
 use tokio::sync::TryAcquireError;
 
+use crate::diagnostics::registry::{self as diag, LimiterDiag, WaitOn};
 use crate::loom::sync::Mutex;
 use crate::sync::error::CapacityLimiterError;
 use crate::sync::lock::NEVER_CLOSED;
@@ -146,6 +147,14 @@ impl fmt::Display for Borrower {
     }
 }
 
+/// With the `serde` feature a borrower serializes as its text (`"task 12"`, `"borrower 7"`).
+#[cfg(feature = "serde")]
+impl serde::Serialize for Borrower {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
 impl fmt::Debug for Borrower {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Borrower({self})")
@@ -215,6 +224,18 @@ struct LimiterState {
     borrowers: HashMap<Borrower, Holding>,
     /// Tokens to swallow as they come back, after the total was lowered below the lent-out count.
     debt: usize,
+    /// The borrowers as the task tree shows them: made on the first recorded wait (tree on),
+    /// then kept in step with `borrowers` under this lock.
+    diag: Option<std::sync::Arc<LimiterDiag>>,
+}
+
+impl LimiterState {
+    /// Copies the borrowers to the task tree's view, if there is one (a branch otherwise).
+    fn sync_diag(&self) {
+        if let Some(d) = &self.diag {
+            *d.borrowers.lock() = self.borrowers.keys().copied().collect();
+        }
+    }
 }
 
 /// Whether a permit that reached an acquirer admitted it.
@@ -308,6 +329,7 @@ impl CapacityLimiter {
                 total: total_tokens,
                 borrowers: HashMap::new(),
                 debt: 0,
+                diag: None,
             }),
             waiters: WaiterCount::new(),
         }
@@ -618,9 +640,7 @@ impl CapacityLimiter {
         loop {
             // tokio's `acquire` is cancel safe and passes a permit assigned to a dropped waiter
             // on. Nothing after it awaits.
-            let _diag = crate::diagnostics::registry::wait(|| {
-                crate::diagnostics::registry::WaitOn::CapacityLimiter
-            });
+            let _diag = diag::wait(|| WaitOn::CapacityLimiter(self.diag()));
             self.semaphore.acquire().await.expect(NEVER_CLOSED).forget();
             match self.insert_borrower(borrower)? {
                 Admitted::Yes => return Ok(()),
@@ -644,6 +664,7 @@ impl CapacityLimiter {
                 state.borrowers.entry(borrower)
             {
                 entry.insert(Holding::Guard);
+                state.sync_diag();
                 return Ok(Admitted::Yes);
             }
             Self::take_back(&mut state)
@@ -661,10 +682,25 @@ impl CapacityLimiter {
                 None => return Err(CapacityLimiterError::NotBorrowing { borrower }),
             }
             state.borrowers.remove(&borrower);
+            state.sync_diag();
             Self::take_back(&mut state)
         };
         self.add_free(add);
         Ok(())
+    }
+
+    /// The borrowers' view for the task tree (made on the first recorded wait).
+    fn diag(&self) -> std::sync::Arc<LimiterDiag> {
+        let mut state = self.state.lock();
+        let borrowers = state.borrowers.keys().copied().collect();
+        state
+            .diag
+            .get_or_insert_with(|| {
+                std::sync::Arc::new(LimiterDiag {
+                    borrowers: parking_lot::Mutex::new(borrowers),
+                })
+            })
+            .clone()
     }
 
     /// A token came back: pay debt with it (returns `false`), or say it must become free

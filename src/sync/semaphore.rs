@@ -25,6 +25,7 @@ use std::fmt;
 
 use tokio::sync::TryAcquireError;
 
+use crate::diagnostics::registry::{self as diag, SemaphoreDiag, WaitOn};
 use crate::loom::sync::atomic::{AtomicUsize, Ordering};
 use crate::sync::error::SemaphoreError;
 use crate::sync::lock::NEVER_CLOSED;
@@ -79,6 +80,8 @@ pub struct Semaphore {
     kept: AtomicUsize,
     /// Tasks blocked in `acquire`.
     waiters: WaiterCount,
+    /// Who holds tokens, for the task tree: made on the first acquire while the tree is on.
+    diag: std::sync::OnceLock<std::sync::Arc<SemaphoreDiag>>,
 }
 
 /// A snapshot of a [`Semaphore`]'s state, from [`Semaphore::statistics`].
@@ -170,6 +173,7 @@ impl Semaphore {
             bound: AtomicUsize::new(initial),
             kept: AtomicUsize::new(0),
             waiters: WaiterCount::new(),
+            diag: std::sync::OnceLock::new(),
         }
     }
 
@@ -202,7 +206,7 @@ impl Semaphore {
     /// ```
     pub async fn acquire(&self) -> SemaphorePermit<'_> {
         self.wait_for_token().await;
-        SemaphorePermit { semaphore: self }
+        self.permit()
     }
 
     /// Take a token without waiting and return its guard, or fail (AnyIO's
@@ -222,7 +226,7 @@ impl Semaphore {
     /// ```
     pub fn try_acquire(&self) -> Result<SemaphorePermit<'_>, SemaphoreError> {
         self.try_token()?;
-        Ok(SemaphorePermit { semaphore: self })
+        Ok(self.permit())
     }
 
     /// Give a token back, waking the first waiter (AnyIO's `release()`).
@@ -257,6 +261,11 @@ impl Semaphore {
                 .map_err(|_| SemaphoreError::Overflow {
                     max_value: self.max_value,
                 })?;
+        }
+        if kept.is_ok()
+            && let Some(d) = self.diag.get()
+        {
+            d.release_kept();
         }
         crate::loom::preemption_point();
         self.semaphore.add_permits(1);
@@ -304,6 +313,20 @@ impl Semaphore {
         }
     }
 
+    /// The guard of a token just taken; while the tree is on, the current task is recorded as
+    /// its holder (off: one relaxed load).
+    fn permit(&self) -> SemaphorePermit<'_> {
+        let diag_key = if diag::enabled() {
+            self.diag.get_or_init(Default::default).hold()
+        } else {
+            0
+        };
+        SemaphorePermit {
+            semaphore: self,
+            diag_key,
+        }
+    }
+
     /// Take a token without waiting (forgotten: a guard or `release` gives it back).
     fn try_token(&self) -> Result<(), SemaphoreError> {
         match self.semaphore.try_acquire() {
@@ -323,7 +346,7 @@ impl Semaphore {
         }
         let _waiting = self.waiters.enter();
         let _diag =
-            crate::diagnostics::registry::wait(|| crate::diagnostics::registry::WaitOn::Semaphore);
+            diag::wait(|| WaitOn::Semaphore(self.diag.get_or_init(Default::default).clone()));
         // tokio's `acquire` is cancel safe and passes a permit assigned to a dropped waiter on.
         self.semaphore.acquire().await.expect(NEVER_CLOSED).forget();
     }
@@ -356,6 +379,8 @@ impl fmt::Debug for Semaphore {
 pub struct SemaphorePermit<'a> {
     /// The semaphore the token belongs to.
     semaphore: &'a Semaphore,
+    /// Its key among the semaphore's recorded holders (0: not recorded, the tree was off).
+    diag_key: u64,
 }
 
 impl SemaphorePermit<'_> {
@@ -372,6 +397,11 @@ impl SemaphorePermit<'_> {
     /// assert_eq!(sem.value(), 1);
     /// ```
     pub fn forget(self) {
+        if self.diag_key != 0
+            && let Some(d) = self.semaphore.diag.get()
+        {
+            d.keep(self.diag_key);
+        }
         self.semaphore.kept.fetch_add(1, Ordering::AcqRel);
         std::mem::forget(self);
     }
@@ -379,6 +409,11 @@ impl SemaphorePermit<'_> {
 
 impl Drop for SemaphorePermit<'_> {
     fn drop(&mut self) {
+        if self.diag_key != 0
+            && let Some(d) = self.semaphore.diag.get()
+        {
+            d.give_back(self.diag_key);
+        }
         // `bound` already counts this token (see the invariants), so no check is needed.
         self.semaphore.semaphore.add_permits(1);
     }

@@ -16,7 +16,7 @@ use super::TaskResult;
 use super::shared::GroupShared;
 use super::start::StartLink;
 use crate::cancel::{LazyRoot, Step};
-use crate::diagnostics::registry::{self as diag, Entry};
+use crate::diagnostics::registry::{self as diag, LazyEntry};
 use crate::error::BoxError;
 use crate::loom::sync::Arc;
 use crate::task::TaskId;
@@ -41,7 +41,9 @@ pin_project! {
         finished: bool,
         // The child's entry in the task tree (`None` while the tree is off at spawn). Leaves
         // the registry when the child reports, before the group's count goes down.
-        diag: Option<Entry>,
+        // Boxed: a child's future is moved into its task, and a trivial child's stays small
+        // with the tree off (one word, as before there was a tree).
+        diag: Option<Box<LazyEntry>>,
     }
 
     impl<F> PinnedDrop for Child<F> {
@@ -63,7 +65,7 @@ impl<F> Child<F> {
         shared: Arc<GroupShared>,
         body: F,
         start: Option<Arc<dyn StartLink>>,
-        diag: Option<Entry>,
+        diag: Option<LazyEntry>,
     ) -> Child<F> {
         Child {
             root,
@@ -71,7 +73,7 @@ impl<F> Child<F> {
             body: Some(body),
             start,
             finished: false,
-            diag,
+            diag: diag.map(Box::new),
         }
     }
 }
@@ -79,9 +81,9 @@ impl<F> Child<F> {
 type Payload = Box<dyn std::any::Any + Send + 'static>;
 
 /// Takes the child's entry out of the task tree.
-fn leave_tree(diag: &mut Option<Entry>) {
+fn leave_tree(diag: &mut Option<Box<LazyEntry>>) {
     if let Some(entry) = diag.take() {
-        diag::deregister(&entry);
+        entry.leave();
     }
 }
 
@@ -139,7 +141,7 @@ where
             }
             let body = this.body.as_mut().as_pin_mut();
             let body = body.expect("body present while running");
-            let entry = this.diag.as_ref();
+            let entry = this.diag.as_deref();
             if let Some(entry) = entry {
                 entry.running();
             }
@@ -153,7 +155,7 @@ where
                 })
             });
             if let (Some(entry), true) = (entry, step.is_pending()) {
-                entry.pending();
+                entry.pending(None);
             }
             match step {
                 Step::Ready(Ok(output)) => match output.into_result() {

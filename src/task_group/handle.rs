@@ -149,6 +149,31 @@ impl TaskGroupHandle {
         self.shared.host
     }
 
+    /// A snapshot of the live task tree under this group (one root: the group); empty if the
+    /// group was opened while the tree was off, or has ended. The same as
+    /// [`TaskGroup::task_tree`](crate::TaskGroup::task_tree).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// tether::enable_task_tree();
+    /// tether::task_group(async |tg| {
+    ///     let handle = tg.handle();
+    ///     handle.spawn_named("worker", std::future::pending::<()>()).unwrap();
+    ///     tokio::task::yield_now().await;
+    ///     assert!(handle.task_tree().find("worker").is_some());
+    ///     tg.cancel_scope().cancel();
+    /// })
+    /// .await
+    /// .ok();
+    /// # }
+    /// ```
+    pub fn task_tree(&self) -> crate::TaskTree {
+        self.shared.task_tree()
+    }
+
     /// Runs `callback` exactly once when the group ends (its body is done and every child has
     /// finished, or it was dropped); at once if it already has.
     pub(crate) fn on_end(&self, callback: Box<dyn FnOnce(&GroupEnded) + Send + 'static>) {

@@ -170,6 +170,28 @@ impl OwnedTaskGroup {
         self.shared.host
     }
 
+    /// A snapshot of the live task tree under this group (one root: the group); empty if the
+    /// group was opened while the tree was off. The same as
+    /// [`TaskGroup::task_tree`](crate::TaskGroup::task_tree).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// tether::enable_task_tree();
+    /// let mut group = tether::OwnedTaskGroup::open();
+    /// group.spawn_named("worker", std::future::pending::<()>()).unwrap();
+    /// tokio::task::yield_now().await;
+    /// assert!(group.task_tree().find("worker").is_some());
+    /// group.cancel_scope().cancel();
+    /// group.close().await.ok();
+    /// # }
+    /// ```
+    pub fn task_tree(&self) -> crate::TaskTree {
+        self.shared.task_tree()
+    }
+
     /// Whether the group has been closed.
     pub fn is_closed(&self) -> bool {
         self.closed

@@ -103,7 +103,13 @@ where
             HoldMode::Always,
             wrong_task,
         );
-        driver.set_diag(tg.shared.diag.clone(), false);
+        driver.set_diag(
+            tg.shared
+                .diag
+                .clone()
+                .map(crate::diagnostics::registry::LazyEntry::registered),
+            false,
+        );
         #[cfg(feature = "tracing")]
         driver.set_span(tg.shared.span.clone());
         GroupDriver {
@@ -293,6 +299,43 @@ impl TaskGroup {
     /// The task hosting the group.
     pub fn host(&self) -> TaskId {
         self.shared.host
+    }
+
+    /// A snapshot of the live task tree under this group: a [`TaskTree`](crate::TaskTree)
+    /// whose one root is the group, with every child, scope and nested group inside it, as
+    /// [`task_tree`](crate::task_tree) shows them.
+    ///
+    /// Empty when the group is not in the tree: it was opened while the tree was off
+    /// ([`enable_task_tree`](crate::enable_task_tree)). The same rules as `task_tree` apply (a
+    /// consistent cut; a child is never shown outside its group; callable from any thread).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// tether::enable_task_tree();
+    /// tether::task_group(async |outer| {
+    ///     outer.spawn_named("elsewhere", std::future::pending::<()>());
+    ///     tether::task_group(async |tg| {
+    ///         tg.spawn_named("worker", std::future::pending::<()>());
+    ///         tokio::task::yield_now().await;
+    ///         let tree = tg.task_tree();
+    ///         assert_eq!(tree.roots.len(), 1);
+    ///         assert!(tree.find("worker").is_some());
+    ///         assert!(tree.find("elsewhere").is_none()); // not under this group
+    ///         tg.cancel_scope().cancel();
+    ///     })
+    ///     .await
+    ///     .ok();
+    ///     outer.cancel_scope().cancel();
+    /// })
+    /// .await
+    /// .ok();
+    /// # }
+    /// ```
+    pub fn task_tree(&self) -> crate::TaskTree {
+        self.shared.task_tree()
     }
 
     /// Ends the group (the driver has left the tree). Idempotent.

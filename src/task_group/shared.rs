@@ -97,9 +97,10 @@ impl GroupShared {
             None,
             site,
             Parent::Current,
-            Some(scope.node.clone()),
+            Some(&scope.node),
             Some(host),
-        );
+        )
+        .and_then(diag::LazyEntry::into_entry);
         Arc::new(GroupShared {
             #[cfg(feature = "tracing")]
             span: tracing::info_span!("tether.group", site = %site),
@@ -205,9 +206,10 @@ impl GroupShared {
         } else {
             None
         };
-        let entry_id = entry.as_ref().map(|e| e.id);
+        // A start() child is registered at once; a plain one lazily, by itself.
+        let registered = entry.as_ref().and_then(|e| e.get().cloned());
+        let entry_id = registered.as_ref().map(|e| e.id);
         let is_start = start.is_some();
-        let registered = entry.clone();
         let child = Child::new(root, self.clone(), body, start, entry);
         #[cfg(feature = "tracing")]
         let child = {
@@ -236,6 +238,11 @@ impl GroupShared {
         let entry = self.diag.as_ref()?;
         entry.pending();
         Some(entry.add_wait(diag::WaitOn::Children))
+    }
+
+    /// A snapshot of the task tree under this group (`task_tree` of every group form).
+    pub(crate) fn task_tree(&self) -> crate::TaskTree {
+        crate::diagnostics::task_tree_under(self.diag.as_ref().map(|e| e.id))
     }
 
     /// The group's node.
