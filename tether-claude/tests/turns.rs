@@ -458,3 +458,32 @@ async fn enqueue_numbers_turns_in_queue_order_and_the_handle_counts_them() {
     assert_eq!(prompts, ["first", "third"], "{prompts:?}");
     let _ = std::fs::remove_file(&log);
 }
+
+#[tokio::test]
+async fn turns_waiting_when_the_cli_dies_leave_the_queue_count() {
+    let out = bounded(connect(scenario("crash:3"), async |client| {
+        let handle = client.handle();
+        let first = handle.enqueue("first").unwrap();
+        let waiting = [
+            handle.enqueue("second").unwrap(),
+            handle.enqueue("third").unwrap(),
+        ];
+        assert_eq!(handle.queue_len(), 3);
+        let items = collect(first.await.unwrap()).await;
+        assert!(
+            matches!(items.last(), Some(Err(Error::Closed(_)))),
+            "{items:?}"
+        );
+        for pending in waiting {
+            assert!(matches!(pending.await, Err(Error::Closed(_))));
+        }
+        (
+            handle.queue_len(),
+            handle.current_turn(),
+            handle.turns_started(),
+        )
+    }))
+    .await
+    .unwrap();
+    assert_eq!(out, (0, None, 1));
+}

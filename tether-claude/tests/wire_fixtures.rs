@@ -126,7 +126,10 @@ fn an_interrupted_assistant_message_is_marked_aborted() {
     let mut aborted = 0;
     let mut whole = 0;
     for (file, lines) in fixtures() {
-        let out = lines.iter().filter(|l| l["dir"] == "out").map(|l| &l["msg"]);
+        let out = lines
+            .iter()
+            .filter(|l| l["dir"] == "out")
+            .map(|l| &l["msg"]);
         for line in out.filter(|m| m["type"] == "assistant") {
             let Message::Assistant(a) = Message::from_value(line.clone()).unwrap() else {
                 panic!("{file}: an assistant line did not parse as one");

@@ -205,9 +205,11 @@ pub struct Status {
     pub pid: u32,
     /// Turns that reached their `result` and were delivered to the client that asked.
     pub turns_served: u64,
-    /// Requests waiting for their turn.
+    /// Turns waiting in the connection's queue (`ClientHandle::queue_len`).
     pub queue_length: u64,
-    /// The arrival number of the turn streaming now.
+    /// The arrival number of the turn the agent is running now (`ClientHandle::current_turn`):
+    /// from its prompt until the connection read its `result` — an abandoned turn counts until
+    /// the agent answered the interrupt.
     pub running: Option<u64>,
     /// Every `/api/turn` request that got as far as the queue.
     pub requests: u64,

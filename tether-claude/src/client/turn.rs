@@ -52,6 +52,20 @@ pub(crate) struct TurnRequest {
     until_eof: bool,
     /// Its number and phase.
     state: Arc<TurnState>,
+    /// Uncounts it if it is dropped untaken.
+    _slot: QueueSlot,
+}
+
+/// Held by a [`TurnRequest`]: a turn dropped from the queue without being taken (the
+/// connection ended) leaves the count of waiting turns.
+#[derive(Debug)]
+struct QueueSlot(Arc<TurnState>);
+
+impl Drop for QueueSlot {
+    fn drop(&mut self) {
+        let mut phase = self.0.phase.lock();
+        self.0.leave_queue(&mut phase, Phase::Ended);
+    }
 }
 
 /// Where a turn is: waiting in the queue, withdrawn before it started, running (its prompt
@@ -72,6 +86,22 @@ enum Phase {
 pub(crate) struct TurnState {
     number: u64,
     phase: Mutex<Phase>,
+    /// The connection's count of waiting turns ([`TurnBook::queued`]).
+    queued: Arc<AtomicUsize>,
+}
+
+impl TurnState {
+    /// Leaves the queue (if still in it) for `next`: uncounts the turn. Call under the phase
+    /// lock (`phase` is the guarded value); whoever moves it out of `Queued` first uncounts it,
+    /// once.
+    fn leave_queue(&self, phase: &mut Phase, next: Phase) -> bool {
+        if *phase != Phase::Queued {
+            return false;
+        }
+        *phase = next;
+        self.queued.fetch_sub(1, Ordering::AcqRel);
+        true
+    }
 }
 
 /// The connection's turn counters.
@@ -80,8 +110,8 @@ pub(crate) struct TurnBook {
     /// The last arrival number given; its lock also orders numbering with queueing, so the
     /// numbers are the queue order.
     last: Mutex<u64>,
-    /// Turns waiting (not withdrawn, not started).
-    queued: AtomicUsize,
+    /// Turns waiting (not withdrawn, not started, not dropped with the connection).
+    queued: Arc<AtomicUsize>,
     /// Turns whose prompt was written.
     started: AtomicU64,
     /// The running turn's number.
@@ -122,6 +152,7 @@ pub(crate) fn enqueue_turn(
     let state = Arc::new(TurnState {
         number: *last + 1,
         phase: Mutex::new(Phase::Queued),
+        queued: book.queued.clone(),
     });
     let stream = ResponseStream {
         rx,
@@ -142,11 +173,12 @@ pub(crate) fn enqueue_turn(
         dropped,
         until_eof,
         state: state.clone(),
+        _slot: QueueSlot(state.clone()),
     };
     // Counted before it can be taken (the driver decrements when it takes it).
     book.queued.fetch_add(1, Ordering::AcqRel);
     if shared.turns.try_send(request).is_err() {
-        book.queued.fetch_sub(1, Ordering::AcqRel);
+        // The request's `QueueSlot` uncounted it as it was dropped.
         return Err(shared.closed_error());
     }
     *last += 1;
@@ -194,10 +226,9 @@ pub(crate) async fn drive_turns(
             // Take it, write its prompt and mark it running under its phase lock: a
             // `TurnInterrupt` sees it running only once its prompt is queued on stdin.
             let mut phase = state.phase.lock();
-            if *phase != Phase::Queued {
+            if !state.leave_queue(&mut phase, Phase::Running) {
                 continue; // withdrawn while waiting (and uncounted by the withdrawal)
             }
-            book.queued.fetch_sub(1, Ordering::AcqRel);
             if turn.dropped.is_set() {
                 *phase = Phase::Withdrawn;
                 continue; // withdrawn while waiting: its prompt is never written
@@ -705,16 +736,8 @@ impl Drop for PendingTurn {
             return; // resolved
         }
         let mut phase = self.state.phase.lock();
-        if *phase == Phase::Queued {
-            *phase = Phase::Withdrawn;
-            if let Some(stream) = &self.stream {
-                stream
-                    .shared
-                    .turn_book
-                    .queued
-                    .fetch_sub(1, Ordering::AcqRel);
-            }
-        }
+        self.state.leave_queue(&mut phase, Phase::Withdrawn);
+        drop(phase);
         // Then `stream` drops: a turn taken in the same instant is interrupted.
     }
 }
