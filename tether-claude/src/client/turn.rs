@@ -468,7 +468,7 @@ impl ResponseStream {
     /// # async fn main() -> Result<(), tether_claude::Error> {
     /// # let options = tether_claude::ClaudeOptions::new()
     /// #     .cli_path(mock_claude::binary_path())
-    /// #     .env("MOCK_CLAUDE_SCENARIO", "slow:50");
+    /// #     .env("MOCK_CLAUDE_SCENARIO", "slow:500");
     /// use futures::StreamExt;
     /// use tether_claude::Message;
     ///
