@@ -61,7 +61,9 @@ mod options;
 mod transport;
 mod wire;
 
-pub use client::{Client, ClientHandle, QueryStream, ResponseStream, connect, query};
+pub use client::{
+    Client, ClientHandle, PendingTurn, QueryStream, ResponseStream, TurnInterrupt, connect, query,
+};
 pub use control::{
     HookEvent, HookInput, HookOutput, PermissionDecision, PermissionRequest, SdkMcpServer, Tool,
     ToolOutput,

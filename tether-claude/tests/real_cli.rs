@@ -91,12 +91,10 @@ fn options(api: &FakeMessagesApi, scratch: &Scratch) -> ClaudeOptions {
     for (key, value) in cli_env(api, scratch.path()) {
         options = options.env(key, value);
     }
-    // The client removes CLAUDECODE itself; ClaudeOptions has no way to remove other inherited
-    // variables, so credentials and proxies that would send the CLI elsewhere are blanked.
+    // Credentials and proxies that would send the CLI elsewhere are removed (the client removes
+    // CLAUDECODE itself).
     for key in CLI_ENV_REMOVE {
-        if *key != "CLAUDECODE" && std::env::var_os(key).is_some() {
-            options = options.env(*key, "");
-        }
+        options = options.env_remove(*key);
     }
     options
 }

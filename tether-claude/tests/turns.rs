@@ -303,3 +303,187 @@ async fn a_handle_outliving_its_scope_gets_a_typed_closed_error_at_once() {
     let err = handle.interrupt().await.unwrap_err();
     assert!(err.is_closed(), "{err}");
 }
+
+/// The stdin lines the mock logged: `("prompt", text)` or `("control", subtype)`, in order.
+fn stdin_sequence(log: &std::path::PathBuf) -> Vec<(String, String)> {
+    read_log(log)
+        .into_iter()
+        .filter(|e| e["event"] == "stdin")
+        .filter_map(|e| {
+            let line = &e["line"];
+            match line["type"].as_str()? {
+                "user" => Some((
+                    "prompt".to_string(),
+                    line["message"]["content"].as_str()?.to_string(),
+                )),
+                "control_request" => Some((
+                    "control".to_string(),
+                    line["request"]["subtype"].as_str()?.to_string(),
+                )),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_turns_own_interrupt_stops_it_and_is_a_no_op_once_it_ended() {
+    let log = temp_file("turn-interrupt");
+    let options = script(json!({
+        "turns": [
+            {"steps": [{"type": "slow_text", "text": "a long answer that takes time", "chunks": 20, "chunk_ms": 200}]},
+            {"steps": [{"type": "text", "text": "two"}, {"type": "sleep", "ms": 300}, {"type": "text", "text": "done"}]}
+        ]
+    }))
+    .env("MOCK_CLAUDE_LOG", log.display().to_string());
+    bounded(connect(options, async |client| {
+        let handle = client.handle();
+        let mut one = handle.query("one").await.unwrap();
+        let stop_one = one.interrupter();
+        assert_eq!(stop_one.turn_number(), one.turn_number());
+        one.next().await.unwrap().unwrap(); // running
+        // From another task.
+        let stopped = tokio::spawn({
+            let stop = stop_one.clone();
+            async move { stop.interrupt().await }
+        });
+        assert!(
+            stopped.await.unwrap().unwrap(),
+            "the running turn was interrupted"
+        );
+        let rest = collect(one).await;
+        let Some(Ok(Message::Result(result))) = rest.last() else {
+            panic!("{rest:?}")
+        };
+        assert_eq!(result.terminal_reason.as_deref(), Some("aborted_streaming"));
+        assert!(
+            rest.iter()
+                .any(|m| matches!(m, Ok(Message::Assistant(a)) if a.aborted)),
+            "the partial message is marked aborted: {rest:?}"
+        );
+
+        // Turn one is over: its interrupter does nothing, even while turn two runs.
+        let mut two = handle.query("two").await.unwrap();
+        assert_eq!(two.next().await.unwrap().unwrap().text(), None); // system/init
+        assert!(!stop_one.interrupt().await.unwrap());
+        let rest = collect(two).await;
+        assert_eq!(
+            text_of(&rest),
+            "twodone",
+            "turn two ran to its end: {rest:?}"
+        );
+        let Some(Ok(Message::Result(result))) = rest.last() else {
+            panic!("{rest:?}")
+        };
+        assert!(!result.is_error, "{result:?}");
+    }))
+    .await
+    .unwrap();
+    let seq = stdin_sequence(&log);
+    let interrupts = seq
+        .iter()
+        .filter(|(k, v)| k == "control" && v == "interrupt")
+        .count();
+    assert_eq!(interrupts, 1, "only turn one's interrupt was sent: {seq:?}");
+    let at = |item: (&str, &str)| {
+        seq.iter()
+            .position(|(k, v)| k == item.0 && v == item.1)
+            .unwrap_or_else(|| panic!("{item:?} not in {seq:?}"))
+    };
+    assert!(at(("prompt", "one")) < at(("control", "interrupt")));
+    assert!(at(("control", "interrupt")) < at(("prompt", "two")));
+    let _ = std::fs::remove_file(&log);
+}
+
+#[tokio::test]
+async fn enqueue_numbers_turns_in_queue_order_and_the_handle_counts_them() {
+    let log = temp_file("enqueue");
+    let options = script(json!({
+        "turns": [
+            {"steps": [{"type": "text", "text": "a"}, {"type": "sleep", "ms": 300}, {"type": "text", "text": "b"}]}
+        ]
+    }))
+    .env("MOCK_CLAUDE_LOG", log.display().to_string());
+    let handle = bounded(connect(options, async |client| {
+        let handle = client.handle();
+        assert_eq!(
+            (
+                handle.queue_len(),
+                handle.turns_started(),
+                handle.current_turn()
+            ),
+            (0, 0, None)
+        );
+        let first = handle.enqueue("first").unwrap();
+        let second = handle.enqueue("second").unwrap();
+        let third = handle.enqueue("third").unwrap();
+        assert_eq!(
+            [
+                first.turn_number(),
+                second.turn_number(),
+                third.turn_number()
+            ],
+            [1, 2, 3]
+        );
+        assert_eq!(handle.queue_len(), 3);
+        let mut first = first.await.unwrap();
+        assert_eq!(first.turn_number(), 1);
+        assert_eq!(handle.current_turn(), Some(1));
+        assert_eq!(handle.turns_started(), 1);
+        assert_eq!(handle.queue_len(), 2);
+        // Withdrawn while waiting: uncounted at once, its prompt never written.
+        drop(second);
+        assert_eq!(handle.queue_len(), 1);
+        while let Some(m) = first.next().await {
+            m.unwrap();
+        }
+        let third = collect(third.await.unwrap()).await;
+        assert_eq!(text_of(&third), "third");
+        assert_eq!(handle.turns_started(), 2);
+        assert_eq!((handle.queue_len(), handle.current_turn()), (0, None));
+        // Numbers go on after a withdrawal.
+        assert_eq!(handle.enqueue("fourth").unwrap().turn_number(), 4);
+        assert!(handle.close_cause().is_none());
+        handle
+    }))
+    .await
+    .unwrap();
+    // After the scope: closed, with its cause, and enqueue refuses.
+    assert!(matches!(
+        handle.close_cause().as_deref(),
+        Some(tether_claude::CloseCause::Disconnected)
+    ));
+    assert!(matches!(handle.enqueue("late"), Err(Error::Closed(_))));
+    let prompts = logged_prompts(&log);
+    assert_eq!(prompts, ["first", "third"], "{prompts:?}");
+    let _ = std::fs::remove_file(&log);
+}
+
+#[tokio::test]
+async fn turns_waiting_when_the_cli_dies_leave_the_queue_count() {
+    let out = bounded(connect(scenario("crash:3"), async |client| {
+        let handle = client.handle();
+        let first = handle.enqueue("first").unwrap();
+        let waiting = [
+            handle.enqueue("second").unwrap(),
+            handle.enqueue("third").unwrap(),
+        ];
+        assert_eq!(handle.queue_len(), 3);
+        let items = collect(first.await.unwrap()).await;
+        assert!(
+            matches!(items.last(), Some(Err(Error::Closed(_)))),
+            "{items:?}"
+        );
+        for pending in waiting {
+            assert!(matches!(pending.await, Err(Error::Closed(_))));
+        }
+        (
+            handle.queue_len(),
+            handle.current_turn(),
+            handle.turns_started(),
+        )
+    }))
+    .await
+    .unwrap();
+    assert_eq!(out, (0, None, 1));
+}

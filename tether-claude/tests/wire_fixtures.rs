@@ -122,6 +122,38 @@ fn every_captured_message_parses_into_its_typed_variant_and_round_trips() {
 }
 
 #[test]
+fn an_interrupted_assistant_message_is_marked_aborted() {
+    let mut aborted = 0;
+    let mut whole = 0;
+    for (file, lines) in fixtures() {
+        let out = lines
+            .iter()
+            .filter(|l| l["dir"] == "out")
+            .map(|l| &l["msg"]);
+        for line in out.filter(|m| m["type"] == "assistant") {
+            let Message::Assistant(a) = Message::from_value(line.clone()).unwrap() else {
+                panic!("{file}: an assistant line did not parse as one");
+            };
+            assert_eq!(a.aborted, line["aborted"] == true, "{file}: {line}");
+            if a.aborted {
+                aborted += 1;
+                assert_eq!(Message::Assistant(a).to_value()["aborted"], true);
+            } else {
+                whole += 1;
+                // Not written back when false (the cli omits it).
+                assert!(Message::Assistant(a).to_value().get("aborted").is_none());
+            }
+        }
+    }
+    // The interrupt transcripts have them (interrupt, sigint, partial messages).
+    assert!(
+        aborted >= 3,
+        "aborted assistant messages in the fixtures: {aborted}"
+    );
+    assert!(whole > aborted);
+}
+
+#[test]
 fn system_init_and_result_fields_are_read_from_the_real_cli() {
     let (_, lines) = fixtures()
         .into_iter()
@@ -155,7 +187,6 @@ const NOT_MODELED: &[(&str, &[&str])] = &[
         "assistant",
         &[
             "timestamp",
-            "aborted",
             "agent_id",
             "subagent_type",
             "task_description",

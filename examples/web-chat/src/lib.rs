@@ -50,10 +50,8 @@ use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::path::PathBuf;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Json;
@@ -67,7 +65,9 @@ use futures::{Stream, StreamExt};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use tether_claude::{ClaudeOptions, ClientHandle, ContentBlock, Message, ResponseStream};
+use tether_claude::{
+    ClaudeOptions, ClientHandle, ContentBlock, Message, PendingTurn, ResponseStream, TurnInterrupt,
+};
 use tokio::net::TcpListener;
 
 /// The chat page.
@@ -136,11 +136,11 @@ pub fn agent_options(cli: Option<PathBuf>) -> ClaudeOptions {
     }
 }
 
-/// Counters kept by the web layer (the client crate has no turn counters).
+/// Counters of the web layer (the queue length and the running turn come from the client's
+/// handle).
 #[derive(Debug, Default)]
 struct Counters {
     requests: AtomicU64,
-    queue_length: AtomicU64,
     open_streams: AtomicU64,
     turns_started: AtomicU64,
     turns_served: AtomicU64,
@@ -175,12 +175,11 @@ pub struct App {
 #[derive(Debug)]
 struct Inner {
     handle: ClientHandle,
-    /// The last arrival number handed out; taken in the same critical section as the turn
-    /// enters the connection's queue, so arrival numbers are the queue's order.
-    arrivals: Mutex<u64>,
+    /// Held while a turn is queued, so its `ahead` counts exactly the turns queued before it.
+    enqueue: Mutex<()>,
     counters: Counters,
-    /// The turn currently streaming (its arrival number).
-    running: Mutex<Option<u64>>,
+    /// How to interrupt each started turn whose stream is open, by turn number.
+    interrupters: Mutex<BTreeMap<u64, TurnInterrupt>>,
     errors: Mutex<BTreeMap<&'static str, u64>>,
     shutdown: tether::Event,
     keep_alive: Duration,
@@ -206,9 +205,11 @@ pub struct Status {
     pub pid: u32,
     /// Turns that reached their `result` and were delivered to the client that asked.
     pub turns_served: u64,
-    /// Requests waiting for their turn.
+    /// Turns waiting in the connection's queue (`ClientHandle::queue_len`).
     pub queue_length: u64,
-    /// The arrival number of the turn streaming now.
+    /// The arrival number of the turn the agent is running now (`ClientHandle::current_turn`):
+    /// from its prompt until the connection read its `result` — an abandoned turn counts until
+    /// the agent answered the interrupt.
     pub running: Option<u64>,
     /// Every `/api/turn` request that got as far as the queue.
     pub requests: u64,
@@ -236,9 +237,9 @@ impl App {
         App {
             inner: Arc::new(Inner {
                 handle,
-                arrivals: Mutex::new(0),
+                enqueue: Mutex::new(()),
                 counters: Counters::default(),
-                running: Mutex::new(None),
+                interrupters: Mutex::new(BTreeMap::new()),
                 errors: Mutex::new(BTreeMap::new()),
                 shutdown: tether::Event::new(),
                 keep_alive: Duration::from_secs(10),
@@ -264,19 +265,15 @@ impl App {
     pub fn status(&self) -> Status {
         let c = &self.inner.counters;
         let handle = &self.inner.handle;
-        let alive = !handle.is_closed();
-        let cause = if alive {
-            None
-        } else {
-            // `closed()` is ready at once when the connection has ended.
-            futures::FutureExt::now_or_never(handle.closed()).map(|e| e.to_string())
-        };
+        let cause = handle
+            .close_cause()
+            .map(|cause| tether_claude::Error::Closed(cause).to_string());
         Status {
-            alive,
+            alive: cause.is_none(),
             pid: handle.pid(),
             turns_served: c.turns_served.load(Ordering::SeqCst),
-            queue_length: c.queue_length.load(Ordering::SeqCst),
-            running: *self.inner.running.lock(),
+            queue_length: handle.queue_len() as u64,
+            running: handle.current_turn(),
             requests: c.requests.load(Ordering::SeqCst),
             turns_started: c.turns_started.load(Ordering::SeqCst),
             turns_interrupted: c.turns_interrupted.load(Ordering::SeqCst),
@@ -397,21 +394,39 @@ async fn interrupt(State(app): State<App>, body: axum::body::Bytes) -> Response 
             }
         }
     };
-    let running = *app.inner.running.lock();
-    if let Some(turn) = wanted.turn
-        && running != Some(turn)
-    {
-        let message = format!("turn {turn} is not the running turn; nothing was interrupted");
-        let body = json!({
-            "interrupted": false,
-            "turn": turn,
-            "running": running,
-            "error": {"kind": "not_running", "message": message},
-        });
-        return (StatusCode::CONFLICT, Json(body)).into_response();
-    }
-    match app.inner.handle.interrupt().await {
-        Ok(()) => Json(json!({"interrupted": running.is_some(), "turn": running})).into_response(),
+    let handle = &app.inner.handle;
+    let outcome = match wanted.turn {
+        // This turn only: a no-op once it ended, so it can never hit the next turn.
+        Some(turn) => {
+            let interrupter = app.inner.interrupters.lock().get(&turn).cloned();
+            let interrupted = match interrupter {
+                Some(interrupter) => interrupter.interrupt().await,
+                None => Ok(false),
+            };
+            match interrupted {
+                Ok(false) => {
+                    let message =
+                        format!("turn {turn} is not the running turn; nothing was interrupted");
+                    let body = json!({
+                        "interrupted": false,
+                        "turn": turn,
+                        "running": handle.current_turn(),
+                        "error": {"kind": "not_running", "message": message},
+                    });
+                    return (StatusCode::CONFLICT, Json(body)).into_response();
+                }
+                Ok(true) => Ok(Some(turn)),
+                Err(e) => Err(e),
+            }
+        }
+        // Whatever runs now.
+        None => {
+            let running = handle.current_turn();
+            handle.interrupt().await.map(|()| running)
+        }
+    };
+    match outcome {
+        Ok(turn) => Json(json!({"interrupted": turn.is_some(), "turn": turn})).into_response(),
         Err(e) => json_error(
             StatusCode::SERVICE_UNAVAILABLE,
             error_kind(&e),
@@ -466,12 +481,11 @@ fn start_turn(app: App, prompt: String) -> Response {
         .into_response()
 }
 
-type QueryFuture =
-    Pin<Box<dyn Future<Output = tether_claude::Result<ResponseStream>> + Send + 'static>>;
-
 enum Phase {
     /// Waiting for the connection to take the turn.
-    Queued(QueryFuture),
+    Queued(PendingTurn),
+    /// Refused before it was queued (the connection had ended).
+    Refused(Option<tether_claude::Error>),
     /// The turn is running; its messages arrive here.
     Running(ResponseStream),
     /// The last event was sent.
@@ -490,27 +504,22 @@ struct TurnEvents {
 }
 
 impl TurnEvents {
-    /// Puts the turn into the connection's queue now and takes its arrival number in the same
-    /// critical section, so arrival numbers follow the queue's order.
+    /// Puts the turn into the connection's queue now; its arrival number is the client's
+    /// turn number (the queue's order).
     fn enqueue(app: App, prompt: String) -> impl Stream<Item = Vec<Event>> + Send + 'static {
         let c = &app.inner.counters;
         c.requests.fetch_add(1, Ordering::SeqCst);
         c.open_streams.fetch_add(1, Ordering::SeqCst);
-        let handle = app.inner.handle.clone();
-        let mut query: QueryFuture = Box::pin(async move { handle.query(prompt).await });
-        let (turn, ahead, first_poll) = {
-            let mut arrivals = app.inner.arrivals.lock();
-            *arrivals += 1;
-            let ahead = c.queue_length.fetch_add(1, Ordering::SeqCst);
-            // `ClientHandle::query` puts the turn in the connection's FIFO on its first poll
-            // (before its first await), so this poll is the moment of arrival.
-            let mut cx = Context::from_waker(futures::task::noop_waker_ref());
-            let first_poll = query.as_mut().poll(&mut cx);
-            (*arrivals, ahead, first_poll)
+        let handle = &app.inner.handle;
+        let (queued, ahead) = {
+            let _order = app.inner.enqueue.lock();
+            let ahead = handle.queue_len();
+            (handle.enqueue(prompt), ahead)
         };
-        let phase = match first_poll {
-            Poll::Pending => Phase::Queued(query),
-            Poll::Ready(ready) => Phase::Queued(Box::pin(std::future::ready(ready))),
+        let (turn, phase) = match queued {
+            Ok(pending) => (pending.turn_number(), Phase::Queued(pending)),
+            // The connection ended: the stream says so after `queued`.
+            Err(e) => (0, Phase::Refused(Some(e))),
         };
         let events = TurnEvents {
             app,
@@ -533,17 +542,16 @@ impl TurnEvents {
         let shutdown = &inner.shutdown;
         match &mut self.phase {
             Phase::Done => None,
+            Phase::Refused(e) => {
+                let e = e.take().expect("refused once");
+                Some(self.fail(error_kind(&e), e, true))
+            }
             Phase::Queued(query) => {
                 let outcome = tokio::select! {
                     biased;
                     () = shutdown.wait() => None,
                     outcome = query => Some(outcome),
                 };
-                self.app
-                    .inner
-                    .counters
-                    .queue_length
-                    .fetch_sub(1, Ordering::SeqCst);
                 match outcome {
                     None => Some(self.fail("shutdown", "the server is shutting down", true)),
                     Some(Err(e)) => Some(self.fail(error_kind(&e), e, true)),
@@ -553,7 +561,11 @@ impl TurnEvents {
                             .counters
                             .turns_started
                             .fetch_add(1, Ordering::SeqCst);
-                        *self.app.inner.running.lock() = Some(self.turn);
+                        self.app
+                            .inner
+                            .interrupters
+                            .lock()
+                            .insert(self.turn, stream.interrupter());
                         self.phase = Phase::Running(stream);
                         Some(vec![event("start", json!({"turn": self.turn}))])
                     }
@@ -613,10 +625,7 @@ impl TurnEvents {
     }
 
     fn clear_running(&self) {
-        let mut running = self.app.inner.running.lock();
-        if *running == Some(self.turn) {
-            *running = None;
-        }
+        self.app.inner.interrupters.lock().remove(&self.turn);
     }
 
     fn on_message(&mut self, message: Message) -> Vec<Event> {
@@ -680,14 +689,13 @@ impl Drop for TurnEvents {
         let c = &self.app.inner.counters;
         match self.phase {
             Phase::Queued(_) => {
-                c.queue_length.fetch_sub(1, Ordering::SeqCst);
                 c.withdrawn.fetch_add(1, Ordering::SeqCst);
             }
             Phase::Running(_) => {
                 c.abandoned.fetch_add(1, Ordering::SeqCst);
                 self.clear_running();
             }
-            Phase::Done => {}
+            Phase::Refused(_) | Phase::Done => {}
         }
         c.open_streams.fetch_sub(1, Ordering::SeqCst);
     }

@@ -29,12 +29,9 @@ async fn the_web_demo_streams_interrupts_and_survives_drops_with_the_real_cli() 
     for (key, value) in fake_messages_api::cli_env(&api, &home) {
         options = options.env(key, value);
     }
-    // ClaudeOptions cannot remove inherited variables; blank the ones that could send the CLI
-    // elsewhere (none is set on this machine or in CI).
+    // Remove inherited variables that could send the CLI elsewhere.
     for key in fake_messages_api::CLI_ENV_REMOVE {
-        if std::env::var_os(key).is_some() {
-            options = options.env(*key, "");
-        }
+        options = options.env_remove(*key);
     }
     let server = Server::start_with(options, support::scratch("server")).await;
     let pid = server.status().await["pid"].as_u64().unwrap() as u32;

@@ -14,7 +14,7 @@ const EXE: &str = if cfg!(windows) {
 ///
 /// Looks, in order:
 /// 1. at `MOCK_CLAUDE_BIN`, if set;
-/// 2. next to the running test executable: a test runs from `<target>/<profile>/deps/` (an example
+/// 2. next to the running test executable, if it is not older than the mock's sources: a test runs from `<target>/<profile>/deps/` (an example
 ///    from `<target>/<profile>/examples/`), and
 ///    `cargo test --workspace` builds `mock-claude` into `<target>/<profile>/` before running any
 ///    test (the `mock-claude` package has integration tests, which makes Cargo build its binary);
@@ -55,7 +55,10 @@ fn find_or_build() -> PathBuf {
     }
     if let Some(dir) = &profile_dir {
         let candidate = dir.join(EXE);
-        if candidate.is_file() {
+        // Only if it is at least as new as every source of the mock: `cargo test -p
+        // tether-claude` alone does not rebuild it, so a binary left by an earlier
+        // `cargo test --workspace` may be stale.
+        if candidate.is_file() && !older_than_sources(&candidate) {
             return candidate;
         }
     }
@@ -91,4 +94,52 @@ fn find_or_build() -> PathBuf {
     fallback
         .join(if release { "release" } else { "debug" })
         .join(EXE)
+}
+
+/// Whether `binary` is older than any file of this package's sources (`src/**`, `Cargo.toml`);
+/// an unreadable time counts as older (the fallback build then decides).
+fn older_than_sources(binary: &Path) -> bool {
+    let Ok(built) = std::fs::metadata(binary).and_then(|m| m.modified()) else {
+        return true;
+    };
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut stack = vec![root.join("src"), root.join("Cargo.toml")];
+    while let Some(path) = stack.pop() {
+        let Ok(meta) = std::fs::metadata(&path) else {
+            continue;
+        };
+        if meta.is_dir() {
+            if let Ok(entries) = std::fs::read_dir(&path) {
+                stack.extend(entries.filter_map(|e| e.ok().map(|e| e.path())));
+            }
+        } else if meta.modified().map_or(true, |m| m > built) {
+            return true;
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_binary_older_than_the_sources_is_stale_and_a_new_one_is_not() {
+        let dir = std::env::temp_dir().join(format!("mock-claude-locate-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let old = dir.join("old");
+        std::fs::write(&old, b"").unwrap();
+        let file = std::fs::File::options().write(true).open(&old).unwrap();
+        file.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(1))
+            .unwrap();
+        assert!(older_than_sources(&old));
+        let new = dir.join("new");
+        std::fs::write(&new, b"").unwrap();
+        let file = std::fs::File::options().write(true).open(&new).unwrap();
+        file.set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(3600))
+            .unwrap();
+        assert!(!older_than_sources(&new));
+        assert!(older_than_sources(&dir.join("missing")));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -56,7 +56,7 @@ use serde_json::{Value, json};
 use tether::Event;
 use tether::{CancelScope, MemorySender, OwnedTaskGroup, TaskGroupHandle, TrySendError};
 
-use super::turn::{TurnRequest, drive_turns};
+use super::turn::{TurnBook, TurnRequest, drive_turns};
 use crate::control::dispatch::{Callbacks, answer};
 use crate::control::hooks::initialize_hooks;
 use crate::control::panic_message;
@@ -105,6 +105,8 @@ pub(crate) struct Shared {
     callbacks: Callbacks,
     /// Turns waiting to be served (FIFO).
     pub(crate) turns: MemorySender<TurnRequest>,
+    /// Turn numbers and counters.
+    pub(crate) turn_book: TurnBook,
     /// For spawning request handlers.
     group: TaskGroupHandle,
     /// Options that matter after start.
@@ -161,6 +163,7 @@ impl Shared {
                 servers: options.sdk_mcp_servers.clone(),
             },
             turns: turn_tx,
+            turn_book: TurnBook::default(),
             group: handle.clone(),
             control_timeout: options.control_timeout,
             close_grace: options.close_grace,
@@ -227,6 +230,13 @@ impl Shared {
     ///
     /// Cancel safe: a dropped call forgets its request (a late reply is ignored).
     pub(crate) async fn request(&self, request: Value) -> Result<Value> {
+        self.send_request(request)?.reply().await
+    }
+
+    /// The first half of [`request`](Self::request), synchronous: registers the request and
+    /// queues its line on stdin (so the caller can order it against other writes, under a
+    /// lock of its own). Await [`RequestWait::reply`] for the answer.
+    pub(crate) fn send_request(&self, request: Value) -> Result<RequestWait<'_>> {
         let subtype = request
             .get("subtype")
             .and_then(Value::as_str)
@@ -238,14 +248,13 @@ impl Shared {
             self.salt.wrapping_add(n as u32).wrapping_mul(2654435761)
         );
         let rx = self.pending.register(&id, &subtype)?;
-        struct Forget<'a>(&'a Pending, &'a str);
-        impl Drop for Forget<'_> {
-            fn drop(&mut self) {
-                self.0.remove(self.1);
-            }
-        }
-        let _forget = Forget(&self.pending, &id);
-        if !self.writer.send(request_line(&id, &request)) {
+        let wait = RequestWait {
+            shared: self,
+            id,
+            subtype,
+            rx,
+        };
+        if !self.writer.send(request_line(&wait.id, &request)) {
             return Err(if self.is_ended() {
                 self.closed_error()
             } else {
@@ -253,14 +262,7 @@ impl Shared {
                 Error::Io("the cli's input is already closed (one-shot query)".into())
             });
         }
-        match tether::fail_after(self.control_timeout, rx).await {
-            Ok(Ok(reply)) => reply,
-            Ok(Err(_)) => Err(self.closed_error()),
-            Err(_) => Err(Error::ControlTimeout {
-                subtype,
-                timeout: self.control_timeout,
-            }),
-        }
+        Ok(wait)
     }
 
     /// Records why the connection ended (the first cause wins) and fails every pending
@@ -279,6 +281,11 @@ impl Shared {
     /// Waits until the connection ended.
     pub(crate) async fn ended(&self) {
         self.ended.wait().await;
+    }
+
+    /// Why the connection ended, once it did.
+    pub(crate) fn cause(&self) -> Option<Arc<CloseCause>> {
+        self.cause.get().cloned()
     }
 
     /// The "client closed" error with the cause (`Dropped` if none was recorded: the group was
@@ -475,6 +482,40 @@ impl Shared {
             self.term_grace,
         )
         .await
+    }
+}
+
+/// A control request on its way: await [`reply`](Self::reply). Dropping it forgets the request
+/// (a late reply is ignored).
+pub(crate) struct RequestWait<'a> {
+    shared: &'a Shared,
+    id: String,
+    subtype: String,
+    rx: tokio::sync::oneshot::Receiver<Result<Value>>,
+}
+
+impl RequestWait<'_> {
+    /// The reply, at most `control_timeout`; fails at once when the connection ends.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: a dropped wait forgets its request.
+    pub(crate) async fn reply(mut self) -> Result<Value> {
+        let shared = self.shared;
+        match tether::fail_after(shared.control_timeout, &mut self.rx).await {
+            Ok(Ok(reply)) => reply,
+            Ok(Err(_)) => Err(shared.closed_error()),
+            Err(_) => Err(Error::ControlTimeout {
+                subtype: std::mem::take(&mut self.subtype),
+                timeout: shared.control_timeout,
+            }),
+        }
+    }
+}
+
+impl Drop for RequestWait<'_> {
+    fn drop(&mut self) {
+        self.shared.pending.remove(&self.id);
     }
 }
 

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use super::connection::Shared;
-use super::turn::{ResponseStream, begin_turn};
-use crate::error::Result;
+use super::turn::{PendingTurn, ResponseStream, enqueue_turn};
+use crate::error::{CloseCause, Result};
 use crate::options::PermissionMode;
 use crate::wire::Prompt;
 
@@ -53,6 +53,11 @@ pub struct ClientHandle {
 impl ClientHandle {
     /// Queues a turn and waits until it is this turn's go; returns its messages.
     ///
+    /// The turn enters the connection's queue on the **first poll** of the returned future,
+    /// before it first waits (this is guaranteed): a caller that polls it once under its own
+    /// lock numbers turns in queue order. [`enqueue`](Self::enqueue) does the same without a
+    /// poll. `query(p).await` is `enqueue(p)?.await`.
+    ///
     /// # Errors
     ///
     /// [`Error::Closed`](crate::Error::Closed) with the cause if the connection ended (before
@@ -97,7 +102,102 @@ impl ClientHandle {
     /// # Ok(()) }
     /// ```
     pub async fn query(&self, prompt: impl Into<Prompt>) -> Result<ResponseStream> {
-        begin_turn(&self.shared, prompt.into().to_line(), false, None).await
+        self.enqueue(prompt)?.await
+    }
+
+    /// Queues a turn now, synchronously, and returns the wait for its start: a
+    /// [`PendingTurn`] (a future resolving to the turn's [`ResponseStream`]) that already
+    /// knows its [`turn_number`](PendingTurn::turn_number) — the turn's place in the queue.
+    ///
+    /// Turns are served in the order they were queued. Dropping the `PendingTurn` before it
+    /// resolves withdraws the turn (its prompt is never written).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Closed`](crate::Error::Closed) with the cause if the connection already
+    /// ended; awaiting the `PendingTurn` gives the same error if it ends while the turn waits.
+    ///
+    /// # Examples
+    ///
+    /// Number requests in the order they will be served, without polling tricks:
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tether_claude::Error> {
+    /// # let options = tether_claude::ClaudeOptions::new()
+    /// #     .cli_path(mock_claude::binary_path())
+    /// #     .env("MOCK_CLAUDE_SCENARIO", "echo");
+    /// use futures::StreamExt;
+    ///
+    /// tether_claude::connect(options, async |client| {
+    ///     let handle = client.handle();
+    ///     let pending = handle.enqueue("hello")?;
+    ///     assert_eq!(pending.turn_number(), 1);
+    ///     assert_eq!(handle.queue_len(), 1);
+    ///     let mut turn = pending.await?;
+    ///     while let Some(message) = turn.next().await {
+    ///         message?;
+    ///     }
+    ///     assert_eq!(handle.turns_started(), 1);
+    ///     Ok::<_, tether_claude::Error>(())
+    /// })
+    /// .await??;
+    /// # Ok(()) }
+    /// ```
+    pub fn enqueue(&self, prompt: impl Into<Prompt>) -> Result<PendingTurn> {
+        enqueue_turn(&self.shared, prompt.into().to_line(), false, None)
+    }
+
+    /// How many turns wait in the queue: queued, not withdrawn, not yet started (the running
+    /// turn is not counted).
+    ///
+    /// # Examples
+    ///
+    /// See [`enqueue`](Self::enqueue).
+    pub fn queue_len(&self) -> usize {
+        self.shared.turn_book.queue_len()
+    }
+
+    /// How many turns have started on this connection (their prompt was written), including
+    /// the running one and interrupted ones.
+    ///
+    /// # Examples
+    ///
+    /// See [`enqueue`](Self::enqueue).
+    pub fn turns_started(&self) -> u64 {
+        self.shared.turn_book.turns_started()
+    }
+
+    /// The [`turn_number`](ResponseStream::turn_number) of the running turn: `Some` from the
+    /// moment its prompt is written until the connection has read its `result` (or the
+    /// connection ended); `None` between turns.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tether_claude::Error> {
+    /// # let options = tether_claude::ClaudeOptions::new()
+    /// #     .cli_path(mock_claude::binary_path())
+    /// #     .env("MOCK_CLAUDE_SCENARIO", "echo");
+    /// use futures::StreamExt;
+    ///
+    /// tether_claude::connect(options, async |client| {
+    ///     let handle = client.handle();
+    ///     assert_eq!(handle.current_turn(), None);
+    ///     let mut turn = handle.query("hi").await?;
+    ///     assert_eq!(handle.current_turn(), Some(turn.turn_number()));
+    ///     while let Some(message) = turn.next().await {
+    ///         message?;
+    ///     }
+    ///     assert_eq!(handle.current_turn(), None);
+    ///     Ok::<_, tether_claude::Error>(())
+    /// })
+    /// .await??;
+    /// # Ok(()) }
+    /// ```
+    pub fn current_turn(&self) -> Option<u64> {
+        self.shared.turn_book.current_turn()
     }
 
     /// Interrupts the current turn (its stream then ends with a `result` whose
@@ -135,58 +235,188 @@ impl ClientHandle {
             .map(drop)
     }
 
-    /// Switches the model (`None`: the CLI's default).
+    /// Switches the model for the following turns (`None`: the CLI's default). Returns the
+    /// CLI's answer (`{"model": ...}` from the real CLI). Sent as a `set_model` control
+    /// request; like every control request it never waits behind a turn or a callback.
     ///
     /// # Errors
     ///
     /// As [`interrupt`](Self::interrupt), plus
-    /// [`Error::ControlRefused`](crate::Error::ControlRefused) if the CLI refuses.
+    /// [`Error::ControlRefused`](crate::Error::ControlRefused) with the CLI's message if the
+    /// CLI refuses.
     ///
     /// # Cancel safety
     ///
     /// Cancel safe, as [`interrupt`](Self::interrupt).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tether_claude::Error> {
+    /// # let options = tether_claude::ClaudeOptions::new()
+    /// #     .cli_path(mock_claude::binary_path())
+    /// #     .env("MOCK_CLAUDE_SCENARIO", "echo");
+    /// tether_claude::connect(options, async |client| {
+    ///     let handle = client.handle();
+    ///     let reply = handle.set_model(Some("claude-opus-4-1")).await?;
+    ///     assert_eq!(reply["model"], "claude-opus-4-1");
+    ///     handle.set_model(None).await?; // back to the default
+    ///     Ok::<_, tether_claude::Error>(())
+    /// })
+    /// .await??;
+    /// # Ok(()) }
+    /// ```
     pub async fn set_model(&self, model: Option<&str>) -> Result<Value> {
         self.shared
             .request(json!({"subtype": "set_model", "model": model}))
             .await
     }
 
-    /// Switches the permission mode.
+    /// Switches the permission mode for what follows. Returns the CLI's answer (`{"mode":
+    /// ...}`). Sent as a `set_permission_mode` control request.
     ///
     /// # Errors
     ///
-    /// As [`set_model`](Self::set_model).
+    /// As [`set_model`](Self::set_model); an invalid mode is
+    /// [`Error::ControlRefused`](crate::Error::ControlRefused) carrying the CLI's reason.
     ///
     /// # Cancel safety
     ///
     /// Cancel safe, as [`interrupt`](Self::interrupt).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tether_claude::Error> {
+    /// # let options = tether_claude::ClaudeOptions::new()
+    /// #     .cli_path(mock_claude::binary_path())
+    /// #     .env("MOCK_CLAUDE_SCENARIO", "echo");
+    /// use tether_claude::{Error, PermissionMode};
+    ///
+    /// tether_claude::connect(options, async |client| {
+    ///     let handle = client.handle();
+    ///     let reply = handle.set_permission_mode(PermissionMode::AcceptEdits).await?;
+    ///     assert_eq!(reply["mode"], "acceptEdits");
+    ///     let refused = handle
+    ///         .set_permission_mode(PermissionMode::Other("nonsense".into()))
+    ///         .await;
+    ///     assert!(matches!(refused, Err(Error::ControlRefused { .. })));
+    ///     Ok::<_, tether_claude::Error>(())
+    /// })
+    /// .await??;
+    /// # Ok(()) }
+    /// ```
     pub async fn set_permission_mode(&self, mode: PermissionMode) -> Result<Value> {
         self.shared
             .request(json!({"subtype": "set_permission_mode", "mode": mode.as_str()}))
             .await
     }
 
-    /// The CLI's answer to `initialize` (commands, models, account, version...).
+    /// The CLI's answer to `initialize` (commands, models, account, version...); `None` only
+    /// if the connection never got it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tether_claude::Error> {
+    /// # let options = tether_claude::ClaudeOptions::new()
+    /// #     .cli_path(mock_claude::binary_path())
+    /// #     .env("MOCK_CLAUDE_SCENARIO", "echo");
+    /// tether_claude::connect(options, async |client| {
+    ///     let info = client.handle().server_info().expect("initialized");
+    ///     assert!(info.get("commands").is_some());
+    /// })
+    /// .await?;
+    /// # Ok(()) }
+    /// ```
     pub fn server_info(&self) -> Option<Value> {
         self.shared.server_info().cloned()
     }
 
-    /// Whether the connection has ended.
+    /// Whether the connection has ended (then [`close_cause`](Self::close_cause) says why).
+    ///
+    /// # Examples
+    ///
+    /// See [`close_cause`](Self::close_cause).
     pub fn is_closed(&self) -> bool {
         self.shared.is_ended()
     }
 
-    /// Waits until the connection ends, and returns why.
+    /// Why the connection ended, without waiting: `None` while it is open. The cause the
+    /// waiting calls and open streams got in their [`Error::Closed`](crate::Error::Closed).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tether_claude::Error> {
+    /// # let options = tether_claude::ClaudeOptions::new()
+    /// #     .cli_path(mock_claude::binary_path())
+    /// #     .env("MOCK_CLAUDE_SCENARIO", "echo");
+    /// use tether_claude::CloseCause;
+    ///
+    /// let handle = tether_claude::connect(options, async |client| {
+    ///     let handle = client.handle();
+    ///     assert!(handle.close_cause().is_none() && !handle.is_closed());
+    ///     handle
+    /// })
+    /// .await?;
+    /// // The scope was left: the connection was disconnected.
+    /// assert!(handle.is_closed());
+    /// assert!(matches!(*handle.close_cause().unwrap(), CloseCause::Disconnected));
+    /// # Ok(()) }
+    /// ```
+    pub fn close_cause(&self) -> Option<Arc<CloseCause>> {
+        self.shared.cause()
+    }
+
+    /// Waits until the connection ends, and returns why (as the
+    /// [`Error::Closed`](crate::Error::Closed) every call then gets).
     ///
     /// # Cancel safety
     ///
     /// Cancel safe.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tether_claude::Error> {
+    /// # let options = tether_claude::ClaudeOptions::new()
+    /// #     .cli_path(mock_claude::binary_path())
+    /// #     .env("MOCK_CLAUDE_SCENARIO", "echo");
+    /// let mut client = tether_claude::Client::connect(options).await?;
+    /// let handle = client.handle();
+    /// let watcher = tokio::spawn(async move { handle.closed().await });
+    /// client.disconnect().await?;
+    /// let err = watcher.await.unwrap();
+    /// assert!(matches!(err, tether_claude::Error::Closed(_)));
+    /// # Ok(()) }
+    /// ```
     pub async fn closed(&self) -> crate::Error {
         self.shared.ended().await;
         self.shared.closed_error()
     }
 
     /// The CLI's process id.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tether_claude::Error> {
+    /// # let options = tether_claude::ClaudeOptions::new()
+    /// #     .cli_path(mock_claude::binary_path())
+    /// #     .env("MOCK_CLAUDE_SCENARIO", "echo");
+    /// tether_claude::connect(options, async |client| {
+    ///     assert!(client.handle().pid() > 0);
+    /// })
+    /// .await?;
+    /// # Ok(()) }
+    /// ```
     pub fn pid(&self) -> u32 {
         self.shared.pid
     }

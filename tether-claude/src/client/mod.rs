@@ -16,4 +16,4 @@ mod turn;
 pub use handle::ClientHandle;
 pub use owned::{Client, connect};
 pub use query::{QueryStream, query};
-pub use turn::ResponseStream;
+pub use turn::{PendingTurn, ResponseStream, TurnInterrupt};

@@ -244,6 +244,20 @@ impl Client {
     /// # Cancel safety
     ///
     /// Cancel safe.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tether_claude::Error> {
+    /// # let options = tether_claude::ClaudeOptions::new()
+    /// #     .cli_path(mock_claude::binary_path())
+    /// #     .env("MOCK_CLAUDE_SCENARIO", "echo");
+    /// let mut client = tether_claude::Client::connect(options).await?;
+    /// client.interrupt().await?; // harmless while idle
+    /// client.disconnect().await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn interrupt(&self) -> Result<()> {
         self.handle.interrupt().await
     }
@@ -257,6 +271,21 @@ impl Client {
     /// # Cancel safety
     ///
     /// Cancel safe.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tether_claude::Error> {
+    /// # let options = tether_claude::ClaudeOptions::new()
+    /// #     .cli_path(mock_claude::binary_path())
+    /// #     .env("MOCK_CLAUDE_SCENARIO", "echo");
+    /// let mut client = tether_claude::Client::connect(options).await?;
+    /// let reply = client.set_model(Some("claude-haiku-4-5")).await?;
+    /// assert_eq!(reply["model"], "claude-haiku-4-5");
+    /// client.disconnect().await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn set_model(&self, model: Option<&str>) -> Result<Value> {
         self.handle.set_model(model).await
     }
@@ -270,21 +299,82 @@ impl Client {
     /// # Cancel safety
     ///
     /// Cancel safe.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tether_claude::Error> {
+    /// # let options = tether_claude::ClaudeOptions::new()
+    /// #     .cli_path(mock_claude::binary_path())
+    /// #     .env("MOCK_CLAUDE_SCENARIO", "echo");
+    /// let mut client = tether_claude::Client::connect(options).await?;
+    /// use tether_claude::PermissionMode;
+    ///
+    /// let reply = client.set_permission_mode(PermissionMode::Plan).await?;
+    /// assert_eq!(reply["mode"], "plan");
+    /// client.disconnect().await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn set_permission_mode(&self, mode: PermissionMode) -> Result<Value> {
         self.handle.set_permission_mode(mode).await
     }
 
     /// A shareable handle for other tasks.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tether_claude::Error> {
+    /// # let options = tether_claude::ClaudeOptions::new()
+    /// #     .cli_path(mock_claude::binary_path())
+    /// #     .env("MOCK_CLAUDE_SCENARIO", "echo");
+    /// let mut client = tether_claude::Client::connect(options).await?;
+    /// let handle = client.handle();
+    /// let pid = tokio::spawn(async move { handle.pid() }).await.unwrap();
+    /// assert!(pid > 0);
+    /// client.disconnect().await?;
+    /// # Ok(()) }
+    /// ```
     pub fn handle(&self) -> ClientHandle {
         self.handle.clone()
     }
 
     /// The CLI's answer to `initialize`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tether_claude::Error> {
+    /// # let options = tether_claude::ClaudeOptions::new()
+    /// #     .cli_path(mock_claude::binary_path())
+    /// #     .env("MOCK_CLAUDE_SCENARIO", "echo");
+    /// let mut client = tether_claude::Client::connect(options).await?;
+    /// assert!(client.server_info().is_some());
+    /// client.disconnect().await?;
+    /// # Ok(()) }
+    /// ```
     pub fn server_info(&self) -> Option<Value> {
         self.handle.server_info()
     }
 
     /// The task that connected.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tether_claude::Error> {
+    /// # let options = tether_claude::ClaudeOptions::new()
+    /// #     .cli_path(mock_claude::binary_path())
+    /// #     .env("MOCK_CLAUDE_SCENARIO", "echo");
+    /// let mut client = tether_claude::Client::connect(options).await?;
+    /// assert_eq!(client.host(), tether::TaskId::current());
+    /// client.disconnect().await?;
+    /// # Ok(()) }
+    /// ```
     pub fn host(&self) -> TaskId {
         self.binding.task()
     }

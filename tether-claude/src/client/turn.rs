@@ -20,11 +20,14 @@
 //! next turn starts clean.
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll, ready};
 
 use futures::Stream;
+use parking_lot::Mutex;
 use serde_json::json;
 use tether::{Event, TaskBinding};
 use tether::{MemoryReceiver, MemorySender, TryRecvError, TrySendError};
@@ -47,6 +50,144 @@ pub(crate) struct TurnRequest {
     dropped: Arc<Event>,
     /// One-shot: forward everything until the CLI exits, not just through the `result`.
     until_eof: bool,
+    /// Its number and phase.
+    state: Arc<TurnState>,
+    /// Uncounts it if it is dropped untaken.
+    _slot: QueueSlot,
+}
+
+/// Held by a [`TurnRequest`]: a turn dropped from the queue without being taken (the
+/// connection ended) leaves the count of waiting turns.
+#[derive(Debug)]
+struct QueueSlot(Arc<TurnState>);
+
+impl Drop for QueueSlot {
+    fn drop(&mut self) {
+        let mut phase = self.0.phase.lock();
+        self.0.leave_queue(&mut phase, Phase::Ended);
+    }
+}
+
+/// Where a turn is: waiting in the queue, withdrawn before it started, running (its prompt
+/// was written), or ended (its `result` was read, or the connection ended).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Queued,
+    Withdrawn,
+    Running,
+    Ended,
+}
+
+/// One turn's number and phase, shared by the driver, its [`PendingTurn`], its
+/// [`ResponseStream`] and its [`TurnInterrupt`]s. The driver changes the phase, and writes the
+/// prompt, under the lock; an interrupt of this turn is queued on stdin under it too, so it can
+/// only land while this turn runs (before the next turn's prompt).
+#[derive(Debug)]
+pub(crate) struct TurnState {
+    number: u64,
+    phase: Mutex<Phase>,
+    /// The connection's count of waiting turns ([`TurnBook::queued`]).
+    queued: Arc<AtomicUsize>,
+}
+
+impl TurnState {
+    /// Leaves the queue (if still in it) for `next`: uncounts the turn. Call under the phase
+    /// lock (`phase` is the guarded value); whoever moves it out of `Queued` first uncounts it,
+    /// once.
+    fn leave_queue(&self, phase: &mut Phase, next: Phase) -> bool {
+        if *phase != Phase::Queued {
+            return false;
+        }
+        *phase = next;
+        self.queued.fetch_sub(1, Ordering::AcqRel);
+        true
+    }
+}
+
+/// The connection's turn counters.
+#[derive(Debug, Default)]
+pub(crate) struct TurnBook {
+    /// The last arrival number given; its lock also orders numbering with queueing, so the
+    /// numbers are the queue order.
+    last: Mutex<u64>,
+    /// Turns waiting (not withdrawn, not started, not dropped with the connection).
+    queued: Arc<AtomicUsize>,
+    /// Turns whose prompt was written.
+    started: AtomicU64,
+    /// The running turn's number.
+    current: Mutex<Option<u64>>,
+}
+
+impl TurnBook {
+    pub(crate) fn queue_len(&self) -> usize {
+        self.queued.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn turns_started(&self) -> u64 {
+        self.started.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn current_turn(&self) -> Option<u64> {
+        *self.current.lock()
+    }
+}
+
+/// Queues a turn (synchronously: it is in the FIFO when this returns) and returns the wait for
+/// its start.
+pub(crate) fn enqueue_turn(
+    shared: &Arc<Shared>,
+    line: Vec<u8>,
+    until_eof: bool,
+    binding: Option<TaskBinding>,
+) -> Result<PendingTurn> {
+    if shared.is_ended() {
+        return Err(shared.closed_error());
+    }
+    // One burst in flight (at most `message_buffer` messages) plus the one being read.
+    let (out, rx) = tether::memory_stream::<Batch>(1);
+    let dropped = Arc::new(Event::new());
+    let (accepted, wait) = oneshot::channel();
+    let book = &shared.turn_book;
+    let mut last = book.last.lock();
+    let state = Arc::new(TurnState {
+        number: *last + 1,
+        phase: Mutex::new(Phase::Queued),
+        queued: book.queued.clone(),
+    });
+    let stream = ResponseStream {
+        rx,
+        burst: Vec::new().into_iter(),
+        binding,
+        shared: shared.clone(),
+        dropped: dropped.clone(),
+        state: state.clone(),
+        saw_result: false,
+        until_eof,
+        done: false,
+        refused: None,
+    };
+    let request = TurnRequest {
+        line,
+        out,
+        accepted,
+        dropped,
+        until_eof,
+        state: state.clone(),
+        _slot: QueueSlot(state.clone()),
+    };
+    // Counted before it can be taken (the driver decrements when it takes it).
+    book.queued.fetch_add(1, Ordering::AcqRel);
+    if shared.turns.try_send(request).is_err() {
+        // The request's `QueueSlot` uncounted it as it was dropped.
+        return Err(shared.closed_error());
+    }
+    *last += 1;
+    drop(last);
+    Ok(PendingTurn {
+        stream: Some(stream),
+        wait,
+        state,
+    })
 }
 
 /// Queues a turn and waits until the driver takes it.
@@ -61,38 +202,7 @@ pub(crate) async fn begin_turn(
     until_eof: bool,
     binding: Option<TaskBinding>,
 ) -> Result<ResponseStream> {
-    if shared.is_ended() {
-        return Err(shared.closed_error());
-    }
-    // One burst in flight (at most `message_buffer` messages) plus the one being read.
-    let (out, rx) = tether::memory_stream::<Batch>(1);
-    let dropped = Arc::new(Event::new());
-    let (accepted, wait) = oneshot::channel();
-    let stream = ResponseStream {
-        rx,
-        burst: Vec::new().into_iter(),
-        binding,
-        shared: shared.clone(),
-        dropped: dropped.clone(),
-        saw_result: false,
-        until_eof,
-        done: false,
-        refused: None,
-    };
-    let request = TurnRequest {
-        line,
-        out,
-        accepted,
-        dropped,
-        until_eof,
-    };
-    if shared.turns.try_send(request).is_err() {
-        return Err(shared.closed_error());
-    }
-    match wait.await {
-        Ok(()) => Ok(stream),
-        Err(_) => Err(shared.closed_error()),
-    }
+    enqueue_turn(shared, line, until_eof, binding)?.await
 }
 
 /// The driver: serves turns one at a time, in the order they were queued.
@@ -109,19 +219,41 @@ pub(crate) async fn drive_turns(
     // Received but not yet given to a turn: what follows a `result` in the same burst belongs
     // to the next turn.
     let mut pending: VecDeque<Item> = VecDeque::new();
+    let book = &shared.turn_book;
     while let Ok(turn) = turns.recv().await {
-        if turn.dropped.is_set() || turn.accepted.send(()).is_err() {
-            continue; // withdrawn while waiting: its prompt is never written
+        let state = turn.state.clone();
+        {
+            // Take it, write its prompt and mark it running under its phase lock: a
+            // `TurnInterrupt` sees it running only once its prompt is queued on stdin.
+            let mut phase = state.phase.lock();
+            if !state.leave_queue(&mut phase, Phase::Running) {
+                continue; // withdrawn while waiting (and uncounted by the withdrawal)
+            }
+            if turn.dropped.is_set() {
+                *phase = Phase::Withdrawn;
+                continue; // withdrawn while waiting: its prompt is never written
+            }
+            let queued = !shared.is_ended()
+                && if turn.until_eof {
+                    shared.begin_one_shot(turn.line)
+                } else {
+                    shared.writer.send(turn.line)
+                };
+            if !queued {
+                *phase = Phase::Ended;
+                let _ = turn.accepted.send(());
+                continue; // dropping `out` ends its stream; the stream reports the cause
+            }
+            *phase = Phase::Running;
+            book.started.fetch_add(1, Ordering::AcqRel);
+            *book.current.lock() = Some(state.number);
+            // Last, so the caller sees the turn running when its `PendingTurn` resolves. It
+            // cannot have gone: a `PendingTurn` dropped before this marked the turn withdrawn
+            // under this lock; one dropped after drops the stream, which interrupts the turn.
+            let _ = turn.accepted.send(());
         }
-        let queued = !shared.is_ended()
-            && if turn.until_eof {
-                shared.begin_one_shot(turn.line)
-            } else {
-                shared.writer.send(turn.line)
-            };
-        if !queued {
-            continue; // dropping `out` ends its stream; the stream reports the cause
-        }
+        // Marks the turn ended however this iteration leaves (its result, or the end).
+        let _end = EndTurn(&state, book);
         let mut open = true;
         loop {
             if pending.is_empty() {
@@ -184,6 +316,20 @@ pub(crate) async fn drive_turns(
             if is_result && !turn.until_eof {
                 break;
             }
+        }
+    }
+}
+
+/// Marks a running turn ended when dropped (the driver moved past it, or returned).
+struct EndTurn<'a>(&'a TurnState, &'a TurnBook);
+
+impl Drop for EndTurn<'_> {
+    fn drop(&mut self) {
+        let mut phase = self.0.phase.lock();
+        *phase = Phase::Ended;
+        let mut current = self.1.current.lock();
+        if *current == Some(self.0.number) {
+            *current = None;
         }
     }
 }
@@ -261,6 +407,7 @@ pub struct ResponseStream {
     binding: Option<TaskBinding>,
     shared: Arc<Shared>,
     dropped: Arc<Event>,
+    state: Arc<TurnState>,
     saw_result: bool,
     until_eof: bool,
     done: bool,
@@ -269,6 +416,118 @@ pub struct ResponseStream {
 }
 
 impl ResponseStream {
+    /// This turn's arrival number on its connection: 1 for the first turn queued, then one
+    /// more per turn, in queue order (which is the order turns are served).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tether_claude::Error> {
+    /// # let options = tether_claude::ClaudeOptions::new()
+    /// #     .cli_path(mock_claude::binary_path())
+    /// #     .env("MOCK_CLAUDE_SCENARIO", "echo");
+    /// tether_claude::connect(options, async |client| {
+    ///     let first = client.query("one").await?;
+    ///     assert_eq!(first.turn_number(), 1);
+    ///     drop(first);
+    ///     assert_eq!(client.query("two").await?.turn_number(), 2);
+    ///     Ok::<_, tether_claude::Error>(())
+    /// })
+    /// .await??;
+    /// # Ok(()) }
+    /// ```
+    pub fn turn_number(&self) -> u64 {
+        self.state.number
+    }
+
+    /// Interrupts **this** turn, and only it: a no-op (`Ok(false)`) once its `result` was read
+    /// by the connection, so an interrupt can never land on the next turn. (The connection's
+    /// [`ClientHandle::interrupt`](crate::ClientHandle::interrupt) hits whatever turn is
+    /// running.) Once the CLI acknowledged it (`Ok(true)`), the stream goes on with the
+    /// turn's last messages and a `result` whose `terminal_reason` says it was aborted.
+    ///
+    /// The request is queued on the CLI's input under the turn's lock while the turn is
+    /// known to run, so it reaches the CLI before the next turn's prompt whatever the timing.
+    /// For another task (a web handler's "stop" button), take an [`interrupter`](Self::interrupter).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Closed`](crate::Error::Closed) at once if the connection ended while the turn
+    /// ran; [`Error::ControlTimeout`](crate::Error::ControlTimeout) if the CLI does not answer.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: the request was queued or not; a dropped call ignores the reply (the CLI
+    /// still interrupts the turn if the request was queued).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tether_claude::Error> {
+    /// # let options = tether_claude::ClaudeOptions::new()
+    /// #     .cli_path(mock_claude::binary_path())
+    /// #     .env("MOCK_CLAUDE_SCENARIO", "slow:500");
+    /// use futures::StreamExt;
+    /// use tether_claude::Message;
+    ///
+    /// tether_claude::connect(options, async |client| {
+    ///     let mut turn = client.query("tell me slowly").await?;
+    ///     turn.next().await; // it is running
+    ///     assert!(turn.interrupt().await?);
+    ///     let mut last = None;
+    ///     while let Some(message) = turn.next().await {
+    ///         last = Some(message?);
+    ///     }
+    ///     let Some(Message::Result(result)) = last else { panic!("no result") };
+    ///     assert_eq!(result.terminal_reason.as_deref(), Some("aborted_streaming"));
+    ///     // The turn is over: interrupting it again is a no-op.
+    ///     assert!(!turn.interrupt().await?);
+    ///     Ok::<_, tether_claude::Error>(())
+    /// })
+    /// .await??;
+    /// # Ok(()) }
+    /// ```
+    pub async fn interrupt(&self) -> Result<bool> {
+        interrupt_turn(&self.shared, &self.state).await
+    }
+
+    /// A cloneable, `Send + Sync + 'static` way to interrupt this turn from another task
+    /// (see [`interrupt`](Self::interrupt)). It does not keep the turn or the connection
+    /// alive.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tether_claude::Error> {
+    /// # let options = tether_claude::ClaudeOptions::new()
+    /// #     .cli_path(mock_claude::binary_path())
+    /// #     .env("MOCK_CLAUDE_SCENARIO", "echo");
+    /// use futures::StreamExt;
+    ///
+    /// tether_claude::connect(options, async |client| {
+    ///     let mut turn = client.query("hi").await?;
+    ///     let stop = turn.interrupter();
+    ///     while let Some(message) = turn.next().await {
+    ///         message?;
+    ///     }
+    ///     // Ended: a stop pressed now does nothing, even while the next turn runs.
+    ///     let _next = client.query("next").await?;
+    ///     assert!(!tokio::spawn(async move { stop.interrupt().await }).await.unwrap()?);
+    ///     Ok::<_, tether_claude::Error>(())
+    /// })
+    /// .await??;
+    /// # Ok(()) }
+    /// ```
+    pub fn interrupter(&self) -> TurnInterrupt {
+        TurnInterrupt {
+            shared: Arc::downgrade(&self.shared),
+            state: self.state.clone(),
+        }
+    }
+
     /// The error to end with, once the driver dropped the turn's send end.
     fn end_error(&self) -> Option<Error> {
         if self.until_eof {
@@ -338,6 +597,157 @@ impl Stream for ResponseStream {
 impl Drop for ResponseStream {
     fn drop(&mut self) {
         self.dropped.set();
+    }
+}
+
+/// Interrupts one turn if, and only if, it is still running (see
+/// [`ResponseStream::interrupt`]).
+async fn interrupt_turn(shared: &Shared, state: &TurnState) -> Result<bool> {
+    let wait = {
+        let phase = state.phase.lock();
+        if *phase != Phase::Running {
+            return Ok(false);
+        }
+        shared.send_request(json!({"subtype": "interrupt"}))?
+    };
+    wait.reply().await.map(|_| true)
+}
+
+/// Interrupts one turn from any task: [`ResponseStream::interrupter`].
+///
+/// `Clone + Send + Sync + 'static`; holds neither the turn nor the connection open.
+///
+/// # Examples
+///
+/// See [`ResponseStream::interrupter`].
+#[derive(Clone)]
+pub struct TurnInterrupt {
+    shared: std::sync::Weak<Shared>,
+    state: Arc<TurnState>,
+}
+
+impl TurnInterrupt {
+    /// Interrupts the turn if it is still running: `Ok(true)` once the CLI acknowledged,
+    /// `Ok(false)` if the turn had already ended (its `result` was read) — then nothing is
+    /// sent, so the next turn is never hit.
+    ///
+    /// # Errors
+    ///
+    /// As [`ResponseStream::interrupt`]; [`Error::Closed`](crate::Error::Closed) if the
+    /// connection is gone while the turn had not ended.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe, as [`ResponseStream::interrupt`].
+    ///
+    /// # Examples
+    ///
+    /// See [`ResponseStream::interrupter`].
+    pub async fn interrupt(&self) -> Result<bool> {
+        let Some(shared) = self.shared.upgrade() else {
+            return if *self.state.phase.lock() == Phase::Running {
+                Err(Error::Closed(Arc::new(CloseCause::Dropped)))
+            } else {
+                Ok(false)
+            };
+        };
+        interrupt_turn(&shared, &self.state).await
+    }
+
+    /// The turn's arrival number ([`ResponseStream::turn_number`]).
+    pub fn turn_number(&self) -> u64 {
+        self.state.number
+    }
+}
+
+impl std::fmt::Debug for TurnInterrupt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TurnInterrupt")
+            .field("turn", &self.state.number)
+            .field("phase", &*self.state.phase.lock())
+            .finish()
+    }
+}
+
+/// A turn in the connection's queue, waiting for its start: a [`Future`] that resolves to its
+/// [`ResponseStream`] when the connection takes it. From [`ClientHandle::enqueue`](crate::ClientHandle::enqueue).
+///
+/// The turn is already in the queue (in arrival order, with its
+/// [`turn_number`](Self::turn_number)) when this exists. Dropping it before it resolves
+/// withdraws the turn: its prompt is never written (or, if the connection took it in that very
+/// instant, the turn is interrupted and its messages discarded, as for a dropped stream).
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), tether_claude::Error> {
+/// # let options = tether_claude::ClaudeOptions::new()
+/// #     .cli_path(mock_claude::binary_path())
+/// #     .env("MOCK_CLAUDE_SCENARIO", "echo");
+/// tether_claude::connect(options, async |client| {
+///     let handle = client.handle();
+///     let a = handle.enqueue("first")?;
+///     let b = handle.enqueue("second")?;
+///     assert_eq!((a.turn_number(), b.turn_number()), (1, 2));
+///     drop(b); // withdrawn: "second" is never written
+///     let first = a.await?;
+///     assert_eq!(first.turn_number(), 1);
+///     Ok::<_, tether_claude::Error>(())
+/// })
+/// .await??;
+/// # Ok(()) }
+/// ```
+#[must_use = "a pending turn is withdrawn when dropped"]
+pub struct PendingTurn {
+    /// The stream to hand out (dropping it here interrupts a turn taken in the same instant).
+    stream: Option<ResponseStream>,
+    wait: oneshot::Receiver<()>,
+    state: Arc<TurnState>,
+}
+
+impl PendingTurn {
+    /// The turn's arrival number (see [`ResponseStream::turn_number`]).
+    pub fn turn_number(&self) -> u64 {
+        self.state.number
+    }
+}
+
+impl Future for PendingTurn {
+    type Output = Result<ResponseStream>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        let accepted = ready!(Pin::new(&mut this.wait).poll(cx));
+        let stream = this
+            .stream
+            .take()
+            .expect("a PendingTurn is not polled after it resolved");
+        Poll::Ready(match accepted {
+            Ok(()) => Ok(stream),
+            Err(_) => Err(stream.shared.closed_error()),
+        })
+    }
+}
+
+impl Drop for PendingTurn {
+    fn drop(&mut self) {
+        if self.stream.is_none() {
+            return; // resolved
+        }
+        let mut phase = self.state.phase.lock();
+        self.state.leave_queue(&mut phase, Phase::Withdrawn);
+        drop(phase);
+        // Then `stream` drops: a turn taken in the same instant is interrupted.
+    }
+}
+
+impl std::fmt::Debug for PendingTurn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingTurn")
+            .field("turn", &self.state.number)
+            .field("phase", &*self.state.phase.lock())
+            .finish()
     }
 }
 

@@ -45,6 +45,12 @@ pub enum HookEvent {
 
 impl HookEvent {
     /// The event's wire name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(tether_claude::HookEvent::Other("Custom".into()).as_str(), "Custom");
+    /// ```
     pub fn as_str(&self) -> &str {
         match self {
             HookEvent::PreToolUse => "PreToolUse",
@@ -139,6 +145,7 @@ impl std::fmt::Debug for HookRegistration {
         f.debug_struct("HookRegistration")
             .field("event", &self.event)
             .field("matcher", &self.matcher)
+            .field("timeout_secs", &self.timeout_secs)
             .finish_non_exhaustive()
     }
 }

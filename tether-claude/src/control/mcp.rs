@@ -36,6 +36,14 @@ pub struct ToolOutput {
 
 impl ToolOutput {
     /// One text block.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let out = tether_claude::ToolOutput::text("42");
+    /// assert_eq!(out.content, [serde_json::json!({"type": "text", "text": "42"})]);
+    /// assert!(!out.is_error);
+    /// ```
     pub fn text(text: impl Into<String>) -> Self {
         ToolOutput {
             content: vec![json!({"type": "text", "text": text.into()})],
@@ -44,6 +52,13 @@ impl ToolOutput {
     }
 
     /// One text block, marked as an error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let out = tether_claude::ToolOutput::error("no such file");
+    /// assert!(out.is_error);
+    /// ```
     pub fn error(text: impl Into<String>) -> Self {
         ToolOutput {
             is_error: true,
@@ -52,6 +67,15 @@ impl ToolOutput {
     }
 
     /// Any MCP content blocks.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use serde_json::json;
+    ///
+    /// let out = tether_claude::ToolOutput::content(vec![json!({"type": "text", "text": "a"}), json!({"type": "text", "text": "b"})]);
+    /// assert_eq!(out.content.len(), 2);
+    /// ```
     pub fn content(content: Vec<Value>) -> Self {
         ToolOutput {
             content,
@@ -92,6 +116,20 @@ pub struct Tool {
 impl Tool {
     /// Defines a tool. A handler error becomes an MCP tool result with `isError: true`; a panic
     /// in the handler becomes an error reply (logged with `tracing::error!`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tether_claude::{Tool, ToolOutput};
+    ///
+    /// let tool = Tool::new(
+    ///     "echo",
+    ///     "Echoes its input",
+    ///     serde_json::json!({"type": "object", "properties": {"text": {"type": "string"}}}),
+    ///     |args| async move { Ok::<_, tether::BoxError>(ToolOutput::text(args["text"].to_string())) },
+    /// );
+    /// assert_eq!(tool.name(), "echo");
+    /// ```
     pub fn new<F, Fut, E>(
         name: impl Into<String>,
         description: impl Into<String>,
@@ -115,6 +153,15 @@ impl Tool {
     }
 
     /// The tool's name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let tool = tether_claude::Tool::new("t", "d", serde_json::json!({}), |_| async {
+    ///     Ok::<_, tether::BoxError>(tether_claude::ToolOutput::text(""))
+    /// });
+    /// assert_eq!(tool.name(), "t");
+    /// ```
     pub fn name(&self) -> &str {
         &self.name
     }
@@ -156,6 +203,13 @@ pub struct SdkMcpServer {
 
 impl SdkMcpServer {
     /// A server with no tools, version `1.0.0`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let server = tether_claude::SdkMcpServer::new("files");
+    /// assert_eq!(server.name(), "files");
+    /// ```
     pub fn new(name: impl Into<String>) -> Self {
         SdkMcpServer {
             name: name.into(),
@@ -165,18 +219,45 @@ impl SdkMcpServer {
     }
 
     /// Sets the version reported to MCP `initialize`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let server = tether_claude::SdkMcpServer::new("calc").version("2.0.0");
+    /// # let _ = server;
+    /// ```
     pub fn version(mut self, version: impl Into<String>) -> Self {
         self.version = version.into();
         self
     }
 
     /// Adds a tool.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tether_claude::{SdkMcpServer, Tool, ToolOutput};
+    ///
+    /// let server = SdkMcpServer::new("calc").tool(Tool::new(
+    ///     "two",
+    ///     "Returns two",
+    ///     serde_json::json!({"type": "object"}),
+    ///     |_| async { Ok::<_, std::convert::Infallible>(ToolOutput::text("2")) },
+    /// ));
+    /// assert_eq!(server.name(), "calc");
+    /// ```
     pub fn tool(mut self, tool: Tool) -> Self {
         self.tools.push(tool);
         self
     }
 
     /// The server's name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(tether_claude::SdkMcpServer::new("files").name(), "files");
+    /// ```
     pub fn name(&self) -> &str {
         &self.name
     }

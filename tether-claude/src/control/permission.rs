@@ -74,6 +74,14 @@ pub enum PermissionDecision {
 
 impl PermissionDecision {
     /// Allow the tool with its input unchanged.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tether_claude::PermissionDecision;
+    ///
+    /// assert!(matches!(PermissionDecision::allow(), PermissionDecision::Allow { updated_input: None, .. }));
+    /// ```
     pub fn allow() -> Self {
         PermissionDecision::Allow {
             updated_input: None,
@@ -82,6 +90,16 @@ impl PermissionDecision {
     }
 
     /// Allow the tool with a rewritten input.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use tether_claude::PermissionDecision;
+    ///
+    /// let d = PermissionDecision::allow_with_input(json!({"command": "ls -la"}));
+    /// assert!(matches!(d, PermissionDecision::Allow { updated_input: Some(_), .. }));
+    /// ```
     pub fn allow_with_input(input: Value) -> Self {
         PermissionDecision::Allow {
             updated_input: Some(input),
@@ -90,6 +108,15 @@ impl PermissionDecision {
     }
 
     /// Deny the tool, telling the model why.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tether_claude::PermissionDecision;
+    ///
+    /// let d = PermissionDecision::deny("not in this directory");
+    /// assert!(matches!(d, PermissionDecision::Deny { interrupt: false, .. }));
+    /// ```
     pub fn deny(message: impl Into<String>) -> Self {
         PermissionDecision::Deny {
             message: message.into(),
@@ -98,6 +125,17 @@ impl PermissionDecision {
     }
 
     /// For a deny: also interrupt the turn. No effect on an allow.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tether_claude::PermissionDecision;
+    ///
+    /// let d = PermissionDecision::deny("stop").interrupt(true);
+    /// assert!(matches!(d, PermissionDecision::Deny { interrupt: true, .. }));
+    /// // No effect on an allow.
+    /// assert_eq!(PermissionDecision::allow().interrupt(true), PermissionDecision::allow());
+    /// ```
     pub fn interrupt(self, yes: bool) -> Self {
         match self {
             PermissionDecision::Deny { message, .. } => PermissionDecision::Deny {

@@ -124,9 +124,10 @@ fn mcp_config(o: &ClaudeOptions) -> Option<String> {
     Some(json!({ "mcpServers": servers }).to_string())
 }
 
-/// The environment changes: inherited minus `CLAUDECODE`, then the entrypoint marker and the
-/// SDK version, then the user's variables (which win).
-pub(crate) fn env_changes(o: &ClaudeOptions) -> (Vec<&'static str>, Vec<(String, String)>) {
+/// The environment changes: inherited minus `CLAUDECODE` and the user's
+/// [`env_remove`](ClaudeOptions::env_remove) names, then the entrypoint marker and the SDK
+/// version, then the user's variables (which win, also over a removal of the same name).
+pub(crate) fn env_changes(o: &ClaudeOptions) -> (Vec<&str>, Vec<(String, String)>) {
     let mut set = vec![
         ("CLAUDE_CODE_ENTRYPOINT".to_string(), ENTRYPOINT.to_string()),
         (
@@ -138,7 +139,9 @@ pub(crate) fn env_changes(o: &ClaudeOptions) -> (Vec<&'static str>, Vec<(String,
         set.push(("PWD".to_string(), cwd.display().to_string()));
     }
     set.extend(o.env.iter().cloned());
-    (vec!["CLAUDECODE"], set)
+    let mut remove = vec!["CLAUDECODE"];
+    remove.extend(o.env_remove.iter().map(String::as_str));
+    (remove, set)
 }
 
 pub(crate) fn build_command(o: &ClaudeOptions, program: &Path) -> tokio::process::Command {
@@ -285,5 +288,16 @@ mod tests {
         assert_eq!(set[0], ("CLAUDE_CODE_ENTRYPOINT".into(), "sdk-rs".into()));
         assert_eq!(last("FOO").as_deref(), Some("1"));
         assert_eq!(last("PWD").as_deref(), Some("/tmp"));
+    }
+
+    #[test]
+    fn env_remove_drops_inherited_variables_and_a_set_variable_wins() {
+        let o = ClaudeOptions::new()
+            .env_remove("HTTPS_PROXY")
+            .env_remove("FOO")
+            .env("FOO", "kept");
+        let (remove, set) = env_changes(&o);
+        assert_eq!(remove, ["CLAUDECODE", "HTTPS_PROXY", "FOO"]);
+        assert!(set.contains(&("FOO".into(), "kept".into())));
     }
 }

@@ -28,6 +28,13 @@ pub struct Prompt {
 
 impl Prompt {
     /// A text prompt.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let p = tether_claude::Prompt::text("hello");
+    /// assert_eq!(p, "hello".into());
+    /// ```
     pub fn text(text: impl Into<String>) -> Self {
         Prompt {
             content: Value::String(text.into()),
@@ -35,6 +42,13 @@ impl Prompt {
     }
 
     /// A prompt of content blocks.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let p = tether_claude::Prompt::blocks(vec![serde_json::json!({"type": "text", "text": "hi"})]);
+    /// # let _ = p;
+    /// ```
     pub fn blocks(blocks: Vec<Value>) -> Self {
         Prompt {
             content: Value::Array(blocks),

@@ -47,6 +47,14 @@ impl Message {
     ///
     /// [`Error::Decode`] if the text is not JSON, or is a known type with a missing or
     /// mistyped field.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let m = tether_claude::Message::from_json(r#"{"type":"future_kind","x":1}"#).unwrap();
+    /// assert!(matches!(m, tether_claude::Message::Unknown(_)));
+    /// assert!(tether_claude::Message::from_json("not json").is_err());
+    /// ```
     pub fn from_json(text: &str) -> Result<Message, Error> {
         let value: Value = serde_json::from_str(text).map_err(|e| Error::Decode {
             kind: "(not json)".into(),
@@ -80,6 +88,14 @@ impl Message {
     /// # Errors
     ///
     /// [`Error::Decode`] for a known type with a missing or mistyped field.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let v = serde_json::json!({"type": "system", "subtype": "init", "session_id": "s"});
+    /// let m = tether_claude::Message::from_value(v).unwrap();
+    /// assert!(matches!(m, tether_claude::Message::System(_)));
+    /// ```
     pub fn from_value(value: Value) -> Result<Message, Error> {
         let kind = value
             .get("type")
@@ -105,6 +121,14 @@ impl Message {
 
     /// The message as JSON, with its `type` field (unknown fields that were ignored on the way
     /// in are not restored).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let m = tether_claude::Message::from_json(r#"{"type":"system","subtype":"init","x":1}"#).unwrap();
+    /// assert_eq!(m.to_value()["type"], "system");
+    /// assert_eq!(m.to_value()["x"], 1);
+    /// ```
     pub fn to_value(&self) -> Value {
         fn with_type<T: Serialize>(kind: &str, m: &T) -> Value {
             let mut v = serde_json::to_value(m).expect("message types serialize");
@@ -125,11 +149,27 @@ impl Message {
     }
 
     /// Whether this is the `result` that ends a turn.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let m = tether_claude::Message::from_json(r#"{"type":"result","subtype":"success"}"#).unwrap();
+    /// assert!(m.is_result());
+    /// ```
     pub fn is_result(&self) -> bool {
         matches!(self, Message::Result(_))
     }
 
     /// The text of an assistant message's text blocks, joined; `None` for other messages.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let m = tether_claude::Message::from_json(
+    ///     r#"{"type":"assistant","message":{"model":"m","content":[{"type":"text","text":"a"},{"type":"text","text":"b"}]}}"#,
+    /// ).unwrap();
+    /// assert_eq!(m.text().as_deref(), Some("ab"));
+    /// ```
     pub fn text(&self) -> Option<String> {
         match self {
             Message::Assistant(a) => Some(
@@ -192,6 +232,16 @@ pub struct SystemInit {
 
 impl SystemMessage {
     /// The `init` fields, for the `init` subtype.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tether_claude::Message;
+    ///
+    /// let m = Message::from_json(r#"{"type":"system","subtype":"init","session_id":"s","tools":["Bash"]}"#).unwrap();
+    /// let Message::System(s) = m else { unreachable!() };
+    /// assert_eq!(s.init().unwrap().tools, ["Bash"]);
+    /// ```
     pub fn init(&self) -> Option<SystemInit> {
         if self.subtype != "init" {
             return None;
@@ -200,6 +250,16 @@ impl SystemMessage {
     }
 
     /// The session id, if the message has one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tether_claude::Message;
+    ///
+    /// let m = Message::from_json(r#"{"type":"system","subtype":"init","session_id":"s1"}"#).unwrap();
+    /// let Message::System(s) = m else { unreachable!() };
+    /// assert_eq!(s.session_id(), Some("s1"));
+    /// ```
     pub fn session_id(&self) -> Option<&str> {
         self.data.get("session_id").and_then(Value::as_str)
     }
@@ -223,6 +283,10 @@ pub struct AssistantMessage {
     /// An API error (`authentication_failed`, `rate_limit`, ...), if the turn failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<Value>,
+    /// The turn was interrupted while this message streamed: its content is the part
+    /// streamed so far (the CLI's top-level `"aborted": true`; absent means `false`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub aborted: bool,
 }
 
 /// The API message inside an [`AssistantMessage`].

@@ -23,8 +23,8 @@ impl Out {
 
     /// Write one JSON message as a line and flush.
     pub(crate) async fn send(&self, v: &Value) {
-        let mut line = serde_json::to_vec(v).expect("a JSON value always serializes");
-        line.push(b'\n');
+        let mut line = Vec::with_capacity(256);
+        write_message(&mut line, v);
         self.raw(&line).await;
     }
 
@@ -40,8 +40,7 @@ impl Out {
     pub(crate) async fn send_batch(&self, msgs: &[Value]) {
         let mut buf = Vec::with_capacity(msgs.len() * 256);
         for m in msgs {
-            serde_json::to_writer(&mut buf, m).expect("a JSON value always serializes");
-            buf.push(b'\n');
+            write_message(&mut buf, m);
         }
         self.raw(&buf).await;
     }
@@ -50,6 +49,32 @@ impl Out {
         let mut w = self.w.lock().await;
         let _ = w.flush().await;
     }
+}
+
+/// One message as a line, keys in the real CLI's order as far as it matters: `type` first,
+/// as the CLI 2.1.330 writes every line but `result` (whose `type` comes later; the
+/// alphabetical order of the rest puts `duration_api_ms` first, as the CLI did); the other keys
+/// in alphabetical order.
+pub(crate) fn write_message(buf: &mut Vec<u8>, v: &Value) {
+    match v.as_object() {
+        Some(map)
+            if map
+                .get("type")
+                .is_some_and(|t| t.is_string() && t != "result") =>
+        {
+            buf.extend_from_slice(b"{\"type\":");
+            serde_json::to_writer(&mut *buf, &map["type"]).expect("a JSON value always serializes");
+            for (k, val) in map.iter().filter(|(k, _)| *k != "type") {
+                buf.push(b',');
+                serde_json::to_writer(&mut *buf, k).expect("a string serializes");
+                buf.push(b':');
+                serde_json::to_writer(&mut *buf, val).expect("a JSON value always serializes");
+            }
+            buf.push(b'}');
+        }
+        _ => serde_json::to_writer(&mut *buf, v).expect("a JSON value always serializes"),
+    }
+    buf.push(b'\n');
 }
 
 fn stdout_gone() -> ! {
@@ -155,4 +180,28 @@ pub(crate) fn short_id(prefix: &str) -> String {
         rand_u64(),
         rand_u64() & 0xffff_ffff
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::write_message;
+
+    #[test]
+    fn messages_start_with_their_type_except_results() {
+        let mut buf = Vec::new();
+        write_message(
+            &mut buf,
+            &json!({"uuid": "u", "type": "assistant", "message": {"b": 1, "a": 2}}),
+        );
+        write_message(&mut buf, &json!({"type": "result", "duration_api_ms": 1}));
+        write_message(&mut buf, &json!({}));
+        let text = String::from_utf8(buf).unwrap();
+        assert_eq!(
+            text,
+            "{\"type\":\"assistant\",\"message\":{\"a\":2,\"b\":1},\"uuid\":\"u\"}\n\
+             {\"duration_api_ms\":1,\"type\":\"result\"}\n{}\n"
+        );
+    }
 }

@@ -714,7 +714,11 @@ impl Agent {
         );
         template["uuid"] = UUID.into();
         template["timestamp"] = TS.into();
-        let template = template.to_string();
+        // The same key order as every other line (`type` first).
+        let mut line = Vec::new();
+        super::io::write_message(&mut line, &template);
+        line.pop(); // the newline
+        let template = String::from_utf8(line).expect("JSON is UTF-8");
         // The markers serialize as `\u0001ID\u0001` etc.; find them in the serialized form.
         let marker = |m: &str| serde_json::to_string(m).expect("serializes");
         let marks = [marker(ID), marker(UUID), marker(TEXT), marker(TS)];
