@@ -122,6 +122,33 @@ fn every_captured_message_parses_into_its_typed_variant_and_round_trips() {
 }
 
 #[test]
+fn results_keep_the_api_error_status_and_their_index() {
+    let (mut statuses, mut indexed) = (0, 0);
+    for (file, lines) in fixtures() {
+        let out = lines
+            .iter()
+            .filter(|l| l["dir"] == "out")
+            .map(|l| &l["msg"]);
+        for line in out.filter(|m| m["type"] == "result") {
+            let Message::Result(r) = Message::from_value(line.clone()).unwrap() else {
+                panic!("{file}: a result line did not parse as one");
+            };
+            let status = line["api_error_status"].as_u64().map(|s| s as u16);
+            assert_eq!(r.api_error_status, status, "{file}: {line}");
+            assert_eq!(r.result_index, line["result_index"].as_u64(), "{file}");
+            statuses += usize::from(status.is_some());
+            indexed += usize::from(r.result_index.is_some());
+        }
+    }
+    // api_error_no_retry ends on a 401; every 2.1.330 result carries its index.
+    assert!(
+        statuses >= 1,
+        "no result with an api error status in the fixtures"
+    );
+    assert!(indexed >= 10, "too few results with an index ({indexed})");
+}
+
+#[test]
 fn an_interrupted_assistant_message_is_marked_aborted() {
     let mut aborted = 0;
     let mut whole = 0;
@@ -214,7 +241,6 @@ const NOT_MODELED: &[(&str, &[&str])] = &[
     (
         "result",
         &[
-            "api_error_status",
             "api_error_type",
             "begun_message_ids",
             "fast_mode_disabled_reason",
@@ -223,7 +249,6 @@ const NOT_MODELED: &[(&str, &[&str])] = &[
             "model_usage_since_last_result",
             "origin",
             "queued_turn_count",
-            "result_index",
             "safety_stops",
             "subagent_stats",
             "time_to_request_ms",

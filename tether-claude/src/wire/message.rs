@@ -399,6 +399,14 @@ pub struct ResultMessage {
     /// The message's uuid.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uuid: Option<String>,
+    /// The HTTP status of the API error that ended the turn (`401` for a bad key, ...), when
+    /// the turn ended on one (`terminal_reason == Some("api_error")`); `None` otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_error_status: Option<u16>,
+    /// The number of this result in the session, from 0: one per turn, so a client that queued
+    /// turns can match each result to its turn.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result_index: Option<u64>,
 }
 
 /// A `stream_event`: one raw API streaming event.
