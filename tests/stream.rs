@@ -52,12 +52,26 @@ async fn rendezvous_completes_only_when_taken() {
         assert!(futures::poll!(send.as_mut()).is_pending());
         assert_eq!(rx.statistics().current_buffer_used, 0);
         assert_eq!(rx.statistics().tasks_waiting_send, 1);
-        // The waiting sender keeps its item: nothing to take without waiting.
+        // A non-blocking receive takes the waiting sender's item (AnyIO's `receive_nowait`):
+        // that completes the send, which is no longer waiting.
+        assert_eq!(rx.try_recv(), Ok("a"));
+        assert_eq!(rx.statistics().tasks_waiting_send, 0);
         assert_eq!(rx.try_recv(), Err(TryRecvError::WouldBlock));
+        assert_eq!(futures::poll!(send.as_mut()), Poll::Ready(Ok(())));
+
+        // A receiver that starts waiting is handed a waiting sender's item the same way.
+        let mut send = pin!(tx.send("a2"));
+        assert!(futures::poll!(send.as_mut()).is_pending());
         let mut recv = pin!(rx.recv());
-        assert!(futures::poll!(recv.as_mut()).is_pending()); // a receiver waits now...
-        assert_eq!(futures::poll!(send.as_mut()), Poll::Ready(Ok(()))); // ...the send hands over
-        assert_eq!(recv.await, Ok("a"));
+        assert_eq!(futures::poll!(recv.as_mut()), Poll::Ready(Ok("a2")));
+        assert_eq!(futures::poll!(send.as_mut()), Poll::Ready(Ok(())));
+
+        // A receiver that waited first is handed the item of a send that comes later.
+        let mut recv = pin!(rx.recv());
+        assert!(futures::poll!(recv.as_mut()).is_pending());
+        let mut send = pin!(tx.send("a3"));
+        assert_eq!(futures::poll!(send.as_mut()), Poll::Ready(Ok(())));
+        assert_eq!(recv.await, Ok("a3"));
 
         // A waiting receiver lets try_send complete.
         let mut recv = pin!(rx.recv());
@@ -248,10 +262,10 @@ async fn statistics_report_buffer_handles_and_waiters() {
         assert_eq!(st.open_send_streams, 2);
         assert_eq!(st.tasks_waiting_send, 1);
         assert_eq!(rx.recv().await, Ok(1));
-        // The waiting sender was granted the freed room; it fills it when polled, and until
-        // then it still counts as waiting (its send has not happened).
-        assert_eq!(tx.statistics().tasks_waiting_send, 1);
-        assert_eq!(tx.statistics().current_buffer_used, 0);
+        // The freed room took the waiting sender's item: it is in the buffer, and that send
+        // no longer waits (it completes when next polled).
+        assert_eq!(tx.statistics().tasks_waiting_send, 0);
+        assert_eq!(tx.statistics().current_buffer_used, 1);
         assert_eq!(s.await, Ok(()));
         assert_eq!(tx.statistics().current_buffer_used, 1);
     })
@@ -353,27 +367,36 @@ async fn cancelled_send_did_not_happen() {
         assert_eq!(rx.recv().await.unwrap().id, 1);
         assert_eq!(rx.try_recv().unwrap_err(), TryRecvError::WouldBlock);
 
-        // Strictly: even when room was already set aside for it (a receiver made room and woke
-        // it), a send dropped before it returned Ready did not happen, and the room goes on.
+        // A receive that frees room moves the oldest waiting send's item into it: that send
+        // has happened, so dropping its future afterwards does not undo it. A send still
+        // waiting when it is dropped did not happen.
         tx.send(tracked(3, &log)).await.unwrap();
         let mut first = Box::pin(tx.send(tracked(4, &log)));
         assert!(futures::poll!(first.as_mut()).is_pending());
-        let mut second = pin!(tx.send(tracked(5, &log)));
+        let mut second = Box::pin(tx.send(tracked(5, &log)));
         assert!(futures::poll!(second.as_mut()).is_pending());
-        assert_eq!(rx.recv().await.unwrap().id, 3); // room for `first`
+        let mut third = Box::pin(tx.send(tracked(8, &log)));
+        assert!(futures::poll!(third.as_mut()).is_pending());
+        assert_eq!(rx.recv().await.unwrap().id, 3); // 4 moves into the room
         drop(first);
-        assert_eq!(*log.lock().unwrap(), [2, 1, 3, 4]); // 3 received, 4 dropped unsent
-        assert!(futures::poll!(second.as_mut()).is_ready()); // the room went to `second`
-        assert_eq!(rx.recv().await.unwrap().id, 5);
+        assert_eq!(*log.lock().unwrap(), [2, 1, 3]); // 3 received; 4 is in the stream
+        drop(second); // still waiting: never sent
+        assert_eq!(*log.lock().unwrap(), [2, 1, 3, 5]);
+        assert_eq!(rx.recv().await.unwrap().id, 4); // 8 moves into the room (5 is gone)
+        assert!(matches!(
+            futures::poll!(third.as_mut()),
+            Poll::Ready(Ok(()))
+        ));
+        assert_eq!(rx.recv().await.unwrap().id, 8);
 
-        // Rendezvous: a receiver waiting for a sender that is then cancelled loses nothing.
+        // Rendezvous: a send cancelled while it waited for a receiver leaves nothing behind
+        // for the receiver that comes next.
         let (tx, rx) = memory_stream::<Tracked>(0);
         let mut send = Box::pin(tx.send(tracked(6, &log)));
         assert!(futures::poll!(send.as_mut()).is_pending());
-        let mut recv = pin!(rx.recv());
-        assert!(futures::poll!(recv.as_mut()).is_pending());
         drop(send);
         assert!(log.lock().unwrap().contains(&6));
+        let mut recv = pin!(rx.recv());
         assert!(futures::poll!(recv.as_mut()).is_pending());
         tx.try_send(tracked(7, &log)).unwrap();
         assert_eq!(recv.await.unwrap().id, 7);
@@ -863,10 +886,12 @@ mod interleavings {
     /// What happened to an item, as its sender saw it.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     enum Fate {
-        /// Its send is still pending.
+        /// Its send is still pending (its item waits in the stream, where a receive may take
+        /// it: that completes the send).
         Pending,
-        /// The stream accepted it: it must be received exactly once (unless every receiver
-        /// closed, which discards the buffer).
+        /// The stream accepted it (its send returned `Ok`, or a receive took it from the
+        /// waiting send): it must be received exactly once (unless every receiver closed, which
+        /// discards the buffer).
         Accepted,
         /// It came back to the sender in an error.
         HandedBack,
@@ -901,10 +926,12 @@ mod interleavings {
             );
             let fate = self.fate[&item.id];
             assert!(
-                matches!(fate, Fate::Accepted),
+                matches!(fate, Fate::Accepted | Fate::Pending),
                 "item {} received after {fate:?}",
                 item.id
             );
+            // Taken from a waiting send: that send has happened.
+            self.fate.insert(item.id, Fate::Accepted);
             self.received.push(item.id);
         }
 
@@ -912,6 +939,10 @@ mod interleavings {
             match result {
                 Ok(()) => self.fate.insert(id, Fate::Accepted),
                 Err(e) => {
+                    assert!(
+                        !self.received.contains(&id),
+                        "the send of {id} failed although a receiver got its item"
+                    );
                     assert_eq!(e.into_inner().id, id, "the error hands back the same item");
                     self.fate.insert(id, Fate::HandedBack)
                 }
@@ -968,9 +999,16 @@ mod interleavings {
                     if let Some(i) = pick(&sends, &i) {
                         let (id, f) = sends.swap_remove(i);
                         drop(f);
-                        // Strictly: the send did not happen; its item went with the future.
-                        assert!(m.dropped(id), "cancelled send {id} kept its item");
-                        m.fate.insert(id, Fate::Cancelled);
+                        // Unless a receive already took its item (then the send happened, and
+                        // the item is received or in the buffer), the send did not happen: its
+                        // item went with the future.
+                        if m.dropped(id) {
+                            if !m.received.contains(&id) {
+                                m.fate.insert(id, Fate::Cancelled);
+                            }
+                        } else {
+                            m.fate.insert(id, Fate::Accepted);
+                        }
                     }
                 }
                 Op::TrySend(h) => {
@@ -1066,8 +1104,15 @@ mod interleavings {
             drop(permits.drain(..));
             for (id, f) in sends.drain(..) {
                 drop(f);
-                assert!(m.dropped(id));
-                m.fate.insert(id, Fate::Cancelled);
+                // Dropped unsent (its item with it), or a receive had taken its item into the
+                // buffer (then the send happened, and the drain below must receive it).
+                if m.dropped(id) {
+                    if !m.received.contains(&id) {
+                        m.fate.insert(id, Fate::Cancelled);
+                    }
+                } else {
+                    m.fate.insert(id, Fate::Accepted);
+                }
             }
             drop(recvs.drain(..));
             while let Ok(item) = receivers[r].try_recv() {
@@ -1216,12 +1261,15 @@ async fn operations_are_cancellation_points_even_when_ready_and_lose_nothing() {
     ));
 }
 
-/// Issue 8, bug 10: a full bounded stream with blocked senders. Taking the buffered item grants
-/// its room to the oldest blocked sender, whose item is still in its future (a send that has not
-/// returned `Ready` has not happened, so nobody may take its item). `statistics()` used to count
-/// that granted sender nowhere: not in the buffer, not among the waiting senders.
+/// Issue 8, bug 10: a full bounded stream with blocked senders (capacity 1, one item
+/// buffered, three senders blocked). The second `try_recv` used to be `WouldBlock`: taking the
+/// buffered item only *granted* its room to the oldest sender, whose item stayed in its future
+/// until its task ran, and `statistics()` counted that item nowhere. Now, as AnyIO's
+/// `receive_nowait` does, a receive moves the oldest blocked send's item into the room it frees,
+/// which completes that send: a non-blocking loop drains everything, and every item is counted
+/// at every step (in the buffer, or in a sender still waiting).
 #[tokio::test(start_paused = true)]
-async fn a_granted_sender_is_counted_and_a_draining_loop_gets_every_item() {
+async fn a_non_blocking_loop_drains_a_full_stream_with_blocked_senders() {
     bounded(async {
         let (tx, rx) = memory_stream::<u32>(1);
         tx.try_send(0).unwrap();
@@ -1229,28 +1277,36 @@ async fn a_granted_sender_is_counted_and_a_draining_loop_gets_every_item() {
         for send in &mut blocked {
             assert!(futures::poll!(send.as_mut()).is_pending());
         }
-        assert_eq!(rx.statistics().tasks_waiting_send, 3);
-        assert_eq!(rx.try_recv(), Ok(0));
-        // The first sender was granted the room; it has not sent yet, so it still waits.
         let st = rx.statistics();
-        assert_eq!((st.current_buffer_used, st.tasks_waiting_send), (0, 3));
+        assert_eq!((st.current_buffer_used, st.tasks_waiting_send), (1, 3));
+        // The drain loop: no await between the receives.
+        for (n, want) in (0..=3).enumerate() {
+            assert_eq!(rx.try_recv(), Ok(want));
+            let st = rx.statistics();
+            let left = 3 - n; // items not received yet
+            assert_eq!(
+                st.current_buffer_used + st.tasks_waiting_send,
+                left,
+                "every item not yet received is counted, after receiving {want}: {st:?}"
+            );
+            assert_eq!(st.current_buffer_used, usize::from(left > 0));
+        }
         assert_eq!(rx.try_recv(), Err(TryRecvError::WouldBlock));
-        // Once polled, it delivers, and the count drops.
-        assert_eq!(futures::poll!(blocked[0].as_mut()), Poll::Ready(Ok(())));
+        // Each send completed when its item was taken: its future is ready, and the stream
+        // is empty with nobody waiting.
+        for send in &mut blocked {
+            assert_eq!(futures::poll!(send.as_mut()), Poll::Ready(Ok(())));
+        }
         let st = rx.statistics();
-        assert_eq!((st.current_buffer_used, st.tasks_waiting_send), (1, 2));
-        // A cancelled send still never happens, granted or not.
-        assert_eq!(rx.try_recv(), Ok(1)); // grants the room to the second sender
-        drop(blocked.remove(1));
-        assert_eq!(rx.statistics().tasks_waiting_send, 1); // the grant moved to the third
-        assert_eq!(futures::poll!(blocked[1].as_mut()), Poll::Ready(Ok(())));
-        assert_eq!(rx.try_recv(), Ok(3));
-        assert_eq!(rx.statistics().tasks_waiting_send, 0);
+        assert_eq!((st.current_buffer_used, st.tasks_waiting_send), (0, 0));
+        // The stream works as before afterwards: the room is free.
+        tx.try_send(4).unwrap();
+        assert!(tx.try_send(5).unwrap_err().is_would_block());
+        assert_eq!(rx.try_recv(), Ok(4));
     })
     .await;
 
-    // Across tasks: a non-blocking drain loop that yields while senders still wait gets every
-    // item, without ever waiting for a new send.
+    // Across tasks: the senders' tasks do not have to run between the receives.
     bounded(async {
         let (tx, rx) = memory_stream::<u32>(1);
         tx.try_send(0).unwrap();
@@ -1264,19 +1320,148 @@ async fn a_granted_sender_is_counted_and_a_draining_loop_gets_every_item() {
             tokio::task::yield_now().await;
         }
         let mut got = Vec::new();
-        loop {
-            match rx.try_recv() {
-                Ok(item) => got.push(item),
-                Err(TryRecvError::WouldBlock) if rx.statistics().tasks_waiting_send > 0 => {
-                    tokio::task::yield_now().await;
-                }
-                Err(_) => break,
-            }
+        while let Ok(item) = rx.try_recv() {
+            got.push(item);
         }
         assert_eq!(got, [0, 1, 2, 3]);
         for sender in senders {
             assert_eq!(sender.await.unwrap(), Ok(()));
         }
+    })
+    .await;
+
+    // Rendezvous: `try_recv` takes a blocked sender's item directly, oldest first.
+    bounded(async {
+        let (tx, rx) = memory_stream::<u32>(0);
+        let mut blocked: Vec<_> = (1..=2).map(|i| Box::pin(tx.send(i))).collect();
+        for send in &mut blocked {
+            assert!(futures::poll!(send.as_mut()).is_pending());
+        }
+        assert_eq!(rx.try_recv(), Ok(1));
+        assert_eq!(rx.statistics().tasks_waiting_send, 1);
+        assert_eq!(rx.try_recv(), Ok(2));
+        assert_eq!(rx.try_recv(), Err(TryRecvError::WouldBlock));
+        for send in &mut blocked {
+            assert_eq!(futures::poll!(send.as_mut()), Poll::Ready(Ok(())));
+        }
+    })
+    .await;
+}
+
+/// Bug 10's fix keeps "a cancelled send never happens": a send whose future is dropped before a
+/// receive took its item is never delivered (its item is dropped with it, and the drain skips
+/// it), on a bounded and a rendezvous stream.
+#[tokio::test(start_paused = true)]
+async fn a_send_dropped_before_a_receive_took_its_item_is_never_delivered() {
+    bounded(async {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = memory_stream::<Tracked>(1);
+        tx.try_send(tracked(0, &log)).unwrap();
+        let mut blocked: Vec<_> = (1..=3)
+            .map(|i| Box::pin(tx.send(tracked(i, &log))))
+            .collect();
+        for send in &mut blocked {
+            assert!(futures::poll!(send.as_mut()).is_pending());
+        }
+        drop(blocked.remove(1)); // the send of 2, still waiting
+        assert_eq!(*log.lock().unwrap(), [2], "dropped with its future, unsent");
+        assert_eq!(rx.statistics().tasks_waiting_send, 2);
+        let mut got = Vec::new();
+        while let Ok(item) = rx.try_recv() {
+            got.push(item.id);
+        }
+        assert_eq!(got, [0, 1, 3]);
+        for send in &mut blocked {
+            assert!(matches!(futures::poll!(send.as_mut()), Poll::Ready(Ok(()))));
+        }
+
+        // Rendezvous: a dropped waiting send leaves nothing to take.
+        let (tx, rx) = memory_stream::<Tracked>(0);
+        let mut send = Box::pin(tx.send(tracked(10, &log)));
+        assert!(futures::poll!(send.as_mut()).is_pending());
+        drop(send);
+        assert!(log.lock().unwrap().contains(&10));
+        assert_eq!(rx.try_recv().unwrap_err(), TryRecvError::WouldBlock);
+        assert_eq!(rx.statistics().tasks_waiting_send, 0);
+    })
+    .await;
+}
+
+/// A waiting send polled inside a cancelled scope takes its item back out of the stream at
+/// once, even while the scope cannot drop it yet (a shielded sibling holds it): from then on no
+/// receive can complete it, and it is dropped unsent with the body. A send whose item a receive
+/// took before the cancellation reached it has happened, and says so (Trio's rule: the hand-off
+/// wins over a later cancel; the next cancellation point stops the body).
+#[tokio::test(start_paused = true)]
+async fn a_send_cancelled_by_its_scope_is_withdrawn_before_the_scope_drops_it() {
+    bounded(async {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = memory_stream::<Tracked>(1);
+        tx.try_send(tracked(0, &log)).unwrap();
+        let scope = tether::CancelScope::new();
+        let gate = tether::Event::new();
+        let mut run = pin!(scope.run(async {
+            futures::join!(
+                tx.send(tracked(1, &log)),
+                tether::shield(gate.wait()), // holds the cancelled scope
+            )
+        }));
+        assert!(futures::poll!(run.as_mut()).is_pending());
+        assert_eq!(rx.statistics().tasks_waiting_send, 1);
+        scope.cancel();
+        assert!(futures::poll!(run.as_mut()).is_pending()); // held by the shield
+        assert_eq!(rx.statistics().tasks_waiting_send, 0, "withdrawn");
+        assert_eq!(rx.try_recv().unwrap().id, 0);
+        assert_eq!(rx.try_recv().unwrap_err(), TryRecvError::WouldBlock);
+        assert!(log.lock().unwrap().contains(&0));
+        assert!(
+            !log.lock().unwrap().contains(&1),
+            "still in the send's future"
+        );
+        gate.set();
+        assert!(run.await.is_err());
+        assert!(
+            log.lock().unwrap().contains(&1),
+            "dropped unsent with the body"
+        );
+        assert_eq!(rx.try_recv().unwrap_err(), TryRecvError::WouldBlock);
+
+        // Taken first, cancelled after: the send completed; polled again (the shield keeps the
+        // body alive), it says so.
+        let (tx, rx) = memory_stream::<u32>(1);
+        tx.try_send(0).unwrap();
+        let scope = tether::CancelScope::new();
+        let gate = tether::Event::new();
+        let sent = Mutex::new(None);
+        let mut run = pin!(scope.run(async {
+            futures::join!(
+                async { *sent.lock().unwrap() = Some(tx.send(1).await) },
+                tether::shield(gate.wait()),
+            )
+        }));
+        assert!(futures::poll!(run.as_mut()).is_pending());
+        assert_eq!(rx.try_recv(), Ok(0)); // moves 1 into the room: the send happened
+        scope.cancel();
+        assert!(futures::poll!(run.as_mut()).is_pending()); // held by the shield
+        assert_eq!(*sent.lock().unwrap(), Some(Ok(())));
+        gate.set();
+        // Both branches finished without reaching another cancellation point: the body
+        // completed (as in Trio, a cancelled scope whose body ends on its own returns normally).
+        assert!(run.await.is_ok());
+        assert_eq!(rx.try_recv(), Ok(1));
+
+        // Taken first, and the scope drops the body without polling it again: the item was
+        // delivered all the same (the send happened before the cancellation).
+        let (tx, rx) = memory_stream::<u32>(1);
+        tx.try_send(0).unwrap();
+        let scope = tether::CancelScope::new();
+        let mut run = pin!(scope.run(tx.send(1)));
+        assert!(futures::poll!(run.as_mut()).is_pending());
+        assert_eq!(rx.try_recv(), Ok(0));
+        scope.cancel();
+        assert!(run.await.is_err());
+        assert_eq!(rx.try_recv(), Ok(1));
+        assert_eq!(rx.statistics().tasks_waiting_send, 0);
     })
     .await;
 }

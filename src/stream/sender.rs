@@ -5,10 +5,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use super::chan::{Chan, Key, SendPoll};
+use super::chan::{CancelPoint, Chan, Key, Withdrawn};
 use super::error::{SendError, TrySendError};
 use super::stats::MemoryStreamStatistics;
-use crate::cancel::current_is_cancelled;
 use crate::loom::sync::Arc;
 use crate::loom::sync::atomic::{AtomicBool, Ordering};
 
@@ -97,6 +96,7 @@ impl<T> MemorySender<T> {
             item: Some(item),
             key: None,
             diag: None,
+            cancel_point: CancelPoint::default(),
         }
     }
 
@@ -162,6 +162,7 @@ impl<T> MemorySender<T> {
         ReserveFuture {
             tx: self,
             key: None,
+            cancel_point: CancelPoint::default(),
         }
     }
 
@@ -288,6 +289,8 @@ pub struct SendFuture<'a, T> {
     key: Option<Key>,
     /// The wait as the task tree shows it (while the tree is on).
     diag: Option<crate::diagnostics::registry::WaitToken>,
+    /// Cut off inside a cancelled scope.
+    cancel_point: CancelPoint,
 }
 
 impl<T> Unpin for SendFuture<'_, T> {}
@@ -296,36 +299,48 @@ impl<T> Future for SendFuture<'_, T> {
     type Output = Result<(), SendError<T>>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        if current_is_cancelled() {
-            // A cancellation point even when there is room: the item stays in this future.
+        let this = &mut *self;
+        assert!(
+            this.item.is_some() || this.key.is_some(),
+            "`SendFuture` polled after completion"
+        );
+        if this.cancel_point.cut_off(cx) {
+            // A cancellation point even when there is room: take the item back out of the
+            // stream, so no receive can complete this send from now on. If one already took
+            // it, the send happened before the cancellation reached it: say so.
+            if let Some(key) = this.key.take() {
+                match this.tx.chan.cancel_send(key) {
+                    Withdrawn::Item(item) => this.item = Some(item),
+                    Withdrawn::Sent => {
+                        this.diag = None;
+                        return Poll::Ready(Ok(()));
+                    }
+                    Withdrawn::Reservation => unreachable!("a send's waiter holds its item"),
+                }
+            }
             return Poll::Pending;
         }
-        let this = &mut *self;
-        let item = this
-            .item
-            .take()
-            .expect("`SendFuture` polled after completion");
         if this.tx.is_closed_here() {
-            if let Some(key) = this.key.take() {
-                this.tx.chan.cancel_send(key);
-            }
+            let item = match this.key.take() {
+                None => this.item.take().expect("a send not queued holds its item"),
+                Some(key) => match this.tx.chan.cancel_send(key) {
+                    Withdrawn::Item(item) => item,
+                    // Taken before the close: the send happened.
+                    Withdrawn::Sent => return Poll::Ready(Ok(())),
+                    Withdrawn::Reservation => unreachable!("a send's waiter holds its item"),
+                },
+            };
+            this.diag = None;
             return Poll::Ready(Err(SendError::Closed(item)));
         }
-        let coop = match tokio::task::coop::poll_proceed(cx) {
-            Poll::Ready(coop) => coop,
-            Poll::Pending => {
-                this.item = Some(item);
-                return Poll::Pending;
-            }
-        };
-        match this.tx.chan.poll_send(item, &mut this.key, cx) {
-            SendPoll::Sent => {
+        let coop = ready!(tokio::task::coop::poll_proceed(cx));
+        match this.tx.chan.poll_send(&mut this.item, &mut this.key, cx) {
+            Poll::Ready(Ok(())) => {
                 coop.made_progress();
                 this.diag = None;
                 Poll::Ready(Ok(()))
             }
-            SendPoll::Pending(item) => {
-                this.item = Some(item);
+            Poll::Pending => {
                 let chan = &this.tx.chan;
                 crate::diagnostics::registry::track(&mut this.diag, || {
                     crate::diagnostics::registry::WaitOn::Stream {
@@ -341,7 +356,10 @@ impl<T> Future for SendFuture<'_, T> {
                 }
                 Poll::Pending
             }
-            SendPoll::Shut(item, shut) => Poll::Ready(Err(SendError::from_shut(item, shut))),
+            Poll::Ready(Err((item, shut))) => {
+                this.diag = None;
+                Poll::Ready(Err(SendError::from_shut(item, shut)))
+            }
         }
     }
 }
@@ -349,9 +367,10 @@ impl<T> Future for SendFuture<'_, T> {
 impl<T> Drop for SendFuture<'_, T> {
     fn drop(&mut self) {
         if let Some(key) = self.key.take() {
-            // Give up the place (and any room granted to it). The send did not happen: the
-            // item, still in this future, is dropped with it, after the lock is released.
-            self.tx.chan.cancel_send(key);
+            // Give up the place. Unless a receive already took the item (then the send
+            // happened), the send did not happen: the item comes back out of the stream and is
+            // dropped here, after the lock is released.
+            drop(self.tx.chan.cancel_send(key));
         }
     }
 }
@@ -381,16 +400,18 @@ impl<T> fmt::Debug for SendFuture<'_, T> {
 pub struct ReserveFuture<'a, T> {
     tx: &'a MemorySender<T>,
     key: Option<Key>,
+    /// Cut off inside a cancelled scope.
+    cancel_point: CancelPoint,
 }
 
 impl<'a, T> Future for ReserveFuture<'a, T> {
     type Output = Result<Permit<'a, T>, SendError<()>>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        if current_is_cancelled() {
+        let this = &mut *self;
+        if this.cancel_point.cut_off(cx) {
             return Poll::Pending;
         }
-        let this = &mut *self;
         if this.tx.is_closed_here() {
             if let Some(key) = this.key.take() {
                 this.tx.chan.cancel_send(key);
