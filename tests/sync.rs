@@ -1012,6 +1012,71 @@ fn semaphore_release_of_an_acquired_token_never_overflows_under_a_racing_acquire
     );
 }
 
+/// Bug 12, as reported: explicit `acquire()` (awaited, so it may wait in the queue and be handed
+/// a token by another task's `release()`) racing `release()` in other tasks, on a multi-thread
+/// runtime. Four tasks on four worker threads share a semaphore whose max is its two tokens;
+/// each round a task takes a token explicitly (`acquire().await.forget()`), or through a guard
+/// it drops, and gives explicit tokens back with `release()`. Every release gives back a token
+/// that was taken, so none may fail; at the end both tokens are back and one more release is
+/// refused. Bounded in rounds (`SEMAPHORE_STRESS_ROUNDS`, default 20,000 per task) and in time.
+#[test]
+fn semaphore_explicit_acquire_and_release_across_tasks_on_a_multi_thread_runtime() {
+    let rounds: usize = std::env::var("SEMAPHORE_STRESS_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_time()
+        .build()
+        .unwrap();
+    let sem = Arc::new(Semaphore::with_max(2, 2));
+    let explicit = Arc::new(AtomicUsize::new(0));
+    rt.block_on(async {
+        let tasks: Vec<_> = (0..4)
+            .map(|t| {
+                let (sem, explicit) = (sem.clone(), explicit.clone());
+                tokio::spawn(async move {
+                    for round in 0..rounds {
+                        if (round + t) % 3 == 0 {
+                            // Guard form, mixed in: its drop gives the token back unchecked.
+                            let _guard = sem.acquire().await;
+                            yield_now().await;
+                        } else {
+                            sem.acquire().await.forget();
+                            explicit.fetch_add(1, Ordering::Relaxed);
+                            if round % 2 == 0 {
+                                yield_now().await; // hold it across a scheduling point
+                            }
+                            if let Err(e) = sem.release() {
+                                panic!("task {t}, round {round}: release of an acquired token failed: {e}");
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        let all = async {
+            for task in tasks {
+                task.await.unwrap();
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(120), all)
+            .await
+            .expect("the stress run hung");
+    });
+    assert!(
+        explicit.load(Ordering::Relaxed) > rounds,
+        "the explicit path ran"
+    );
+    assert_eq!(sem.value(), 2);
+    assert_eq!(sem.statistics().tasks_waiting, 0);
+    assert_eq!(
+        sem.release(),
+        Err(SemaphoreError::Overflow { max_value: 2 })
+    );
+}
+
 /// Issue 8, §3: `let _p = x.acquire().await` is the Rust idiom for "hold until the end of the
 /// scope". Before, `Semaphore::acquire` and `CapacityLimiter::acquire` returned `()` and that
 /// line held a token forever; now every waiting method returns a guard.
