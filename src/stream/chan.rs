@@ -15,22 +15,23 @@
 //!
 //! - A sender offers its item to the oldest *waiting receiver* (a direct hand-off into that
 //!   receiver's slot), else to the buffer if there is room; in both cases only if no sender is
-//!   queued ahead of it (FIFO). Otherwise it queues in `send_waiters`, **keeping its item in its
-//!   own future**.
+//!   queued ahead of it (FIFO). Otherwise it queues in `send_waiters` **with its item in its
+//!   waiter slot** (`SendSlot::Item`), as Trio's `send_tasks` holds a blocked sender's value.
 //! - When room appears (a receive frees a slot, a permit is given back) or, on a rendezvous
-//!   stream, a receiver starts waiting, the oldest queued sender is *granted* that room
-//!   (`reserved += 1`) and woken; when polled, it delivers its item itself, to a waiting
-//!   receiver or into the reserved room. A send and a `reserve` wait the same way: a send is a
-//!   reservation that spends itself.
-//! - A receiver pops the buffer (which frees room, granted to the next queued sender), else
-//!   queues in `recv_waiters` and is handed an item directly.
+//!   stream, a receiver starts waiting, the oldest queued sender is served: a send's item moves
+//!   into that room (to a waiting receiver, else into the buffer), its slot becomes `Sent` and
+//!   it is woken to complete with `Ok`; a `reserve` is *granted* the room (`reserved += 1`).
+//! - A receiver pops the buffer (which frees room: the next queued send's item moves in), else,
+//!   with no receiver queued ahead, takes the oldest queued send's item directly (AnyIO's
+//!   `receive_nowait`); else it queues in `recv_waiters` and is handed an item directly.
 //!
-//! Because an item leaves a send future only while that future is being polled, a send that is
-//! cancelled (dropped) before it returned `Ready` never happened, strictly: its item is dropped
-//! with it. Room granted to a dropped sender is passed on to the next one. Because hand-offs to
-//! receivers are direct, a woken receiver never races a newcomer for its item (no barging), and
-//! an item handed to a receiver that is then cancelled goes to the next receiver or back to the
-//! head of the buffer.
+//! A send that gives up (its future dropped, or polled inside a cancelled scope) removes its
+//! waiter under the lock and gets its item back if it is still there: that send never
+//! happened, and no receive can take the item afterwards. If a receive took it first, the send
+//! happened; the future learns it (`Withdrawn::Sent`). Room granted to a dropped reservation is
+//! passed on to the next one. Because hand-offs to receivers are direct, a woken receiver never
+//! races a newcomer for its item (no barging), and an item handed to a receiver that is then
+//! cancelled goes to the next receiver or back to the head of the buffer.
 //!
 //! # Invariants (hold whenever the lock is released)
 //!
@@ -38,24 +39,28 @@
 //!    waits while a receiver waits for it.
 //! 2. Room is never promised twice: `buffer.len() + reserved <= capacity` on a bounded stream,
 //!    except for an item given back by a cancelled receiver (at most one per such receiver). On
-//!    a rendezvous stream, `reserved` counts granted senders and permits, each standing for a
-//!    waiting receiver; a granted *send* that finds no receiver any more queues again at the
-//!    front, while an item sent through a *permit* then waits in the buffer for the next
-//!    receiver. No item is ever dropped to keep this.
+//!    a rendezvous stream, `reserved` counts granted reservations and permits, each standing
+//!    for a waiting receiver; an item sent through a permit whose receiver left waits in the
+//!    buffer for the next receiver. No item is ever dropped to keep this.
 //! 3. `send_shut` is set once, by whichever comes first: the last receiver closing
 //!    (`PeerGone`) or the owning group ending (`OwnerEnded`); `recv_shut` likewise with the last
 //!    sender. The first cause is the one reported, and never changes. The per-item paths test
 //!    one `Option` each, so an unbound stream and a bound one cost the same per item.
 //! 4. An entry in a waiter slab is owned by exactly one future (or the receiver's `Stream`
 //!    state), which removes it when it completes or is dropped; the shared state only changes
-//!    its slot. A granted sender has been woken; it is no longer queued.
-//! 5. After every operation, either no sender is queued or no room can be granted (the queue
-//!    is served as soon as room appears).
+//!    its slot. A queued entry is `Item` (a send) or `Reserve`; a served one is `Sent` or
+//!    `Granted`, has been woken, and is no longer queued.
+//! 5. After every operation, either no sender is queued, or no room can be granted, or the
+//!    stream is shut (the queue is served as soon as room appears).
 //! 6. `granted` is the number of waiter entries whose slot is `Granted`; statistics count them
-//!    as waiting senders, since their futures have not completed.
+//!    as waiting senders, since their futures have not completed. `Sent` entries are counted
+//!    nowhere: their items are in the buffer or were received.
 //! 7. An unbounded stream's buffer allocation is at most four times its length, or
 //!    [`MIN_KEPT`] slots (plus what `VecDeque` rounds up to): memory taken by a burst is given
 //!    back as the burst drains.
+//! 8. A queued send's item is taken only while no receiver is queued (those are served first,
+//!    FIFO) and the stream is open both ways (a send on a shut stream gets its item back in its
+//!    error).
 
 use std::collections::VecDeque;
 use std::task::{Context, Poll, Waker};

@@ -143,13 +143,15 @@ impl<T> MemoryReceiver<T> {
         }
     }
 
-    /// Receives an item if one is buffered now.
+    /// Receives an item if one is ready now: buffered, or the item of a blocked
+    /// [`send`](super::MemorySender::send) (AnyIO's `receive_nowait`).
     ///
-    /// On a rendezvous stream nothing is ever buffered (except an item given back by a
-    /// cancelled receiver, or sent through a [`Permit`](super::Permit) whose receiver left), so
-    /// this returns would-block even while a sender waits: a waiting sender keeps its item until
-    /// a waiting receiver is there to take it, which is what makes a cancelled send never
-    /// happen. Use [`recv`](Self::recv) there.
+    /// Taking the buffer's head moves the oldest blocked send's item into the room it frees;
+    /// with nothing buffered (a rendezvous stream), the oldest blocked send's item is taken
+    /// directly. Either way that send has then happened: its future completes with `Ok(())`.
+    /// So a loop of `try_recv` drains a full stream and its blocked senders without awaiting
+    /// in between. Only a waiting [`reserve`](super::MemorySender::reserve) has no item to
+    /// take; and while another receiver is already waiting, the next item is its, not ours.
     ///
     /// # Errors
     ///

@@ -72,12 +72,17 @@ impl<T> MemorySender<T> {
     ///
     /// # Cancel safety
     ///
-    /// A cancellation point. The item lives in the future and leaves it only while the future
-    /// is polled and returns `Ready(Ok(()))`, so dropping the future before that means the send
-    /// did not happen, strictly: the item is dropped with the future and no receiver ever sees
-    /// it. Room the stream had set aside for it goes to the next waiting sender. To keep the
-    /// item when cancelled (in `select!`), use [`reserve`](Self::reserve) first and send
-    /// through the [`Permit`].
+    /// A cancellation point. While the send waits, its item waits in the stream, where a
+    /// receive (also [`try_recv`](super::MemoryReceiver::try_recv)) may take it: that completes
+    /// the send, and the future then returns `Ok(())`. A send cancelled before that never
+    /// happens: dropping the future takes the item back out of the stream and drops it, and a
+    /// poll inside a cancelled scope takes it back at once, so no receive completes the send
+    /// from then on. A send whose item was taken before it was dropped or cut off *has*
+    /// happened (as in Trio, the hand-off wins over a later cancel): polled again, it returns
+    /// `Ok(())`; dropped, the item stays delivered. Under `select!`, where a losing branch is
+    /// dropped without being polled again, use [`reserve`](Self::reserve) first and send
+    /// through the [`Permit`] to know for certain whether the item went out, and keep it if
+    /// not.
     ///
     /// # Examples
     ///
