@@ -491,6 +491,53 @@ async fn sink_adapter() {
     .await;
 }
 
+/// `Sink::poll_close` closes the send end at once, while the sink is still alive (found by
+/// mutation testing: the test above drops the sink right after closing it, which closes it too).
+/// Dropping a sink gives back room it reserved in `poll_ready` and unused, and the place of a
+/// `poll_ready` still waiting (found by mutation testing: `Drop for MemorySink` could be deleted).
+#[tokio::test(start_paused = true)]
+async fn a_sink_closes_on_close_and_gives_back_what_it_holds_when_dropped() {
+    use futures::Sink;
+    use futures::future::poll_fn;
+    use std::pin::Pin;
+    bounded(async {
+        let (tx, rx) = memory_stream::<u32>(2);
+        let mut sink = tx.into_sink();
+        sink.send(1).await.unwrap();
+        sink.close().await.unwrap();
+        assert!(sink.get_ref().is_closed());
+        assert_eq!(rx.recv().await, Ok(1));
+        assert_eq!(rx.recv().await, Err(RecvError::EndOfStream)); // the sink is still alive
+        drop(sink);
+
+        // Room reserved by `poll_ready` and never used comes back when the sink is dropped.
+        let (tx, rx) = memory_stream::<u32>(1);
+        let mut sink = tx.clone().into_sink();
+        assert!(matches!(
+            poll_fn(|cx| Pin::new(&mut sink).poll_ready(cx)).await,
+            Ok(())
+        ));
+        assert!(tx.try_send(1).unwrap_err().is_would_block()); // the sink holds the room
+        drop(sink);
+        tx.try_send(1).unwrap();
+
+        // A `poll_ready` still waiting gives its place up when the sink is dropped.
+        let mut sink = tx.clone().into_sink();
+        assert!(futures::poll!(poll_fn(|cx| Pin::new(&mut sink).poll_ready(cx))).is_pending());
+        let mut next = pin!(tx.reserve());
+        assert!(futures::poll!(next.as_mut()).is_pending());
+        drop(sink);
+        assert_eq!(rx.try_recv(), Ok(1));
+        let Poll::Ready(Ok(permit)) = futures::poll!(next.as_mut()) else {
+            panic!("the room went to the next waiter")
+        };
+        permit.send(2).unwrap();
+        assert_eq!(rx.try_recv(), Ok(2));
+        assert_eq!(rx.statistics().tasks_waiting_send, 0);
+    })
+    .await;
+}
+
 #[tokio::test(start_paused = true)]
 async fn receiver_bound_to_a_task_refuses_other_tasks() {
     bounded(async {
