@@ -157,7 +157,10 @@ async fn closed_resource_is_per_handle() {
                 .contains("own close()")
         );
         tx2.send(4).await.unwrap(); // the clone is still open
+        assert!(tx.is_closed() && !tx2.is_closed());
+        assert!(!rx.is_closed() && !rx2.is_closed());
         rx.close();
+        assert!(rx.is_closed() && !rx2.is_closed()); // per handle
         assert_eq!(rx.recv().await, Err(RecvError::Closed));
         assert_eq!(rx.try_recv(), Err(TryRecvError::Recv(RecvError::Closed)));
         assert_eq!(rx2.recv().await, Ok(4));
