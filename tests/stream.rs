@@ -494,6 +494,34 @@ async fn sink_adapter() {
     .await;
 }
 
+/// `FusedStream::is_terminated` (what `futures::select!` relies on to skip a finished stream):
+/// false while items or senders are left, true once end-of-stream has been reached (found by
+/// mutation testing: nothing checked it).
+#[tokio::test(start_paused = true)]
+async fn a_receiver_is_terminated_only_once_drained_and_ended() {
+    use futures::stream::FusedStream;
+    bounded(async {
+        let (tx, mut rx) = memory_stream::<u32>(2);
+        assert!(!rx.is_terminated());
+        tx.try_send(1).unwrap();
+        drop(tx);
+        assert!(!rx.is_terminated(), "an item is left");
+        assert_eq!(rx.next().await, Some(1));
+        assert!(rx.is_terminated());
+        assert_eq!(rx.next().await, None);
+        assert!(rx.is_terminated());
+
+        // A `next()` left waiting, then the stream ends: terminated once that place is given up.
+        let (tx, mut rx) = memory_stream::<u32>(0);
+        assert!(futures::poll!(rx.next()).is_pending());
+        assert!(!rx.is_terminated(), "waiting");
+        drop(tx);
+        assert_eq!(rx.next().await, None);
+        assert!(rx.is_terminated());
+    })
+    .await;
+}
+
 /// `Sink::poll_close` closes the send end at once, while the sink is still alive (found by
 /// mutation testing: the test above drops the sink right after closing it, which closes it too).
 /// Dropping a sink gives back room it reserved in `poll_ready` and unused, and the place of a
