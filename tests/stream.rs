@@ -494,6 +494,77 @@ async fn sink_adapter() {
     .await;
 }
 
+/// A waiting receive or send polled again with another waker (moved to another task, or
+/// re-polled by a combinator with its own waker) is woken through the new waker, not the first
+/// (found by mutation testing: the waker update could be deleted).
+#[tokio::test(start_paused = true)]
+async fn a_waiter_polled_with_a_new_waker_is_woken_through_it() {
+    use futures::task::ArcWake;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::task::Context;
+
+    struct Flag(AtomicBool);
+    impl ArcWake for Flag {
+        fn wake_by_ref(arc_self: &Arc<Self>) {
+            arc_self.0.store(true, Ordering::SeqCst);
+        }
+    }
+    fn flag() -> (Arc<Flag>, std::task::Waker) {
+        let f = Arc::new(Flag(AtomicBool::new(false)));
+        (f.clone(), futures::task::waker(f))
+    }
+
+    bounded(async {
+        // A receive.
+        let (tx, rx) = memory_stream::<u32>(1);
+        let mut recv = Box::pin(rx.recv());
+        let (first, w1) = flag();
+        let (second, w2) = flag();
+        assert!(
+            recv.as_mut()
+                .poll(&mut Context::from_waker(&w1))
+                .is_pending()
+        );
+        assert!(
+            recv.as_mut()
+                .poll(&mut Context::from_waker(&w2))
+                .is_pending()
+        );
+        tx.try_send(1).unwrap();
+        assert!(
+            second.0.load(Ordering::SeqCst),
+            "woken through the new waker"
+        );
+        assert!(!first.0.load(Ordering::SeqCst));
+        assert_eq!(recv.await, Ok(1));
+
+        // A send on a full stream.
+        tx.try_send(2).unwrap();
+        let mut send = Box::pin(tx.send(3));
+        let (first, w1) = flag();
+        let (second, w2) = flag();
+        assert!(
+            send.as_mut()
+                .poll(&mut Context::from_waker(&w1))
+                .is_pending()
+        );
+        assert!(
+            send.as_mut()
+                .poll(&mut Context::from_waker(&w2))
+                .is_pending()
+        );
+        assert_eq!(rx.try_recv(), Ok(2));
+        assert!(
+            second.0.load(Ordering::SeqCst),
+            "woken through the new waker"
+        );
+        assert!(!first.0.load(Ordering::SeqCst));
+        assert_eq!(send.await, Ok(()));
+        assert_eq!(rx.try_recv(), Ok(3));
+    })
+    .await;
+}
+
 /// `FusedStream::is_terminated` (what `futures::select!` relies on to skip a finished stream):
 /// false while items or senders are left, true once end-of-stream has been reached (found by
 /// mutation testing: nothing checked it).

@@ -967,6 +967,35 @@ mod tests {
         assert_eq!(chan.try_recv(), Ok(7));
     }
 
+    /// Stale keys of removed waiters are compacted away (invariant of `Waiters::remove`): a
+    /// stream where one sender stays queued while thousands of others come and go (a send in a
+    /// `select!` that keeps timing out) keeps its queue short.
+    #[test]
+    fn the_queue_of_a_stream_whose_waiters_keep_leaving_stays_short() {
+        let chan = Chan::new(1);
+        chan.try_send(0u32).unwrap();
+        let waker = Waker::noop();
+        let mut cx = Context::from_waker(waker);
+        let (mut first_item, mut first_key) = (Some(1), None);
+        assert!(
+            chan.poll_send(&mut first_item, &mut first_key, &mut cx)
+                .is_pending()
+        );
+        for i in 0..10_000 {
+            let (mut item, mut key) = (Some(i), None);
+            assert!(chan.poll_send(&mut item, &mut key, &mut cx).is_pending());
+            assert!(matches!(chan.cancel_send(key.unwrap()), Withdrawn::Item(j) if j == i));
+            let queued = chan.lock().send_waiters.queue.len();
+            assert!(queued <= 33, "{queued} keys queued for one waiter");
+        }
+        assert_eq!(chan.try_recv(), Ok(0));
+        assert_eq!(chan.try_recv(), Ok(1));
+        assert!(
+            chan.poll_send(&mut first_item, &mut first_key, &mut cx)
+                .is_ready()
+        );
+    }
+
     #[test]
     fn a_bounded_stream_keeps_its_allocation() {
         let chan = Chan::new(4096);
