@@ -968,32 +968,41 @@ mod tests {
     }
 
     /// Stale keys of removed waiters are compacted away (invariant of `Waiters::remove`): a
-    /// stream where one sender stays queued while thousands of others come and go (a send in a
-    /// `select!` that keeps timing out) keeps its queue short.
+    /// stream where some senders stay queued while thousands of others come and go (a send in
+    /// a `select!` that keeps timing out) keeps its queue within twice its live waiters (or 33
+    /// keys), with one waiter staying and with many.
     #[test]
     fn the_queue_of_a_stream_whose_waiters_keep_leaving_stays_short() {
-        let chan = Chan::new(1);
-        chan.try_send(0u32).unwrap();
-        let waker = Waker::noop();
-        let mut cx = Context::from_waker(waker);
-        let (mut first_item, mut first_key) = (Some(1), None);
-        assert!(
-            chan.poll_send(&mut first_item, &mut first_key, &mut cx)
-                .is_pending()
-        );
-        for i in 0..10_000 {
-            let (mut item, mut key) = (Some(i), None);
-            assert!(chan.poll_send(&mut item, &mut key, &mut cx).is_pending());
-            assert!(matches!(chan.cancel_send(key.unwrap()), Withdrawn::Item(j) if j == i));
-            let queued = chan.lock().send_waiters.queue.len();
-            assert!(queued <= 33, "{queued} keys queued for one waiter");
+        for staying in [1u32, 40] {
+            let chan = Chan::new(1);
+            chan.try_send(0u32).unwrap();
+            let waker = Waker::noop();
+            let mut cx = Context::from_waker(waker);
+            let mut stay: Vec<_> = (1..=staying).map(|i| (Some(i), None)).collect();
+            for (item, key) in &mut stay {
+                assert!(chan.poll_send(item, key, &mut cx).is_pending());
+            }
+            let bound = (2 * staying as usize).max(32) + 1;
+            for i in 0..10_000 {
+                let (mut item, mut key) = (Some(1_000 + i), None);
+                assert!(chan.poll_send(&mut item, &mut key, &mut cx).is_pending());
+                assert!(
+                    matches!(chan.cancel_send(key.unwrap()), Withdrawn::Item(j) if j == 1_000 + i)
+                );
+                let queued = chan.lock().send_waiters.queue.len();
+                assert!(
+                    queued <= bound,
+                    "{queued} keys queued for {staying} waiters"
+                );
+            }
+            // The staying senders are served in order.
+            for want in 0..=staying {
+                assert_eq!(chan.try_recv(), Ok(want));
+            }
+            for (item, key) in &mut stay {
+                assert!(chan.poll_send(item, key, &mut cx).is_ready());
+            }
         }
-        assert_eq!(chan.try_recv(), Ok(0));
-        assert_eq!(chan.try_recv(), Ok(1));
-        assert!(
-            chan.poll_send(&mut first_item, &mut first_key, &mut cx)
-                .is_ready()
-        );
     }
 
     #[test]
