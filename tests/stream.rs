@@ -494,6 +494,24 @@ async fn sink_adapter() {
     .await;
 }
 
+/// Once every receiver is gone, room that comes back (an unused permit dropped) is not used to
+/// complete a waiting send: the send fails with its item handed back, never "succeeds" into a
+/// buffer nobody can read (found by mutation testing of `refill`'s shut check).
+#[tokio::test(start_paused = true)]
+async fn room_freed_after_the_receivers_left_does_not_complete_a_waiting_send() {
+    bounded(async {
+        let (tx, rx) = memory_stream::<u32>(1);
+        let permit = tx.reserve().await.unwrap();
+        let mut send = Box::pin(tx.send(7));
+        assert!(futures::poll!(send.as_mut()).is_pending());
+        drop(rx);
+        drop(permit); // the room comes back after the receivers left
+        assert_eq!(send.await, Err(SendError::BrokenResource(7)));
+        assert_eq!(tx.statistics().current_buffer_used, 0);
+    })
+    .await;
+}
+
 /// A waiting receive or send polled again with another waker (moved to another task, or
 /// re-polled by a combinator with its own waker) is woken through the new waker, not the first
 /// (found by mutation testing: the waker update could be deleted).
