@@ -915,7 +915,12 @@ async fn a_bound_stream_works_normally_while_its_group_lives() {
 }
 
 /// Many producers and consumers on two worker threads, with sends and receives cut off by
-/// `select!` at random: every item whose send reported success arrives exactly once.
+/// `select!` at random: every item whose send reported success arrives exactly once, and
+/// nothing else arrives except, at most once, the item of a send that `select!` dropped while
+/// it waited. That send happened if a receiver on the other thread took its item in the instant
+/// between its queueing and its drop (a receive completes a blocked send, issue 8 bug 10; the
+/// losing branch of a `select!` is dropped without learning it). A send dropped before its item
+/// was taken never delivers it; `reserve` + `Permit` is the form that always knows.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn threaded_mpmc_with_cancellations_delivers_exactly_once() {
     for capacity in [Some(0), Some(1), Some(16), None] {
@@ -927,15 +932,16 @@ async fn threaded_mpmc_with_cancellations_delivers_exactly_once() {
         for p in 0..4u64 {
             let tx = tx.clone();
             producers.push(tokio::spawn(async move {
-                let mut sent = Vec::new();
+                let (mut sent, mut dropped) = (Vec::new(), Vec::new());
                 for i in 0..2_000u64 {
                     let item = p * 1_000_000 + i;
                     if i % 7 == 3 {
-                        // Cut off at once if it has to wait: then it did not happen.
+                        // Cut off at once if it has to wait: then it did not happen, unless a
+                        // receiver took its item before the drop.
                         tokio::select! {
                             biased;
                             r = tx.send(item) => { r.unwrap(); sent.push(item); }
-                            _ = std::future::ready(()) => {}
+                            _ = std::future::ready(()) => dropped.push(item),
                         }
                     } else if i % 11 == 5 {
                         let permit = tx.reserve().await.unwrap();
@@ -946,7 +952,7 @@ async fn threaded_mpmc_with_cancellations_delivers_exactly_once() {
                         sent.push(item);
                     }
                 }
-                sent
+                (sent, dropped)
             }));
         }
         drop(tx);
@@ -979,23 +985,42 @@ async fn threaded_mpmc_with_cancellations_delivers_exactly_once() {
         }
         drop(rx);
         let run = async {
-            let mut sent = Vec::new();
+            let (mut sent, mut dropped) = (Vec::new(), Vec::new());
             for p in producers {
-                sent.extend(p.await.unwrap());
+                let (s, d) = p.await.unwrap();
+                sent.extend(s);
+                dropped.extend(d);
             }
             let mut got = Vec::new();
             for c in consumers {
                 got.extend(c.await.unwrap());
             }
-            sent.sort_unstable();
-            got.sort_unstable();
-            (sent, got)
+            (sent, dropped, got)
         };
-        let (sent, got) = tokio::time::timeout(Duration::from_secs(60), run)
+        let (sent, dropped, got) = tokio::time::timeout(Duration::from_secs(60), run)
             .await
             .unwrap_or_else(|_| panic!("hung with capacity {capacity:?}"));
         assert!(sent.len() > 4 * 1_500, "most sends went through");
-        assert_eq!(got, sent, "capacity {capacity:?}");
+        let got_set: std::collections::HashSet<u64> = got.iter().copied().collect();
+        assert_eq!(
+            got_set.len(),
+            got.len(),
+            "an item arrived twice ({capacity:?})"
+        );
+        for item in &sent {
+            assert!(
+                got_set.contains(item),
+                "sent item {item} lost ({capacity:?})"
+            );
+        }
+        let dropped: std::collections::HashSet<u64> = dropped.into_iter().collect();
+        let sent: std::collections::HashSet<u64> = sent.into_iter().collect();
+        for item in &got {
+            assert!(
+                sent.contains(item) || dropped.contains(item),
+                "item {item} arrived but was never sent ({capacity:?})"
+            );
+        }
     }
 }
 
