@@ -748,6 +748,19 @@ async fn condition_explicit_form() {
         bounded(waiter).await.unwrap(),
         "wait_acquired returns holding the lock"
     );
+    // The waiter's `release()` really gave the lock back (found by mutation testing: a
+    // `release` that did nothing and said `Ok` went unnoticed), and a release of the free lock
+    // is refused.
+    assert!(!condition.lock_handle().is_locked());
+    assert_eq!(
+        condition.release(),
+        Err(LockError::NotLocked {
+            current: TaskId::current()
+        })
+    );
+    condition.lock().await.unwrap().forget();
+    assert_eq!(condition.release(), Ok(()));
+    assert!(!condition.lock_handle().is_locked());
 }
 
 // ---------------------------------------------------------------- no lost wakeups, under load
