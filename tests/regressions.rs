@@ -455,6 +455,38 @@ fn stream_operations_under_a_nested_executor_in_a_cancelled_scope_complete() {
     assert!(matches!(reserved, Ok(Ok(()))));
     assert_eq!(streamed, Some(2));
 
+    // A receiver whose `poll_next` escaped under a nested executor is a cancellation point
+    // again afterwards: in a later cancelled scope, with an item ready, it is cut off.
+    let cut_off_again = on_thread_bounded(Duration::from_secs(10), || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let (tx, mut rx) = tether::memory_stream::<u32>(4);
+            tx.try_send(1).unwrap();
+            tx.try_send(2).unwrap();
+            let outer = CancelScope::new();
+            let _ = outer
+                .run(async {
+                    outer.cancel();
+                    let first = futures::executor::block_on(futures::StreamExt::next(&mut rx));
+                    assert_eq!(first, Some(1));
+                    pending::<()>().await
+                })
+                .await;
+            let again = CancelScope::new();
+            let result = again
+                .run(async {
+                    again.cancel();
+                    futures::StreamExt::next(&mut rx).await
+                })
+                .await;
+            (result.is_err(), rx.try_recv())
+        })
+    });
+    assert_eq!(cut_off_again, (true, Ok(2)));
+
     // Not ready at once: they wait for a real wake-up from another thread, and get it.
     let (received, sent) = in_a_cancelled_scope(|| {
         let (tx, rx) = tether::memory_stream::<u32>(0);

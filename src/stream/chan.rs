@@ -91,10 +91,20 @@ pub(crate) struct CancelPoint {
 }
 
 impl CancelPoint {
+    /// Starts over: the next operation through this point has not escaped (a handle's
+    /// `poll_next` calls it when one item's wait is over).
+    #[inline]
+    pub(crate) fn reset(&mut self) {
+        self.stranded_polls = 0;
+    }
+
     /// Whether the operation must return `Pending` now because its scope is cancelled.
     #[inline]
     pub(crate) fn cut_off(&mut self, cx: &mut Context<'_>) -> bool {
         if !crate::cancel::current_is_cancelled() {
+            // Outside a cancelled scope: a handle's `poll_next` that escaped once under a
+            // nested executor is a cancellation point again in the next cancelled scope.
+            self.stranded_polls = 0;
             return false;
         }
         if crate::cancel::current_must_drop() {

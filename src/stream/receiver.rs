@@ -396,6 +396,9 @@ impl<T> futures::Stream for MemoryReceiver<T> {
         }
         let mut key = this.stream_key.lock().take();
         let result = poll_recv(this, &mut key, cx);
+        if result.is_ready() {
+            this.cancel_point.reset(); // the next `next()` is a new cancellation point
+        }
         this.parked.store(key.is_some(), Ordering::Release);
         *this.stream_key.lock() = key;
         result.map(Result::ok)
