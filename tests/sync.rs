@@ -1178,3 +1178,17 @@ async fn let_underscore_p_acquire_gives_the_token_back_at_the_end_of_the_scope()
     assert_eq!(limiter.available_tokens(), 1);
     assert!(!lock.is_locked());
 }
+
+/// A `Borrower` says what it is (found by mutation testing: `as_task`/`as_key` could answer
+/// anything; only their doctests used them).
+#[tokio::test(start_paused = true)]
+async fn a_borrower_names_its_task_or_its_key() {
+    let me = TaskId::current();
+    let task = tether::Borrower::task(me);
+    assert_eq!((task.as_task(), task.as_key()), (Some(me), None));
+    assert_eq!(tether::Borrower::current_task().as_task(), Some(me));
+    for key in [0, 1, 42] {
+        let b = tether::Borrower::key(key);
+        assert_eq!((b.as_task(), b.as_key()), (None, Some(key)));
+    }
+}
