@@ -1192,3 +1192,39 @@ async fn a_borrower_names_its_task_or_its_key() {
         assert_eq!((b.as_task(), b.as_key()), (None, Some(key)));
     }
 }
+
+/// `set_total_tokens` accepts exactly up to `MAX_TOTAL_TOKENS`, and raising the total while
+/// lowering left debt (a token lent out when the total fell below it) admits exactly up to the
+/// new total, never more (found by mutation testing: `>` → `>=` on the bound and `raise - paid`
+/// → `raise + paid` went unnoticed).
+#[test]
+fn limiter_total_bound_and_raise_after_debt_admit_exactly_the_total() {
+    let limiter = CapacityLimiter::new(0);
+    assert!(
+        limiter
+            .set_total_tokens(CapacityLimiter::MAX_TOTAL_TOKENS)
+            .is_ok()
+    );
+    assert!(matches!(
+        limiter.set_total_tokens(CapacityLimiter::MAX_TOTAL_TOKENS + 1),
+        Err(tether::CapacityLimiterError::TooManyTokens { .. })
+    ));
+    assert_eq!(limiter.total_tokens(), CapacityLimiter::MAX_TOTAL_TOKENS);
+
+    let limiter = CapacityLimiter::new(1);
+    limiter
+        .try_acquire_on_behalf_of(tether::Borrower::key(0))
+        .unwrap()
+        .forget();
+    limiter.set_total_tokens(0).unwrap(); // the lent token is owed: debt 1
+    limiter.set_total_tokens(2).unwrap(); // pays the debt, adds one more
+    let mut admitted = 0;
+    for key in 1..10 {
+        if let Ok(token) = limiter.try_acquire_on_behalf_of(tether::Borrower::key(key)) {
+            token.forget();
+            admitted += 1;
+        }
+    }
+    assert_eq!(admitted, 1, "two tokens in all, one already lent");
+    assert_eq!(limiter.borrowed_tokens(), 2);
+}
