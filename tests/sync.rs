@@ -1228,3 +1228,28 @@ fn limiter_total_bound_and_raise_after_debt_admit_exactly_the_total() {
     assert_eq!(admitted, 1, "two tokens in all, one already lent");
     assert_eq!(limiter.borrowed_tokens(), 2);
 }
+
+/// A borrower that already holds a token is told so at once, even when no token is free: the
+/// try form says `AlreadyBorrowing` (not `WouldBlock`), and the waiting form fails at once
+/// instead of waiting for a token it could never take (found by mutation testing: the early
+/// check could be deleted, since taking the token also detects the duplicate, but only after a
+/// token is free).
+#[tokio::test(start_paused = true)]
+async fn a_borrower_holding_the_only_token_is_refused_at_once() {
+    let limiter = CapacityLimiter::new(1);
+    let key = tether::Borrower::key(1);
+    let _token = limiter.try_acquire_on_behalf_of(key).unwrap();
+    assert_eq!(
+        limiter.try_acquire_on_behalf_of(key).unwrap_err(),
+        CapacityLimiterError::AlreadyBorrowing { borrower: key }
+    );
+    let again = limiter.acquire_on_behalf_of(key).now_or_never();
+    assert!(
+        matches!(
+            again,
+            Some(Err(CapacityLimiterError::AlreadyBorrowing { .. }))
+        ),
+        "{again:?}"
+    );
+    assert_eq!(limiter.statistics().tasks_waiting, 0);
+}
