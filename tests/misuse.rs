@@ -737,3 +737,64 @@ async fn condition_wait_unlocked() -> Outcome {
         ),
     )
 }
+
+/// Every error predicate answers `true` for its own kind and `false` for the others (found by
+/// mutation testing: each `is_*` could return `true` always, since the tests only asked it about
+/// its own kind).
+#[test]
+fn error_predicates_tell_their_kind_from_the_others() {
+    // Streams.
+    let (tx, rx) = tether::memory_stream::<u32>(1);
+    tx.try_send(0).unwrap();
+    let full = tx.try_send(1).unwrap_err();
+    assert!(full.is_would_block());
+    let empty = {
+        let (_tx, rx) = tether::memory_stream::<u32>(1);
+        rx.try_recv().unwrap_err()
+    };
+    assert!(empty.is_would_block());
+    let tx2 = tx.clone();
+    tx2.close();
+    let closed = tx2.try_send(2).unwrap_err();
+    assert!(!closed.is_would_block());
+    let tether::TrySendError::Send(closed) = closed else {
+        panic!("a closed handle's try_send fails with a send error")
+    };
+    assert!(closed.is_closed() && !closed.is_broken());
+    drop(rx);
+    let broken = tx.try_send(3).unwrap_err();
+    assert!(!broken.is_would_block());
+    let tether::TrySendError::Send(broken) = broken else {
+        panic!("a send with every receiver gone fails with a send error")
+    };
+    assert!(broken.is_broken() && !broken.is_closed());
+
+    let (tx, rx) = tether::memory_stream::<u32>(1);
+    let rx2 = rx.clone();
+    rx2.close();
+    let closed = rx2.try_recv().unwrap_err();
+    assert!(!closed.is_would_block());
+    let tether::TryRecvError::Recv(closed) = closed else {
+        panic!("a closed handle's try_recv fails with a receive error")
+    };
+    assert!(!closed.is_end_of_stream());
+    drop(tx);
+    let tether::TryRecvError::Recv(end) = rx.try_recv().unwrap_err() else {
+        panic!("a drained stream with every sender gone ends")
+    };
+    assert!(end.is_end_of_stream());
+
+    // Sync.
+    let lock = tether::Lock::new();
+    assert!(!lock.release().unwrap_err().is_would_block()); // not locked
+    let _held = lock.try_lock().unwrap();
+    assert!(!lock.try_lock().unwrap_err().is_would_block()); // same task: AlreadyOwned
+    assert!(tether::LockError::WouldBlock.is_would_block());
+    let sem = tether::Semaphore::with_max(0, 1);
+    assert!(sem.try_acquire().unwrap_err().is_would_block());
+    sem.release().unwrap();
+    assert!(!sem.release().unwrap_err().is_would_block()); // overflow
+    let limiter = tether::CapacityLimiter::new(0);
+    assert!(limiter.try_acquire().unwrap_err().is_would_block());
+    assert!(!limiter.release().unwrap_err().is_would_block()); // not borrowing
+}

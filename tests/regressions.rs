@@ -407,6 +407,140 @@ fn block_in_place_and_handle_block_on_inside_a_cancelled_scope_return() {
     assert_eq!(err.reason().source(), CancelSource::ParentScope);
 }
 
+// Stream and sync waits under a nested executor inside a cancelled scope. A stream operation is
+// a cancellation point: inside a cancelled scope it does not complete, so the scope drops it.
+// Under a `block_on` the scope cannot drop it, and it used to return `Pending` forever without
+// a wake-up: a hang where plain tokio code returns. Like `checkpoint()` and a nested scope, it
+// now escapes after a few polls and runs as plain code (completes, or waits for a real wake-up).
+// The sync primitives are cancellation points only while they wait (dropping the wait is the
+// cancellation), so they already behave as plain code there; the test holds them to it.
+
+/// Runs `body` inside a cancelled scope on a current-thread runtime on its own thread, with a
+/// time limit, and returns what it produced.
+fn in_a_cancelled_scope<R: Send + 'static>(body: impl FnOnce() -> R + Send + 'static) -> R {
+    on_thread_bounded(Duration::from_secs(10), move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let outer = CancelScope::new();
+            let mut out = None;
+            let _ = outer
+                .run(async {
+                    outer.cancel();
+                    out = Some(body());
+                    pending::<()>().await
+                })
+                .await;
+            out.expect("the body ran")
+        })
+    })
+}
+
+#[test]
+fn stream_operations_under_a_nested_executor_in_a_cancelled_scope_complete() {
+    // Ready at once: each completes as plain code would.
+    let (sent, received, reserved, streamed) = in_a_cancelled_scope(|| {
+        let (tx, mut rx) = tether::memory_stream::<u32>(2);
+        let sent = futures::executor::block_on(tx.send(1));
+        tx.try_send(2).unwrap();
+        let received = futures::executor::block_on(rx.recv());
+        let reserved = futures::executor::block_on(tx.reserve()).map(|p| p.send(3));
+        let streamed = futures::executor::block_on(futures::StreamExt::next(&mut rx));
+        (sent, received, reserved, streamed)
+    });
+    assert_eq!(sent, Ok(()));
+    assert_eq!(received, Ok(1));
+    assert!(matches!(reserved, Ok(Ok(()))));
+    assert_eq!(streamed, Some(2));
+
+    // A receiver whose `poll_next` escaped under a nested executor is a cancellation point
+    // again afterwards: in a later cancelled scope, with an item ready, it is cut off.
+    let cut_off_again = on_thread_bounded(Duration::from_secs(10), || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let (tx, mut rx) = tether::memory_stream::<u32>(4);
+            tx.try_send(1).unwrap();
+            tx.try_send(2).unwrap();
+            let outer = CancelScope::new();
+            let _ = outer
+                .run(async {
+                    outer.cancel();
+                    let first = futures::executor::block_on(futures::StreamExt::next(&mut rx));
+                    assert_eq!(first, Some(1));
+                    pending::<()>().await
+                })
+                .await;
+            let again = CancelScope::new();
+            let result = again
+                .run(async {
+                    again.cancel();
+                    futures::StreamExt::next(&mut rx).await
+                })
+                .await;
+            (result.is_err(), rx.try_recv())
+        })
+    });
+    assert_eq!(cut_off_again, (true, Ok(2)));
+
+    // Not ready at once: they wait for a real wake-up from another thread, and get it.
+    let (received, sent) = in_a_cancelled_scope(|| {
+        let (tx, rx) = tether::memory_stream::<u32>(0);
+        let (tx2, rx2) = tether::memory_stream::<u32>(0);
+        let helper = std::thread::spawn(move || {
+            // Feeds the first stream, then drains the second.
+            futures::executor::block_on(tx.send(7)).unwrap();
+            futures::executor::block_on(rx2.recv())
+        });
+        let received = futures::executor::block_on(rx.recv());
+        let sent = futures::executor::block_on(tx2.send(8));
+        assert_eq!(helper.join().unwrap(), Ok(8));
+        (received, sent)
+    });
+    assert_eq!(received, Ok(7));
+    assert_eq!(sent, Ok(()));
+}
+
+#[test]
+fn sync_waits_under_a_nested_executor_in_a_cancelled_scope_complete() {
+    let (acquired, locked, waited, limited) = in_a_cancelled_scope(|| {
+        let sem = Arc::new(tether::Semaphore::new(0));
+        let lock = Arc::new(tether::Lock::new());
+        let event = Arc::new(tether::Event::new());
+        let limiter = tether::CapacityLimiter::new(1);
+        let held = lock.try_lock().unwrap();
+        let helper = std::thread::spawn({
+            let (sem, event) = (sem.clone(), event.clone());
+            move || {
+                // Wake the blocked acquire only once it waits, so it really waited.
+                while sem.statistics().tasks_waiting == 0 {
+                    std::thread::yield_now();
+                }
+                sem.release().unwrap();
+                event.set();
+            }
+        });
+        let acquired = {
+            let _token = futures::executor::block_on(sem.acquire());
+            true
+        };
+        let waited = {
+            futures::executor::block_on(event.wait());
+            event.is_set()
+        };
+        drop(held);
+        let locked = futures::executor::block_on(lock.lock()).is_ok();
+        let limited = futures::executor::block_on(limiter.acquire()).is_ok();
+        helper.join().unwrap();
+        (acquired, locked, waited, limited)
+    });
+    assert!(acquired && locked && waited && limited);
+}
+
 // ----- bug 5: with_cleanup is bound to its task --------------------------------------------------
 
 #[tokio::test(start_paused = true)]

@@ -52,12 +52,26 @@ async fn rendezvous_completes_only_when_taken() {
         assert!(futures::poll!(send.as_mut()).is_pending());
         assert_eq!(rx.statistics().current_buffer_used, 0);
         assert_eq!(rx.statistics().tasks_waiting_send, 1);
-        // The waiting sender keeps its item: nothing to take without waiting.
+        // A non-blocking receive takes the waiting sender's item (AnyIO's `receive_nowait`):
+        // that completes the send, which is no longer waiting.
+        assert_eq!(rx.try_recv(), Ok("a"));
+        assert_eq!(rx.statistics().tasks_waiting_send, 0);
         assert_eq!(rx.try_recv(), Err(TryRecvError::WouldBlock));
+        assert_eq!(futures::poll!(send.as_mut()), Poll::Ready(Ok(())));
+
+        // A receiver that starts waiting is handed a waiting sender's item the same way.
+        let mut send = pin!(tx.send("a2"));
+        assert!(futures::poll!(send.as_mut()).is_pending());
         let mut recv = pin!(rx.recv());
-        assert!(futures::poll!(recv.as_mut()).is_pending()); // a receiver waits now...
-        assert_eq!(futures::poll!(send.as_mut()), Poll::Ready(Ok(()))); // ...the send hands over
-        assert_eq!(recv.await, Ok("a"));
+        assert_eq!(futures::poll!(recv.as_mut()), Poll::Ready(Ok("a2")));
+        assert_eq!(futures::poll!(send.as_mut()), Poll::Ready(Ok(())));
+
+        // A receiver that waited first is handed the item of a send that comes later.
+        let mut recv = pin!(rx.recv());
+        assert!(futures::poll!(recv.as_mut()).is_pending());
+        let mut send = pin!(tx.send("a3"));
+        assert_eq!(futures::poll!(send.as_mut()), Poll::Ready(Ok(())));
+        assert_eq!(recv.await, Ok("a3"));
 
         // A waiting receiver lets try_send complete.
         let mut recv = pin!(rx.recv());
@@ -143,7 +157,10 @@ async fn closed_resource_is_per_handle() {
                 .contains("own close()")
         );
         tx2.send(4).await.unwrap(); // the clone is still open
+        assert!(tx.is_closed() && !tx2.is_closed());
+        assert!(!rx.is_closed() && !rx2.is_closed());
         rx.close();
+        assert!(rx.is_closed() && !rx2.is_closed()); // per handle
         assert_eq!(rx.recv().await, Err(RecvError::Closed));
         assert_eq!(rx.try_recv(), Err(TryRecvError::Recv(RecvError::Closed)));
         assert_eq!(rx2.recv().await, Ok(4));
@@ -248,10 +265,10 @@ async fn statistics_report_buffer_handles_and_waiters() {
         assert_eq!(st.open_send_streams, 2);
         assert_eq!(st.tasks_waiting_send, 1);
         assert_eq!(rx.recv().await, Ok(1));
-        // The waiting sender was granted the freed room; it fills it when polled, and until
-        // then it still counts as waiting (its send has not happened).
-        assert_eq!(tx.statistics().tasks_waiting_send, 1);
-        assert_eq!(tx.statistics().current_buffer_used, 0);
+        // The freed room took the waiting sender's item: it is in the buffer, and that send
+        // no longer waits (it completes when next polled).
+        assert_eq!(tx.statistics().tasks_waiting_send, 0);
+        assert_eq!(tx.statistics().current_buffer_used, 1);
         assert_eq!(s.await, Ok(()));
         assert_eq!(tx.statistics().current_buffer_used, 1);
     })
@@ -353,27 +370,36 @@ async fn cancelled_send_did_not_happen() {
         assert_eq!(rx.recv().await.unwrap().id, 1);
         assert_eq!(rx.try_recv().unwrap_err(), TryRecvError::WouldBlock);
 
-        // Strictly: even when room was already set aside for it (a receiver made room and woke
-        // it), a send dropped before it returned Ready did not happen, and the room goes on.
+        // A receive that frees room moves the oldest waiting send's item into it: that send
+        // has happened, so dropping its future afterwards does not undo it. A send still
+        // waiting when it is dropped did not happen.
         tx.send(tracked(3, &log)).await.unwrap();
         let mut first = Box::pin(tx.send(tracked(4, &log)));
         assert!(futures::poll!(first.as_mut()).is_pending());
-        let mut second = pin!(tx.send(tracked(5, &log)));
+        let mut second = Box::pin(tx.send(tracked(5, &log)));
         assert!(futures::poll!(second.as_mut()).is_pending());
-        assert_eq!(rx.recv().await.unwrap().id, 3); // room for `first`
+        let mut third = Box::pin(tx.send(tracked(8, &log)));
+        assert!(futures::poll!(third.as_mut()).is_pending());
+        assert_eq!(rx.recv().await.unwrap().id, 3); // 4 moves into the room
         drop(first);
-        assert_eq!(*log.lock().unwrap(), [2, 1, 3, 4]); // 3 received, 4 dropped unsent
-        assert!(futures::poll!(second.as_mut()).is_ready()); // the room went to `second`
-        assert_eq!(rx.recv().await.unwrap().id, 5);
+        assert_eq!(*log.lock().unwrap(), [2, 1, 3]); // 3 received; 4 is in the stream
+        drop(second); // still waiting: never sent
+        assert_eq!(*log.lock().unwrap(), [2, 1, 3, 5]);
+        assert_eq!(rx.recv().await.unwrap().id, 4); // 8 moves into the room (5 is gone)
+        assert!(matches!(
+            futures::poll!(third.as_mut()),
+            Poll::Ready(Ok(()))
+        ));
+        assert_eq!(rx.recv().await.unwrap().id, 8);
 
-        // Rendezvous: a receiver waiting for a sender that is then cancelled loses nothing.
+        // Rendezvous: a send cancelled while it waited for a receiver leaves nothing behind
+        // for the receiver that comes next.
         let (tx, rx) = memory_stream::<Tracked>(0);
         let mut send = Box::pin(tx.send(tracked(6, &log)));
         assert!(futures::poll!(send.as_mut()).is_pending());
-        let mut recv = pin!(rx.recv());
-        assert!(futures::poll!(recv.as_mut()).is_pending());
         drop(send);
         assert!(log.lock().unwrap().contains(&6));
+        let mut recv = pin!(rx.recv());
         assert!(futures::poll!(recv.as_mut()).is_pending());
         tx.try_send(tracked(7, &log)).unwrap();
         assert_eq!(recv.await.unwrap().id, 7);
@@ -464,6 +490,170 @@ async fn sink_adapter() {
         drop(rx);
         let mut sink = tx.into_sink();
         assert_eq!(sink.send(9).await, Err(SendError::BrokenResource(9)));
+    })
+    .await;
+}
+
+/// Once every receiver is gone, room that comes back (an unused permit dropped) is not used to
+/// complete a waiting send: the send fails with its item handed back, never "succeeds" into a
+/// buffer nobody can read (found by mutation testing of `refill`'s shut check).
+#[tokio::test(start_paused = true)]
+async fn room_freed_after_the_receivers_left_does_not_complete_a_waiting_send() {
+    bounded(async {
+        let (tx, rx) = memory_stream::<u32>(1);
+        let permit = tx.reserve().await.unwrap();
+        let mut send = Box::pin(tx.send(7));
+        assert!(futures::poll!(send.as_mut()).is_pending());
+        drop(rx);
+        drop(permit); // the room comes back after the receivers left
+        assert_eq!(send.await, Err(SendError::BrokenResource(7)));
+        assert_eq!(tx.statistics().current_buffer_used, 0);
+    })
+    .await;
+}
+
+/// A waiting receive or send polled again with another waker (moved to another task, or
+/// re-polled by a combinator with its own waker) is woken through the new waker, not the first
+/// (found by mutation testing: the waker update could be deleted).
+#[tokio::test(start_paused = true)]
+async fn a_waiter_polled_with_a_new_waker_is_woken_through_it() {
+    use futures::task::ArcWake;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::task::Context;
+
+    struct Flag(AtomicBool);
+    impl ArcWake for Flag {
+        fn wake_by_ref(arc_self: &Arc<Self>) {
+            arc_self.0.store(true, Ordering::SeqCst);
+        }
+    }
+    fn flag() -> (Arc<Flag>, std::task::Waker) {
+        let f = Arc::new(Flag(AtomicBool::new(false)));
+        (f.clone(), futures::task::waker(f))
+    }
+
+    bounded(async {
+        // A receive.
+        let (tx, rx) = memory_stream::<u32>(1);
+        let mut recv = Box::pin(rx.recv());
+        let (first, w1) = flag();
+        let (second, w2) = flag();
+        assert!(
+            recv.as_mut()
+                .poll(&mut Context::from_waker(&w1))
+                .is_pending()
+        );
+        assert!(
+            recv.as_mut()
+                .poll(&mut Context::from_waker(&w2))
+                .is_pending()
+        );
+        tx.try_send(1).unwrap();
+        assert!(
+            second.0.load(Ordering::SeqCst),
+            "woken through the new waker"
+        );
+        assert!(!first.0.load(Ordering::SeqCst));
+        assert_eq!(recv.await, Ok(1));
+
+        // A send on a full stream.
+        tx.try_send(2).unwrap();
+        let mut send = Box::pin(tx.send(3));
+        let (first, w1) = flag();
+        let (second, w2) = flag();
+        assert!(
+            send.as_mut()
+                .poll(&mut Context::from_waker(&w1))
+                .is_pending()
+        );
+        assert!(
+            send.as_mut()
+                .poll(&mut Context::from_waker(&w2))
+                .is_pending()
+        );
+        assert_eq!(rx.try_recv(), Ok(2));
+        assert!(
+            second.0.load(Ordering::SeqCst),
+            "woken through the new waker"
+        );
+        assert!(!first.0.load(Ordering::SeqCst));
+        assert_eq!(send.await, Ok(()));
+        assert_eq!(rx.try_recv(), Ok(3));
+    })
+    .await;
+}
+
+/// `FusedStream::is_terminated` (what `futures::select!` relies on to skip a finished stream):
+/// false while items or senders are left, true once end-of-stream has been reached (found by
+/// mutation testing: nothing checked it).
+#[tokio::test(start_paused = true)]
+async fn a_receiver_is_terminated_only_once_drained_and_ended() {
+    use futures::stream::FusedStream;
+    bounded(async {
+        let (tx, mut rx) = memory_stream::<u32>(2);
+        assert!(!rx.is_terminated());
+        tx.try_send(1).unwrap();
+        drop(tx);
+        assert!(!rx.is_terminated(), "an item is left");
+        assert_eq!(rx.next().await, Some(1));
+        assert!(rx.is_terminated());
+        assert_eq!(rx.next().await, None);
+        assert!(rx.is_terminated());
+
+        // A `next()` left waiting, then the stream ends: terminated once that place is given up.
+        let (tx, mut rx) = memory_stream::<u32>(0);
+        assert!(futures::poll!(rx.next()).is_pending());
+        assert!(!rx.is_terminated(), "waiting");
+        drop(tx);
+        assert_eq!(rx.next().await, None);
+        assert!(rx.is_terminated());
+    })
+    .await;
+}
+
+/// `Sink::poll_close` closes the send end at once, while the sink is still alive (found by
+/// mutation testing: the test above drops the sink right after closing it, which closes it too).
+/// Dropping a sink gives back room it reserved in `poll_ready` and unused, and the place of a
+/// `poll_ready` still waiting (found by mutation testing: `Drop for MemorySink` could be deleted).
+#[tokio::test(start_paused = true)]
+async fn a_sink_closes_on_close_and_gives_back_what_it_holds_when_dropped() {
+    use futures::Sink;
+    use futures::future::poll_fn;
+    use std::pin::Pin;
+    bounded(async {
+        let (tx, rx) = memory_stream::<u32>(2);
+        let mut sink = tx.into_sink();
+        sink.send(1).await.unwrap();
+        sink.close().await.unwrap();
+        assert!(sink.get_ref().is_closed());
+        assert_eq!(rx.recv().await, Ok(1));
+        assert_eq!(rx.recv().await, Err(RecvError::EndOfStream)); // the sink is still alive
+        drop(sink);
+
+        // Room reserved by `poll_ready` and never used comes back when the sink is dropped.
+        let (tx, rx) = memory_stream::<u32>(1);
+        let mut sink = tx.clone().into_sink();
+        assert!(matches!(
+            poll_fn(|cx| Pin::new(&mut sink).poll_ready(cx)).await,
+            Ok(())
+        ));
+        assert!(tx.try_send(1).unwrap_err().is_would_block()); // the sink holds the room
+        drop(sink);
+        tx.try_send(1).unwrap();
+
+        // A `poll_ready` still waiting gives its place up when the sink is dropped.
+        let mut sink = tx.clone().into_sink();
+        assert!(futures::poll!(poll_fn(|cx| Pin::new(&mut sink).poll_ready(cx))).is_pending());
+        let mut next = pin!(tx.reserve());
+        assert!(futures::poll!(next.as_mut()).is_pending());
+        drop(sink);
+        assert_eq!(rx.try_recv(), Ok(1));
+        let Poll::Ready(Ok(permit)) = futures::poll!(next.as_mut()) else {
+            panic!("the room went to the next waiter")
+        };
+        permit.send(2).unwrap();
+        assert_eq!(rx.try_recv(), Ok(2));
+        assert_eq!(rx.statistics().tasks_waiting_send, 0);
     })
     .await;
 }
@@ -725,7 +915,12 @@ async fn a_bound_stream_works_normally_while_its_group_lives() {
 }
 
 /// Many producers and consumers on two worker threads, with sends and receives cut off by
-/// `select!` at random: every item whose send reported success arrives exactly once.
+/// `select!` at random: every item whose send reported success arrives exactly once, and
+/// nothing else arrives except, at most once, the item of a send that `select!` dropped while
+/// it waited. That send happened if a receiver on the other thread took its item in the instant
+/// between its queueing and its drop (a receive completes a blocked send, issue 8 bug 10; the
+/// losing branch of a `select!` is dropped without learning it). A send dropped before its item
+/// was taken never delivers it; `reserve` + `Permit` is the form that always knows.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn threaded_mpmc_with_cancellations_delivers_exactly_once() {
     for capacity in [Some(0), Some(1), Some(16), None] {
@@ -737,15 +932,16 @@ async fn threaded_mpmc_with_cancellations_delivers_exactly_once() {
         for p in 0..4u64 {
             let tx = tx.clone();
             producers.push(tokio::spawn(async move {
-                let mut sent = Vec::new();
+                let (mut sent, mut dropped) = (Vec::new(), Vec::new());
                 for i in 0..2_000u64 {
                     let item = p * 1_000_000 + i;
                     if i % 7 == 3 {
-                        // Cut off at once if it has to wait: then it did not happen.
+                        // Cut off at once if it has to wait: then it did not happen, unless a
+                        // receiver took its item before the drop.
                         tokio::select! {
                             biased;
                             r = tx.send(item) => { r.unwrap(); sent.push(item); }
-                            _ = std::future::ready(()) => {}
+                            _ = std::future::ready(()) => dropped.push(item),
                         }
                     } else if i % 11 == 5 {
                         let permit = tx.reserve().await.unwrap();
@@ -756,7 +952,7 @@ async fn threaded_mpmc_with_cancellations_delivers_exactly_once() {
                         sent.push(item);
                     }
                 }
-                sent
+                (sent, dropped)
             }));
         }
         drop(tx);
@@ -789,23 +985,42 @@ async fn threaded_mpmc_with_cancellations_delivers_exactly_once() {
         }
         drop(rx);
         let run = async {
-            let mut sent = Vec::new();
+            let (mut sent, mut dropped) = (Vec::new(), Vec::new());
             for p in producers {
-                sent.extend(p.await.unwrap());
+                let (s, d) = p.await.unwrap();
+                sent.extend(s);
+                dropped.extend(d);
             }
             let mut got = Vec::new();
             for c in consumers {
                 got.extend(c.await.unwrap());
             }
-            sent.sort_unstable();
-            got.sort_unstable();
-            (sent, got)
+            (sent, dropped, got)
         };
-        let (sent, got) = tokio::time::timeout(Duration::from_secs(60), run)
+        let (sent, dropped, got) = tokio::time::timeout(Duration::from_secs(60), run)
             .await
             .unwrap_or_else(|_| panic!("hung with capacity {capacity:?}"));
         assert!(sent.len() > 4 * 1_500, "most sends went through");
-        assert_eq!(got, sent, "capacity {capacity:?}");
+        let got_set: std::collections::HashSet<u64> = got.iter().copied().collect();
+        assert_eq!(
+            got_set.len(),
+            got.len(),
+            "an item arrived twice ({capacity:?})"
+        );
+        for item in &sent {
+            assert!(
+                got_set.contains(item),
+                "sent item {item} lost ({capacity:?})"
+            );
+        }
+        let dropped: std::collections::HashSet<u64> = dropped.into_iter().collect();
+        let sent: std::collections::HashSet<u64> = sent.into_iter().collect();
+        for item in &got {
+            assert!(
+                sent.contains(item) || dropped.contains(item),
+                "item {item} arrived but was never sent ({capacity:?})"
+            );
+        }
     }
 }
 
@@ -863,10 +1078,12 @@ mod interleavings {
     /// What happened to an item, as its sender saw it.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     enum Fate {
-        /// Its send is still pending.
+        /// Its send is still pending (its item waits in the stream, where a receive may take
+        /// it: that completes the send).
         Pending,
-        /// The stream accepted it: it must be received exactly once (unless every receiver
-        /// closed, which discards the buffer).
+        /// The stream accepted it (its send returned `Ok`, or a receive took it from the
+        /// waiting send): it must be received exactly once (unless every receiver closed, which
+        /// discards the buffer).
         Accepted,
         /// It came back to the sender in an error.
         HandedBack,
@@ -901,10 +1118,12 @@ mod interleavings {
             );
             let fate = self.fate[&item.id];
             assert!(
-                matches!(fate, Fate::Accepted),
+                matches!(fate, Fate::Accepted | Fate::Pending),
                 "item {} received after {fate:?}",
                 item.id
             );
+            // Taken from a waiting send: that send has happened.
+            self.fate.insert(item.id, Fate::Accepted);
             self.received.push(item.id);
         }
 
@@ -912,6 +1131,10 @@ mod interleavings {
             match result {
                 Ok(()) => self.fate.insert(id, Fate::Accepted),
                 Err(e) => {
+                    assert!(
+                        !self.received.contains(&id),
+                        "the send of {id} failed although a receiver got its item"
+                    );
                     assert_eq!(e.into_inner().id, id, "the error hands back the same item");
                     self.fate.insert(id, Fate::HandedBack)
                 }
@@ -968,9 +1191,16 @@ mod interleavings {
                     if let Some(i) = pick(&sends, &i) {
                         let (id, f) = sends.swap_remove(i);
                         drop(f);
-                        // Strictly: the send did not happen; its item went with the future.
-                        assert!(m.dropped(id), "cancelled send {id} kept its item");
-                        m.fate.insert(id, Fate::Cancelled);
+                        // Unless a receive already took its item (then the send happened, and
+                        // the item is received or in the buffer), the send did not happen: its
+                        // item went with the future.
+                        if m.dropped(id) {
+                            if !m.received.contains(&id) {
+                                m.fate.insert(id, Fate::Cancelled);
+                            }
+                        } else {
+                            m.fate.insert(id, Fate::Accepted);
+                        }
                     }
                 }
                 Op::TrySend(h) => {
@@ -1066,8 +1296,15 @@ mod interleavings {
             drop(permits.drain(..));
             for (id, f) in sends.drain(..) {
                 drop(f);
-                assert!(m.dropped(id));
-                m.fate.insert(id, Fate::Cancelled);
+                // Dropped unsent (its item with it), or a receive had taken its item into the
+                // buffer (then the send happened, and the drain below must receive it).
+                if m.dropped(id) {
+                    if !m.received.contains(&id) {
+                        m.fate.insert(id, Fate::Cancelled);
+                    }
+                } else {
+                    m.fate.insert(id, Fate::Accepted);
+                }
             }
             drop(recvs.drain(..));
             while let Ok(item) = receivers[r].try_recv() {
@@ -1216,12 +1453,15 @@ async fn operations_are_cancellation_points_even_when_ready_and_lose_nothing() {
     ));
 }
 
-/// Issue 8, bug 10: a full bounded stream with blocked senders. Taking the buffered item grants
-/// its room to the oldest blocked sender, whose item is still in its future (a send that has not
-/// returned `Ready` has not happened, so nobody may take its item). `statistics()` used to count
-/// that granted sender nowhere: not in the buffer, not among the waiting senders.
+/// Issue 8, bug 10: a full bounded stream with blocked senders (capacity 1, one item
+/// buffered, three senders blocked). The second `try_recv` used to be `WouldBlock`: taking the
+/// buffered item only *granted* its room to the oldest sender, whose item stayed in its future
+/// until its task ran, and `statistics()` counted that item nowhere. Now, as AnyIO's
+/// `receive_nowait` does, a receive moves the oldest blocked send's item into the room it frees,
+/// which completes that send: a non-blocking loop drains everything, and every item is counted
+/// at every step (in the buffer, or in a sender still waiting).
 #[tokio::test(start_paused = true)]
-async fn a_granted_sender_is_counted_and_a_draining_loop_gets_every_item() {
+async fn a_non_blocking_loop_drains_a_full_stream_with_blocked_senders() {
     bounded(async {
         let (tx, rx) = memory_stream::<u32>(1);
         tx.try_send(0).unwrap();
@@ -1229,28 +1469,36 @@ async fn a_granted_sender_is_counted_and_a_draining_loop_gets_every_item() {
         for send in &mut blocked {
             assert!(futures::poll!(send.as_mut()).is_pending());
         }
-        assert_eq!(rx.statistics().tasks_waiting_send, 3);
-        assert_eq!(rx.try_recv(), Ok(0));
-        // The first sender was granted the room; it has not sent yet, so it still waits.
         let st = rx.statistics();
-        assert_eq!((st.current_buffer_used, st.tasks_waiting_send), (0, 3));
+        assert_eq!((st.current_buffer_used, st.tasks_waiting_send), (1, 3));
+        // The drain loop: no await between the receives.
+        for (n, want) in (0..=3).enumerate() {
+            assert_eq!(rx.try_recv(), Ok(want));
+            let st = rx.statistics();
+            let left = 3 - n; // items not received yet
+            assert_eq!(
+                st.current_buffer_used + st.tasks_waiting_send,
+                left,
+                "every item not yet received is counted, after receiving {want}: {st:?}"
+            );
+            assert_eq!(st.current_buffer_used, usize::from(left > 0));
+        }
         assert_eq!(rx.try_recv(), Err(TryRecvError::WouldBlock));
-        // Once polled, it delivers, and the count drops.
-        assert_eq!(futures::poll!(blocked[0].as_mut()), Poll::Ready(Ok(())));
+        // Each send completed when its item was taken: its future is ready, and the stream
+        // is empty with nobody waiting.
+        for send in &mut blocked {
+            assert_eq!(futures::poll!(send.as_mut()), Poll::Ready(Ok(())));
+        }
         let st = rx.statistics();
-        assert_eq!((st.current_buffer_used, st.tasks_waiting_send), (1, 2));
-        // A cancelled send still never happens, granted or not.
-        assert_eq!(rx.try_recv(), Ok(1)); // grants the room to the second sender
-        drop(blocked.remove(1));
-        assert_eq!(rx.statistics().tasks_waiting_send, 1); // the grant moved to the third
-        assert_eq!(futures::poll!(blocked[1].as_mut()), Poll::Ready(Ok(())));
-        assert_eq!(rx.try_recv(), Ok(3));
-        assert_eq!(rx.statistics().tasks_waiting_send, 0);
+        assert_eq!((st.current_buffer_used, st.tasks_waiting_send), (0, 0));
+        // The stream works as before afterwards: the room is free.
+        tx.try_send(4).unwrap();
+        assert!(tx.try_send(5).unwrap_err().is_would_block());
+        assert_eq!(rx.try_recv(), Ok(4));
     })
     .await;
 
-    // Across tasks: a non-blocking drain loop that yields while senders still wait gets every
-    // item, without ever waiting for a new send.
+    // Across tasks: the senders' tasks do not have to run between the receives.
     bounded(async {
         let (tx, rx) = memory_stream::<u32>(1);
         tx.try_send(0).unwrap();
@@ -1264,19 +1512,148 @@ async fn a_granted_sender_is_counted_and_a_draining_loop_gets_every_item() {
             tokio::task::yield_now().await;
         }
         let mut got = Vec::new();
-        loop {
-            match rx.try_recv() {
-                Ok(item) => got.push(item),
-                Err(TryRecvError::WouldBlock) if rx.statistics().tasks_waiting_send > 0 => {
-                    tokio::task::yield_now().await;
-                }
-                Err(_) => break,
-            }
+        while let Ok(item) = rx.try_recv() {
+            got.push(item);
         }
         assert_eq!(got, [0, 1, 2, 3]);
         for sender in senders {
             assert_eq!(sender.await.unwrap(), Ok(()));
         }
+    })
+    .await;
+
+    // Rendezvous: `try_recv` takes a blocked sender's item directly, oldest first.
+    bounded(async {
+        let (tx, rx) = memory_stream::<u32>(0);
+        let mut blocked: Vec<_> = (1..=2).map(|i| Box::pin(tx.send(i))).collect();
+        for send in &mut blocked {
+            assert!(futures::poll!(send.as_mut()).is_pending());
+        }
+        assert_eq!(rx.try_recv(), Ok(1));
+        assert_eq!(rx.statistics().tasks_waiting_send, 1);
+        assert_eq!(rx.try_recv(), Ok(2));
+        assert_eq!(rx.try_recv(), Err(TryRecvError::WouldBlock));
+        for send in &mut blocked {
+            assert_eq!(futures::poll!(send.as_mut()), Poll::Ready(Ok(())));
+        }
+    })
+    .await;
+}
+
+/// Bug 10's fix keeps "a cancelled send never happens": a send whose future is dropped before a
+/// receive took its item is never delivered (its item is dropped with it, and the drain skips
+/// it), on a bounded and a rendezvous stream.
+#[tokio::test(start_paused = true)]
+async fn a_send_dropped_before_a_receive_took_its_item_is_never_delivered() {
+    bounded(async {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = memory_stream::<Tracked>(1);
+        tx.try_send(tracked(0, &log)).unwrap();
+        let mut blocked: Vec<_> = (1..=3)
+            .map(|i| Box::pin(tx.send(tracked(i, &log))))
+            .collect();
+        for send in &mut blocked {
+            assert!(futures::poll!(send.as_mut()).is_pending());
+        }
+        drop(blocked.remove(1)); // the send of 2, still waiting
+        assert_eq!(*log.lock().unwrap(), [2], "dropped with its future, unsent");
+        assert_eq!(rx.statistics().tasks_waiting_send, 2);
+        let mut got = Vec::new();
+        while let Ok(item) = rx.try_recv() {
+            got.push(item.id);
+        }
+        assert_eq!(got, [0, 1, 3]);
+        for send in &mut blocked {
+            assert!(matches!(futures::poll!(send.as_mut()), Poll::Ready(Ok(()))));
+        }
+
+        // Rendezvous: a dropped waiting send leaves nothing to take.
+        let (tx, rx) = memory_stream::<Tracked>(0);
+        let mut send = Box::pin(tx.send(tracked(10, &log)));
+        assert!(futures::poll!(send.as_mut()).is_pending());
+        drop(send);
+        assert!(log.lock().unwrap().contains(&10));
+        assert_eq!(rx.try_recv().unwrap_err(), TryRecvError::WouldBlock);
+        assert_eq!(rx.statistics().tasks_waiting_send, 0);
+    })
+    .await;
+}
+
+/// A waiting send polled inside a cancelled scope takes its item back out of the stream at
+/// once, even while the scope cannot drop it yet (a shielded sibling holds it): from then on no
+/// receive can complete it, and it is dropped unsent with the body. A send whose item a receive
+/// took before the cancellation reached it has happened, and says so (Trio's rule: the hand-off
+/// wins over a later cancel; the next cancellation point stops the body).
+#[tokio::test(start_paused = true)]
+async fn a_send_cancelled_by_its_scope_is_withdrawn_before_the_scope_drops_it() {
+    bounded(async {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = memory_stream::<Tracked>(1);
+        tx.try_send(tracked(0, &log)).unwrap();
+        let scope = tether::CancelScope::new();
+        let gate = tether::Event::new();
+        let mut run = pin!(scope.run(async {
+            futures::join!(
+                tx.send(tracked(1, &log)),
+                tether::shield(gate.wait()), // holds the cancelled scope
+            )
+        }));
+        assert!(futures::poll!(run.as_mut()).is_pending());
+        assert_eq!(rx.statistics().tasks_waiting_send, 1);
+        scope.cancel();
+        assert!(futures::poll!(run.as_mut()).is_pending()); // held by the shield
+        assert_eq!(rx.statistics().tasks_waiting_send, 0, "withdrawn");
+        assert_eq!(rx.try_recv().unwrap().id, 0);
+        assert_eq!(rx.try_recv().unwrap_err(), TryRecvError::WouldBlock);
+        assert!(log.lock().unwrap().contains(&0));
+        assert!(
+            !log.lock().unwrap().contains(&1),
+            "still in the send's future"
+        );
+        gate.set();
+        assert!(run.await.is_err());
+        assert!(
+            log.lock().unwrap().contains(&1),
+            "dropped unsent with the body"
+        );
+        assert_eq!(rx.try_recv().unwrap_err(), TryRecvError::WouldBlock);
+
+        // Taken first, cancelled after: the send completed; polled again (the shield keeps the
+        // body alive), it says so.
+        let (tx, rx) = memory_stream::<u32>(1);
+        tx.try_send(0).unwrap();
+        let scope = tether::CancelScope::new();
+        let gate = tether::Event::new();
+        let sent = Mutex::new(None);
+        let mut run = pin!(scope.run(async {
+            futures::join!(
+                async { *sent.lock().unwrap() = Some(tx.send(1).await) },
+                tether::shield(gate.wait()),
+            )
+        }));
+        assert!(futures::poll!(run.as_mut()).is_pending());
+        assert_eq!(rx.try_recv(), Ok(0)); // moves 1 into the room: the send happened
+        scope.cancel();
+        assert!(futures::poll!(run.as_mut()).is_pending()); // held by the shield
+        assert_eq!(*sent.lock().unwrap(), Some(Ok(())));
+        gate.set();
+        // Both branches finished without reaching another cancellation point: the body
+        // completed (as in Trio, a cancelled scope whose body ends on its own returns normally).
+        assert!(run.await.is_ok());
+        assert_eq!(rx.try_recv(), Ok(1));
+
+        // Taken first, and the scope drops the body without polling it again: the item was
+        // delivered all the same (the send happened before the cancellation).
+        let (tx, rx) = memory_stream::<u32>(1);
+        tx.try_send(0).unwrap();
+        let scope = tether::CancelScope::new();
+        let mut run = pin!(scope.run(tx.send(1)));
+        assert!(futures::poll!(run.as_mut()).is_pending());
+        assert_eq!(rx.try_recv(), Ok(0));
+        scope.cancel();
+        assert!(run.await.is_err());
+        assert_eq!(rx.try_recv(), Ok(1));
+        assert_eq!(rx.statistics().tasks_waiting_send, 0);
     })
     .await;
 }

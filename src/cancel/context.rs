@@ -203,7 +203,7 @@ pub(crate) fn current_is_cancelled() -> bool {
 
 /// Whether the body at the current position must be dropped now: cancelled, and nothing below
 /// the current node holds it (see [`Node::must_drop_body`]).
-fn current_must_drop() -> bool {
+pub(crate) fn current_must_drop() -> bool {
     if (!NODE.is_set() && !CHILD.is_set()) || !position_is_ours() {
         return false;
     }

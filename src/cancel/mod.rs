@@ -19,9 +19,9 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 pub use cleanup::{WithCleanup, with_cleanup};
-pub(crate) use context::current_is_cancelled;
 pub use context::{Checkpoint, checkpoint, checkpoint_if_cancelled, current_effective_deadline};
 pub(crate) use context::{LazyRoot, current_node};
+pub(crate) use context::{current_is_cancelled, current_must_drop};
 pub(crate) use driver::{Begin, HoldMode, ScopeDriver, Settle, Step};
 pub(crate) use node::Node;
 pub use run::Run;

@@ -15,22 +15,23 @@
 //!
 //! - A sender offers its item to the oldest *waiting receiver* (a direct hand-off into that
 //!   receiver's slot), else to the buffer if there is room; in both cases only if no sender is
-//!   queued ahead of it (FIFO). Otherwise it queues in `send_waiters`, **keeping its item in its
-//!   own future**.
+//!   queued ahead of it (FIFO). Otherwise it queues in `send_waiters` **with its item in its
+//!   waiter slot** (`SendSlot::Item`), as Trio's `send_tasks` holds a blocked sender's value.
 //! - When room appears (a receive frees a slot, a permit is given back) or, on a rendezvous
-//!   stream, a receiver starts waiting, the oldest queued sender is *granted* that room
-//!   (`reserved += 1`) and woken; when polled, it delivers its item itself, to a waiting
-//!   receiver or into the reserved room. A send and a `reserve` wait the same way: a send is a
-//!   reservation that spends itself.
-//! - A receiver pops the buffer (which frees room, granted to the next queued sender), else
-//!   queues in `recv_waiters` and is handed an item directly.
+//!   stream, a receiver starts waiting, the oldest queued sender is served: a send's item moves
+//!   into that room (to a waiting receiver, else into the buffer), its slot becomes `Sent` and
+//!   it is woken to complete with `Ok`; a `reserve` is *granted* the room (`reserved += 1`).
+//! - A receiver pops the buffer (which frees room: the next queued send's item moves in), else,
+//!   with no receiver queued ahead, takes the oldest queued send's item directly (AnyIO's
+//!   `receive_nowait`); else it queues in `recv_waiters` and is handed an item directly.
 //!
-//! Because an item leaves a send future only while that future is being polled, a send that is
-//! cancelled (dropped) before it returned `Ready` never happened, strictly: its item is dropped
-//! with it. Room granted to a dropped sender is passed on to the next one. Because hand-offs to
-//! receivers are direct, a woken receiver never races a newcomer for its item (no barging), and
-//! an item handed to a receiver that is then cancelled goes to the next receiver or back to the
-//! head of the buffer.
+//! A send that gives up (its future dropped, or polled inside a cancelled scope) removes its
+//! waiter under the lock and gets its item back if it is still there: that send never
+//! happened, and no receive can take the item afterwards. If a receive took it first, the send
+//! happened; the future learns it (`Withdrawn::Sent`). Room granted to a dropped reservation is
+//! passed on to the next one. Because hand-offs to receivers are direct, a woken receiver never
+//! races a newcomer for its item (no barging), and an item handed to a receiver that is then
+//! cancelled goes to the next receiver or back to the head of the buffer.
 //!
 //! # Invariants (hold whenever the lock is released)
 //!
@@ -38,24 +39,28 @@
 //!    waits while a receiver waits for it.
 //! 2. Room is never promised twice: `buffer.len() + reserved <= capacity` on a bounded stream,
 //!    except for an item given back by a cancelled receiver (at most one per such receiver). On
-//!    a rendezvous stream, `reserved` counts granted senders and permits, each standing for a
-//!    waiting receiver; a granted *send* that finds no receiver any more queues again at the
-//!    front, while an item sent through a *permit* then waits in the buffer for the next
-//!    receiver. No item is ever dropped to keep this.
+//!    a rendezvous stream, `reserved` counts granted reservations and permits, each standing
+//!    for a waiting receiver; an item sent through a permit whose receiver left waits in the
+//!    buffer for the next receiver. No item is ever dropped to keep this.
 //! 3. `send_shut` is set once, by whichever comes first: the last receiver closing
 //!    (`PeerGone`) or the owning group ending (`OwnerEnded`); `recv_shut` likewise with the last
 //!    sender. The first cause is the one reported, and never changes. The per-item paths test
 //!    one `Option` each, so an unbound stream and a bound one cost the same per item.
 //! 4. An entry in a waiter slab is owned by exactly one future (or the receiver's `Stream`
 //!    state), which removes it when it completes or is dropped; the shared state only changes
-//!    its slot. A granted sender has been woken; it is no longer queued.
-//! 5. After every operation, either no sender is queued or no room can be granted (the queue
-//!    is served as soon as room appears).
+//!    its slot. A queued entry is `Item` (a send) or `Reserve`; a served one is `Sent` or
+//!    `Granted`, has been woken, and is no longer queued.
+//! 5. After every operation, either no sender is queued, or no room can be granted, or the
+//!    stream is shut (the queue is served as soon as room appears).
 //! 6. `granted` is the number of waiter entries whose slot is `Granted`; statistics count them
-//!    as waiting senders, since their futures have not completed.
+//!    as waiting senders, since their futures have not completed. `Sent` entries are counted
+//!    nowhere: their items are in the buffer or were received.
 //! 7. An unbounded stream's buffer allocation is at most four times its length, or
 //!    [`MIN_KEPT`] slots (plus what `VecDeque` rounds up to): memory taken by a burst is given
 //!    back as the burst drains.
+//! 8. A queued send's item is taken only while no receiver is queued (those are served first,
+//!    FIFO) and the stream is open both ways (a send on a shut stream gets its item back in its
+//!    error).
 
 use std::collections::VecDeque;
 use std::task::{Context, Poll, Waker};
@@ -64,6 +69,59 @@ use slab::Slab;
 
 use crate::loom::sync::{Mutex, MutexGuard};
 use crate::task::TaskId;
+
+/// How many polls a cancellation point takes, while its scope should already have dropped it,
+/// before it concludes it runs under a nested executor and stops cutting off (as
+/// [`Checkpoint`](crate::Checkpoint) and the scope driver do).
+const ESCAPE_AFTER: u8 = 3;
+
+/// What makes a stream operation a cancellation point: inside a cancelled scope it does not
+/// complete, so the scope drops it there.
+///
+/// Under a nested executor (a `block_on` in a cancelled scope's body) the scope cannot drop the
+/// operation, which would then wait forever for a wake-up nobody sends. So, like
+/// [`Checkpoint`](crate::Checkpoint): while the scope should drop it, each cut-off poll wakes
+/// the task again, and after [`ESCAPE_AFTER`] such polls the operation escapes and runs as
+/// plain code would (it completes if it can, or waits as usual). While something holds the
+/// scope (a shielded sibling still runs), the operation just waits, without waking itself.
+#[derive(Debug, Default)]
+pub(crate) struct CancelPoint {
+    /// Polls while cut off although the scope above should have dropped us.
+    stranded_polls: u8,
+}
+
+impl CancelPoint {
+    /// Starts over: the next operation through this point has not escaped (a handle's
+    /// `poll_next` calls it when one item's wait is over).
+    #[inline]
+    pub(crate) fn reset(&mut self) {
+        self.stranded_polls = 0;
+    }
+
+    /// Whether the operation must return `Pending` now because its scope is cancelled.
+    #[inline]
+    pub(crate) fn cut_off(&mut self, cx: &mut Context<'_>) -> bool {
+        if !crate::cancel::current_is_cancelled() {
+            // Outside a cancelled scope: a handle's `poll_next` that escaped once under a
+            // nested executor is a cancellation point again in the next cancelled scope.
+            self.stranded_polls = 0;
+            return false;
+        }
+        if crate::cancel::current_must_drop() {
+            if self.stranded_polls >= ESCAPE_AFTER {
+                return false;
+            }
+            self.stranded_polls += 1;
+            if self.stranded_polls >= ESCAPE_AFTER {
+                return false;
+            }
+            cx.waker().wake_by_ref();
+        } else {
+            self.stranded_polls = 0;
+        }
+        true
+    }
+}
 
 /// The allocation an unbounded stream starts with and never shrinks below, in items.
 pub(crate) const MIN_KEPT: usize = 1024;
@@ -96,12 +154,31 @@ pub(crate) struct Key {
     seq: u64,
 }
 
-/// Where a waiting sender (a `send` or a `reserve`) stands. Its item, if any, is in its future.
-enum SendSlot {
-    /// Queued, waiting for room (or, on a rendezvous stream, for a receiver).
-    Waiting,
-    /// Granted one unit of `reserved`; the future spends it when polled, or gives it back.
+/// Where a waiting sender (a `send` or a `reserve`) stands.
+enum SendSlot<T> {
+    /// A queued send, with its item: it waits here, where a receive can take it (which
+    /// completes the send). The future takes it back if it is cancelled (dropped, or polled
+    /// inside a cancelled scope) first.
+    Item(T),
+    /// A queued reservation, waiting for room (or, on a rendezvous stream, for a receiver).
+    Reserve,
+    /// A reservation granted one unit of `reserved`; the future takes it when polled, or gives
+    /// it back.
     Granted,
+    /// A send whose item a receive took (into the buffer, or into a receiver's hands): the send
+    /// has happened, and the future completes with `Ok` when next polled.
+    Sent,
+}
+
+/// What a waiting send or reserve leaves with when it gives up ([`Chan::cancel_send`]).
+#[derive(Debug)]
+pub(crate) enum Withdrawn<T> {
+    /// The send's item was still waiting: the send did not happen, and the item is back.
+    Item(T),
+    /// A receive had already taken the send's item: the send happened.
+    Sent,
+    /// A reservation (no item): room granted to it, if any, was passed on.
+    Reservation,
 }
 
 /// What a queued receiver holds.
@@ -145,9 +222,9 @@ struct State<T> {
     capacity: usize,
     /// Room promised to permits (and to granted reserve futures) and not yet used.
     reserved: usize,
-    /// Waiters granted room (or, on a rendezvous stream, a receiver) whose futures have not
-    /// taken it yet. Their sends have not happened, so `statistics()` counts them as waiting
-    /// senders; without this count a granted send's item would show up nowhere.
+    /// Reserve futures granted room (or, on a rendezvous stream, a receiver) that have not
+    /// taken it yet. `statistics()` counts them as waiting senders, since their futures have
+    /// not completed. (A send is never granted room: a receive moves its item instead.)
     granted: usize,
     /// Open send handles.
     senders: usize,
@@ -157,8 +234,8 @@ struct State<T> {
     send_shut: Option<Shut>,
     /// Why nothing more will arrive once the buffer is drained, once that is so (invariant 3).
     recv_shut: Option<Shut>,
-    /// Senders waiting for room or for a receiver, FIFO.
-    send_waiters: Waiters<SendSlot>,
+    /// Senders (with their items) and reservations waiting for room or for a receiver, FIFO.
+    send_waiters: Waiters<SendSlot<T>>,
     /// Receivers waiting for an item, FIFO.
     recv_waiters: Waiters<RecvSlot<T>>,
 }
@@ -270,16 +347,6 @@ impl<S> Waiters<S> {
         Some(entry.slot)
     }
 
-    /// Puts a served entry back at the front of the queue, with `slot`.
-    fn requeue_front(&mut self, key: Key, slot: S) {
-        let entry = &mut self.entries[key.index];
-        debug_assert!(!entry.queued);
-        entry.slot = slot;
-        entry.queued = true;
-        self.queue.push_front(key);
-        self.waiting += 1;
-    }
-
     fn update_waker(&mut self, key: Key, waker: &Waker) {
         if let Some(entry) = self.get_mut(key)
             && !entry.waker.will_wake(waker)
@@ -357,47 +424,90 @@ impl<T> State<T> {
         Err(item)
     }
 
-    /// Spends one unit of `reserved` on `item`: to a waiting receiver, else into the buffer.
-    /// On a rendezvous stream whose receiver left meanwhile, `overflow` decides: the item waits
-    /// in the buffer (a permit, which promised not to wait), or comes back (a send, which then
-    /// queues again).
-    fn spend_reserved(&mut self, item: T, overflow: bool, wakers: &mut WakeList) -> Result<(), T> {
+    /// Spends one unit of `reserved` (a permit) on `item`: to a waiting receiver, else into the
+    /// buffer. On a rendezvous stream whose receiver left meanwhile the item waits in the
+    /// buffer for the next receiver (a permit promised not to wait).
+    fn spend_reserved(&mut self, item: T, wakers: &mut WakeList) {
         self.reserved -= 1;
-        let result = match self.hand_to_receiver(item, wakers) {
-            Ok(()) => Ok(()),
-            Err(item) if self.capacity > 0 || overflow => {
-                self.buffer.push_back(item);
-                Ok(())
-            }
-            Err(item) => Err(item),
-        };
+        if let Err(item) = self.hand_to_receiver(item, wakers) {
+            self.buffer.push_back(item);
+        }
         self.refill(wakers);
-        result
     }
 
-    /// Grants room to queued senders, oldest first, while there is room to grant (invariant 5).
+    /// Puts a queued send's item where the room granted to it is: to a waiting receiver no
+    /// grant stands for, else into the buffer.
+    #[inline]
+    fn deliver(&mut self, item: T, wakers: &mut WakeList) {
+        let item = if self.free_receiver() {
+            match self.hand_to_receiver(item, wakers) {
+                Ok(()) => return,
+                Err(item) => item,
+            }
+        } else {
+            item
+        };
+        self.buffer.push_back(item);
+    }
+
+    /// Serves queued senders, oldest first, while there is room (invariant 5): a send's item
+    /// moves into that room (the send has then happened, and its future is woken to complete
+    /// with `Ok`); a reservation is granted the room.
     fn refill(&mut self, wakers: &mut WakeList) {
-        if self.send_waiters.waiting == 0 || self.send_shut.is_some() {
+        if self.send_waiters.waiting == 0 || self.send_shut.is_some() || self.recv_shut.is_some() {
             return;
         }
         while self.can_grant() {
             let Some((_, entry)) = self.send_waiters.pop_front() else {
                 return;
             };
-            entry.slot = SendSlot::Granted;
             wakers.push(std::mem::replace(&mut entry.waker, Waker::noop().clone()));
-            self.reserved += 1;
-            self.granted += 1;
+            match std::mem::replace(&mut entry.slot, SendSlot::Granted) {
+                SendSlot::Item(item) => {
+                    entry.slot = SendSlot::Sent;
+                    self.deliver(item, wakers);
+                }
+                SendSlot::Reserve => {
+                    self.reserved += 1;
+                    self.granted += 1;
+                }
+                SendSlot::Granted | SendSlot::Sent => {
+                    unreachable!("a queued sender has neither been granted room nor sent")
+                }
+            }
         }
     }
 
-    /// Takes the buffer's head and grants the room it frees.
+    /// Takes the buffer's head and moves the oldest queued send's item into the room it frees
+    /// (AnyIO's `receive_nowait`); with nothing buffered, takes the oldest queued send's item
+    /// directly (a rendezvous stream, or room all promised to permits).
     #[inline]
     fn take(&mut self, wakers: &mut WakeList) -> Option<T> {
-        let item = self.buffer.pop_front()?;
+        let Some(item) = self.buffer.pop_front() else {
+            return self.take_from_sender(wakers);
+        };
         self.refill(wakers);
         self.shrink_if_drained();
         Some(item)
+    }
+
+    /// The item of the oldest queued send, if that is where the next item is: only while no
+    /// receiver is queued ahead of the caller (FIFO among receivers) and the stream is open
+    /// both ways (a send on a shut stream fails and gets its item back). Completes that send.
+    fn take_from_sender(&mut self, wakers: &mut WakeList) -> Option<T> {
+        if self.recv_waiters.waiting > 0 || self.send_shut.is_some() || self.recv_shut.is_some() {
+            return None;
+        }
+        let key = self.send_waiters.front()?;
+        if !matches!(self.send_waiters.entries[key.index].slot, SendSlot::Item(_)) {
+            return None; // a reservation is first: its item is not sent yet
+        }
+        let (_, entry) = self.send_waiters.pop_front()?;
+        wakers.push(std::mem::replace(&mut entry.waker, Waker::noop().clone()));
+        match std::mem::replace(&mut entry.slot, SendSlot::Sent) {
+            SendSlot::Item(item) => Some(item),
+            _ => unreachable!("checked above"),
+        }
     }
 
     /// An unbounded stream gives back the memory of a burst: once the buffer has drained to a
@@ -437,16 +547,6 @@ pub(crate) struct Counters {
     pub(crate) receivers: usize,
     pub(crate) waiting_send: usize,
     pub(crate) waiting_recv: usize,
-}
-
-/// The result of polling a send.
-pub(crate) enum SendPoll<T> {
-    /// The item was delivered.
-    Sent,
-    /// Queued (or still queued); the item stays with the caller, `key` names the waiter.
-    Pending(T),
-    /// The stream is shut for sending; the item comes back.
-    Shut(T, Shut),
 }
 
 impl<T> Chan<T> {
@@ -609,68 +709,52 @@ impl<T> Chan<T> {
         result
     }
 
-    /// Polls a send of `item`: first poll with `key == None`, later polls with its waiter.
-    /// The item is delivered only during this call; `Pending` hands it back to the future.
+    /// Polls a send: first poll with the item in `item` and `key == None`; if the send
+    /// queues, its item moves into its waiter (where a receive can take it, completing the
+    /// send) and `key` names the waiter. `Err` hands the item back with the reason.
     pub(crate) fn poll_send(
         &self,
-        item: T,
+        item: &mut Option<T>,
         key: &mut Option<Key>,
         cx: &mut Context<'_>,
-    ) -> SendPoll<T> {
+    ) -> Poll<Result<(), (T, Shut)>> {
         let mut wakers = WakeList::default();
         let result = {
             let mut guard = self.lock();
             let s = &mut *guard;
             match *key {
                 None => {
+                    let it = item.take().expect("a send not queued holds its item");
                     if let Some(why) = s.send_shut {
-                        return SendPoll::Shut(item, why);
+                        return Poll::Ready(Err((it, why)));
                     }
-                    match s.offer(item, &mut wakers) {
-                        Ok(()) => SendPoll::Sent,
-                        Err(item) => {
-                            *key = Some(s.send_waiters.push(SendSlot::Waiting, cx.waker().clone()));
-                            SendPoll::Pending(item)
+                    match s.offer(it, &mut wakers) {
+                        Ok(()) => Poll::Ready(Ok(())),
+                        Err(it) => {
+                            *key =
+                                Some(s.send_waiters.push(SendSlot::Item(it), cx.waker().clone()));
+                            Poll::Pending
                         }
                     }
                 }
                 Some(k) => {
-                    let granted = matches!(
-                        s.send_waiters
-                            .get_mut(k)
-                            .expect("send waiter entry is owned")
-                            .slot,
-                        SendSlot::Granted
-                    );
-                    if granted {
-                        s.granted -= 1;
-                    }
-                    if let Some(why) = s.send_shut {
+                    let entry = s
+                        .send_waiters
+                        .get_mut(k)
+                        .expect("send waiter entry is owned");
+                    if let SendSlot::Sent = entry.slot {
                         s.send_waiters.remove(k);
                         *key = None;
-                        if granted {
-                            s.reserved -= 1;
-                        }
-                        SendPoll::Shut(item, why)
-                    } else if granted {
-                        match s.spend_reserved(item, false, &mut wakers) {
-                            Ok(()) => {
-                                s.send_waiters.remove(k);
-                                *key = None;
-                                SendPoll::Sent
-                            }
-                            Err(item) => {
-                                // Rendezvous: the receiver this grant stood for left. Queue
-                                // again at the front, keeping this sender's turn.
-                                s.send_waiters.requeue_front(k, SendSlot::Waiting);
-                                s.send_waiters.update_waker(k, cx.waker());
-                                s.refill(&mut wakers);
-                                SendPoll::Pending(item)
-                            }
-                        }
+                        Poll::Ready(Ok(()))
+                    } else if let Some(why) = s.send_shut {
+                        let Some(SendSlot::Item(it)) = s.send_waiters.remove(k) else {
+                            unreachable!("a queued send holds its item")
+                        };
+                        *key = None;
+                        Poll::Ready(Err((it, why)))
                     } else {
                         s.send_waiters.update_waker(k, cx.waker());
-                        SendPoll::Pending(item)
+                        Poll::Pending
                     }
                 }
             }
@@ -679,19 +763,27 @@ impl<T> Chan<T> {
         result
     }
 
-    /// A waiting send or reserve was cancelled (or gave up): removes its waiter, and passes on
-    /// room it had been granted. The cancelled send's item is the caller's to drop.
-    pub(crate) fn cancel_send(&self, key: Key) {
+    /// A waiting send or reserve gives up (dropped, cancelled, or its handle closed): removes
+    /// its waiter and passes on room granted to it. A send's item comes back unless a receive
+    /// already took it; the caller drops it after the lock is released.
+    pub(crate) fn cancel_send(&self, key: Key) -> Withdrawn<T> {
         let mut wakers = WakeList::default();
-        {
+        let withdrawn = {
             let mut s = self.lock();
-            if let Some(SendSlot::Granted) = s.send_waiters.remove(key) {
-                s.reserved -= 1;
-                s.granted -= 1;
-                s.refill(&mut wakers);
+            match s.send_waiters.remove(key) {
+                Some(SendSlot::Item(item)) => Withdrawn::Item(item),
+                Some(SendSlot::Sent) => Withdrawn::Sent,
+                Some(SendSlot::Granted) => {
+                    s.reserved -= 1;
+                    s.granted -= 1;
+                    s.refill(&mut wakers);
+                    Withdrawn::Reservation
+                }
+                Some(SendSlot::Reserve) | None => Withdrawn::Reservation,
             }
-        }
+        };
         wakers.wake();
+        withdrawn
     }
 
     /// Polls a reservation. `Ready(Ok(()))` means one unit of `reserved` now belongs to the
@@ -712,7 +804,7 @@ impl<T> Chan<T> {
                     s.reserved += 1;
                     return Poll::Ready(Ok(()));
                 }
-                *key = Some(s.send_waiters.push(SendSlot::Waiting, cx.waker().clone()));
+                *key = Some(s.send_waiters.push(SendSlot::Reserve, cx.waker().clone()));
                 Poll::Pending
             }
             Some(k) => {
@@ -749,8 +841,7 @@ impl<T> Chan<T> {
                 s.reserved -= 1;
                 Err((item, why))
             } else {
-                let delivered = s.spend_reserved(item, true, &mut wakers);
-                debug_assert!(delivered.is_ok(), "a permit's item always finds a place");
+                s.spend_reserved(item, &mut wakers);
                 Ok(())
             }
         };
@@ -888,6 +979,44 @@ mod tests {
         // And it still works afterwards.
         chan.try_send(7).unwrap();
         assert_eq!(chan.try_recv(), Ok(7));
+    }
+
+    /// Stale keys of removed waiters are compacted away (invariant of `Waiters::remove`): a
+    /// stream where some senders stay queued while thousands of others come and go (a send in
+    /// a `select!` that keeps timing out) keeps its queue within twice its live waiters (or 33
+    /// keys), with one waiter staying and with many.
+    #[test]
+    fn the_queue_of_a_stream_whose_waiters_keep_leaving_stays_short() {
+        for staying in [1u32, 40] {
+            let chan = Chan::new(1);
+            chan.try_send(0u32).unwrap();
+            let waker = Waker::noop();
+            let mut cx = Context::from_waker(waker);
+            let mut stay: Vec<_> = (1..=staying).map(|i| (Some(i), None)).collect();
+            for (item, key) in &mut stay {
+                assert!(chan.poll_send(item, key, &mut cx).is_pending());
+            }
+            let bound = (2 * staying as usize).max(32) + 1;
+            for i in 0..10_000 {
+                let (mut item, mut key) = (Some(1_000 + i), None);
+                assert!(chan.poll_send(&mut item, &mut key, &mut cx).is_pending());
+                assert!(
+                    matches!(chan.cancel_send(key.unwrap()), Withdrawn::Item(j) if j == 1_000 + i)
+                );
+                let queued = chan.lock().send_waiters.queue.len();
+                assert!(
+                    queued <= bound,
+                    "{queued} keys queued for {staying} waiters"
+                );
+            }
+            // The staying senders are served in order.
+            for want in 0..=staying {
+                assert_eq!(chan.try_recv(), Ok(want));
+            }
+            for (item, key) in &mut stay {
+                assert!(chan.poll_send(item, key, &mut cx).is_ready());
+            }
+        }
     }
 
     #[test]

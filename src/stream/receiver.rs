@@ -5,10 +5,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use super::chan::{Chan, Key};
+use super::chan::{CancelPoint, Chan, Key};
 use super::error::{RecvError, TryRecvError};
 use super::stats::MemoryStreamStatistics;
-use crate::cancel::current_is_cancelled;
 use crate::error::TaskContextError;
 use crate::loom::sync::atomic::{AtomicBool, Ordering};
 use crate::loom::sync::{Arc, Mutex};
@@ -50,6 +49,8 @@ pub struct MemoryReceiver<T> {
     stream_key: Mutex<Option<Key>>,
     /// Whether `stream_key` holds a waiter: lets `recv` skip that lock on the common path.
     parked: AtomicBool,
+    /// `poll_next` as a cancellation point (the `Stream` impl has no future to hold it).
+    cancel_point: CancelPoint,
 }
 
 impl<T> MemoryReceiver<T> {
@@ -64,6 +65,7 @@ impl<T> MemoryReceiver<T> {
             bound_task: None,
             stream_key: Mutex::new(None),
             parked: AtomicBool::new(false),
+            cancel_point: CancelPoint::default(),
         }
     }
 
@@ -137,16 +139,19 @@ impl<T> MemoryReceiver<T> {
             rx: self,
             key: None,
             diag: None,
+            cancel_point: CancelPoint::default(),
         }
     }
 
-    /// Receives an item if one is buffered now.
+    /// Receives an item if one is ready now: buffered, or the item of a blocked
+    /// [`send`](super::MemorySender::send) (AnyIO's `receive_nowait`).
     ///
-    /// On a rendezvous stream nothing is ever buffered (except an item given back by a
-    /// cancelled receiver, or sent through a [`Permit`](super::Permit) whose receiver left), so
-    /// this returns would-block even while a sender waits: a waiting sender keeps its item until
-    /// a waiting receiver is there to take it, which is what makes a cancelled send never
-    /// happen. Use [`recv`](Self::recv) there.
+    /// Taking the buffer's head moves the oldest blocked send's item into the room it frees;
+    /// with nothing buffered (a rendezvous stream), the oldest blocked send's item is taken
+    /// directly. Either way that send has then happened: its future completes with `Ok(())`.
+    /// So a loop of `try_recv` drains a full stream and its blocked senders without awaiting
+    /// in between. Only a waiting [`reserve`](super::MemorySender::reserve) has no item to
+    /// take; and while another receiver is already waiting, the next item is its, not ours.
     ///
     /// # Errors
     ///
@@ -324,18 +329,20 @@ pub struct RecvFuture<'a, T> {
     key: Option<Key>,
     /// The wait as the task tree shows it (while the tree is on).
     diag: Option<crate::diagnostics::registry::WaitToken>,
+    /// Cut off inside a cancelled scope.
+    cancel_point: CancelPoint,
 }
 
 impl<T> Future for RecvFuture<'_, T> {
     type Output = Result<T, RecvError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        if current_is_cancelled() {
+        let this = &mut *self;
+        if this.cancel_point.cut_off(cx) {
             // A cancellation point even when an item is ready: the cancelled scope drops us,
             // and `Drop` passes on anything handed to us.
             return Poll::Pending;
         }
-        let this = &mut *self;
         if this.key.is_none() {
             this.rx.unpark();
         }
@@ -383,12 +390,15 @@ impl<T> futures::Stream for MemoryReceiver<T> {
     type Item = T;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
-        if current_is_cancelled() {
+        let this = &mut *self;
+        if this.cancel_point.cut_off(cx) {
             return Poll::Pending;
         }
-        let this = &mut *self;
         let mut key = this.stream_key.lock().take();
         let result = poll_recv(this, &mut key, cx);
+        if result.is_ready() {
+            this.cancel_point.reset(); // the next `next()` is a new cancellation point
+        }
         this.parked.store(key.is_some(), Ordering::Release);
         *this.stream_key.lock() = key;
         result.map(Result::ok)

@@ -5,10 +5,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use super::chan::{Chan, Key, SendPoll};
+use super::chan::{CancelPoint, Chan, Key, Withdrawn};
 use super::error::{SendError, TrySendError};
 use super::stats::MemoryStreamStatistics;
-use crate::cancel::current_is_cancelled;
 use crate::loom::sync::Arc;
 use crate::loom::sync::atomic::{AtomicBool, Ordering};
 
@@ -73,12 +72,17 @@ impl<T> MemorySender<T> {
     ///
     /// # Cancel safety
     ///
-    /// A cancellation point. The item lives in the future and leaves it only while the future
-    /// is polled and returns `Ready(Ok(()))`, so dropping the future before that means the send
-    /// did not happen, strictly: the item is dropped with the future and no receiver ever sees
-    /// it. Room the stream had set aside for it goes to the next waiting sender. To keep the
-    /// item when cancelled (in `select!`), use [`reserve`](Self::reserve) first and send
-    /// through the [`Permit`].
+    /// A cancellation point. While the send waits, its item waits in the stream, where a
+    /// receive (also [`try_recv`](super::MemoryReceiver::try_recv)) may take it: that completes
+    /// the send, and the future then returns `Ok(())`. A send cancelled before that never
+    /// happens: dropping the future takes the item back out of the stream and drops it, and a
+    /// poll inside a cancelled scope takes it back at once, so no receive completes the send
+    /// from then on. A send whose item was taken before it was dropped or cut off *has*
+    /// happened (as in Trio, the hand-off wins over a later cancel): polled again, it returns
+    /// `Ok(())`; dropped, the item stays delivered. Under `select!`, where a losing branch is
+    /// dropped without being polled again, use [`reserve`](Self::reserve) first and send
+    /// through the [`Permit`] to know for certain whether the item went out, and keep it if
+    /// not.
     ///
     /// # Examples
     ///
@@ -97,6 +101,7 @@ impl<T> MemorySender<T> {
             item: Some(item),
             key: None,
             diag: None,
+            cancel_point: CancelPoint::default(),
         }
     }
 
@@ -162,6 +167,7 @@ impl<T> MemorySender<T> {
         ReserveFuture {
             tx: self,
             key: None,
+            cancel_point: CancelPoint::default(),
         }
     }
 
@@ -288,6 +294,8 @@ pub struct SendFuture<'a, T> {
     key: Option<Key>,
     /// The wait as the task tree shows it (while the tree is on).
     diag: Option<crate::diagnostics::registry::WaitToken>,
+    /// Cut off inside a cancelled scope.
+    cancel_point: CancelPoint,
 }
 
 impl<T> Unpin for SendFuture<'_, T> {}
@@ -296,36 +304,48 @@ impl<T> Future for SendFuture<'_, T> {
     type Output = Result<(), SendError<T>>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        if current_is_cancelled() {
-            // A cancellation point even when there is room: the item stays in this future.
+        let this = &mut *self;
+        assert!(
+            this.item.is_some() || this.key.is_some(),
+            "`SendFuture` polled after completion"
+        );
+        if this.cancel_point.cut_off(cx) {
+            // A cancellation point even when there is room: take the item back out of the
+            // stream, so no receive can complete this send from now on. If one already took
+            // it, the send happened before the cancellation reached it: say so.
+            if let Some(key) = this.key.take() {
+                match this.tx.chan.cancel_send(key) {
+                    Withdrawn::Item(item) => this.item = Some(item),
+                    Withdrawn::Sent => {
+                        this.diag = None;
+                        return Poll::Ready(Ok(()));
+                    }
+                    Withdrawn::Reservation => unreachable!("a send's waiter holds its item"),
+                }
+            }
             return Poll::Pending;
         }
-        let this = &mut *self;
-        let item = this
-            .item
-            .take()
-            .expect("`SendFuture` polled after completion");
         if this.tx.is_closed_here() {
-            if let Some(key) = this.key.take() {
-                this.tx.chan.cancel_send(key);
-            }
+            let item = match this.key.take() {
+                None => this.item.take().expect("a send not queued holds its item"),
+                Some(key) => match this.tx.chan.cancel_send(key) {
+                    Withdrawn::Item(item) => item,
+                    // Taken before the close: the send happened.
+                    Withdrawn::Sent => return Poll::Ready(Ok(())),
+                    Withdrawn::Reservation => unreachable!("a send's waiter holds its item"),
+                },
+            };
+            this.diag = None;
             return Poll::Ready(Err(SendError::Closed(item)));
         }
-        let coop = match tokio::task::coop::poll_proceed(cx) {
-            Poll::Ready(coop) => coop,
-            Poll::Pending => {
-                this.item = Some(item);
-                return Poll::Pending;
-            }
-        };
-        match this.tx.chan.poll_send(item, &mut this.key, cx) {
-            SendPoll::Sent => {
+        let coop = ready!(tokio::task::coop::poll_proceed(cx));
+        match this.tx.chan.poll_send(&mut this.item, &mut this.key, cx) {
+            Poll::Ready(Ok(())) => {
                 coop.made_progress();
                 this.diag = None;
                 Poll::Ready(Ok(()))
             }
-            SendPoll::Pending(item) => {
-                this.item = Some(item);
+            Poll::Pending => {
                 let chan = &this.tx.chan;
                 crate::diagnostics::registry::track(&mut this.diag, || {
                     crate::diagnostics::registry::WaitOn::Stream {
@@ -341,7 +361,10 @@ impl<T> Future for SendFuture<'_, T> {
                 }
                 Poll::Pending
             }
-            SendPoll::Shut(item, shut) => Poll::Ready(Err(SendError::from_shut(item, shut))),
+            Poll::Ready(Err((item, shut))) => {
+                this.diag = None;
+                Poll::Ready(Err(SendError::from_shut(item, shut)))
+            }
         }
     }
 }
@@ -349,9 +372,10 @@ impl<T> Future for SendFuture<'_, T> {
 impl<T> Drop for SendFuture<'_, T> {
     fn drop(&mut self) {
         if let Some(key) = self.key.take() {
-            // Give up the place (and any room granted to it). The send did not happen: the
-            // item, still in this future, is dropped with it, after the lock is released.
-            self.tx.chan.cancel_send(key);
+            // Give up the place. Unless a receive already took the item (then the send
+            // happened), the send did not happen: the item comes back out of the stream and is
+            // dropped here, after the lock is released.
+            drop(self.tx.chan.cancel_send(key));
         }
     }
 }
@@ -381,16 +405,18 @@ impl<T> fmt::Debug for SendFuture<'_, T> {
 pub struct ReserveFuture<'a, T> {
     tx: &'a MemorySender<T>,
     key: Option<Key>,
+    /// Cut off inside a cancelled scope.
+    cancel_point: CancelPoint,
 }
 
 impl<'a, T> Future for ReserveFuture<'a, T> {
     type Output = Result<Permit<'a, T>, SendError<()>>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        if current_is_cancelled() {
+        let this = &mut *self;
+        if this.cancel_point.cut_off(cx) {
             return Poll::Pending;
         }
-        let this = &mut *self;
         if this.tx.is_closed_here() {
             if let Some(key) = this.key.take() {
                 this.tx.chan.cancel_send(key);

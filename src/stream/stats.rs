@@ -32,9 +32,9 @@ pub struct MemoryStreamStatistics {
     pub open_send_streams: usize,
     /// Receive ends neither closed nor dropped.
     pub open_receive_streams: usize,
-    /// Sends and reservations not yet complete: waiting for room or for a receiver, or granted
-    /// room they have not filled yet (their task has not run since). A granted send's item is
-    /// still in its future, so it is in neither this buffer count nor any receiver's hands.
+    /// Sends and reservations waiting for room or for a receiver, and reservations granted room
+    /// whose future has not taken it yet. A send whose item a receive took is not counted: its
+    /// item is in the buffer (counted there) or was received.
     pub tasks_waiting_send: usize,
     /// Receives waiting for an item.
     pub tasks_waiting_receive: usize,

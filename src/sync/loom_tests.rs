@@ -40,6 +40,49 @@ fn releasing_a_taken_token_never_overflows() {
     });
 }
 
+/// Bug 12 with every way a token moves at once, on a semaphore whose max is its two tokens: one
+/// thread takes a token through a guard and drops it (given back unchecked), another takes one
+/// explicitly (`forget`) and releases it, while the main thread releases a kept token. No
+/// release of a taken token may fail, the value never exceeds the max, and in the end both
+/// tokens are back and one more release is refused.
+#[test]
+fn guard_drops_and_explicit_releases_never_overflow() {
+    model(
+        "semaphore: guard drop vs explicit take + release vs kept release",
+        || {
+            let sem = Arc::new(Semaphore::with_max(2, 2));
+            sem.try_acquire().unwrap().forget(); // kept by the main thread: value 1
+            let guard_thread = {
+                let sem = sem.clone();
+                thread::spawn(move || {
+                    if let Ok(guard) = sem.try_acquire() {
+                        assert!(sem.value() <= 2);
+                        drop(guard);
+                    }
+                })
+            };
+            let explicit_thread = {
+                let sem = sem.clone();
+                thread::spawn(move || {
+                    if let Ok(permit) = sem.try_acquire() {
+                        permit.forget();
+                        sem.release().expect("a taken token goes back");
+                    }
+                })
+            };
+            sem.release().expect("the kept token goes back");
+            assert!(sem.value() <= 2);
+            guard_thread.join().unwrap();
+            explicit_thread.join().unwrap();
+            assert_eq!(sem.value(), 2);
+            assert_eq!(
+                sem.release(),
+                Err(SemaphoreError::Overflow { max_value: 2 })
+            );
+        },
+    );
+}
+
 /// A release of a kept token on one thread and a free release on another never push the value
 /// past `max_value`, and an extra release is refused whatever the order.
 #[test]
