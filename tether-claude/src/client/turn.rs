@@ -468,13 +468,22 @@ impl ResponseStream {
     /// # async fn main() -> Result<(), tether_claude::Error> {
     /// # let options = tether_claude::ClaudeOptions::new()
     /// #     .cli_path(mock_claude::binary_path())
+    /// #     .include_partial_messages(true)
     /// #     .env("MOCK_CLAUDE_SCENARIO", "slow:500");
     /// use futures::StreamExt;
     /// use tether_claude::Message;
     ///
     /// tether_claude::connect(options, async |client| {
     ///     let mut turn = client.query("tell me slowly").await?;
-    ///     turn.next().await; // it is running
+    ///     // Wait for the first piece of text: the agent is then inside the turn (an
+    ///     // interrupt it reads before it has started the turn has nothing to stop).
+    ///     while let Some(message) = turn.next().await {
+    ///         if let Message::StreamEvent(e) = message? {
+    ///             if e.event["type"] == "content_block_delta" {
+    ///                 break;
+    ///             }
+    ///         }
+    ///     }
     ///     assert!(turn.interrupt().await?);
     ///     let mut last = None;
     ///     while let Some(message) = turn.next().await {
