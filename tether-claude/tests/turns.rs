@@ -156,15 +156,29 @@ async fn a_waiting_caller_can_be_cancelled_and_its_prompt_is_never_sent() {
 async fn interrupt_from_another_task_ends_the_turn_with_an_aborted_result() {
     let options = script(json!({
         "turns": [{"steps": [{"type": "slow_text", "text": "a long answer that takes time", "chunks": 20, "chunk_ms": 200}]}]
-    }));
+    }))
+    .include_partial_messages(true);
     bounded(connect(options, async |client| {
         let handle = client.handle();
-        let turn = client.query("go").await.unwrap();
-        let interrupter = tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            handle.interrupt().await
+        let mut turn = client.query("go").await.unwrap();
+        // Interrupt once the agent is inside the turn (its first piece of text): an interrupt
+        // read before the agent starts the turn has nothing to stop.
+        let inside = tether::Event::new();
+        let interrupter = tokio::spawn({
+            let inside = inside.clone();
+            async move {
+                inside.wait().await;
+                handle.interrupt().await
+            }
         });
-        let items = collect(turn).await;
+        let mut items = Vec::new();
+        while let Some(item) = turn.next().await {
+            if matches!(&item, Ok(Message::StreamEvent(e)) if e.event["type"] == "content_block_delta")
+            {
+                inside.set();
+            }
+            items.push(item);
+        }
         interrupter.await.unwrap().unwrap();
         let Some(Ok(Message::Result(result))) = items.last() else {
             panic!("{items:?}")
