@@ -962,6 +962,116 @@ async fn one_panic_and_one_failure_both_come_out_in_a_group_panic() {
     let failures = group_panic.failures().expect("the failure is kept");
     assert_eq!(failures.len(), 1);
     assert_eq!(failures.find::<Boom>(), Some(&Boom(3)));
+    // One panic is "1 panic" (no plural), and the failures follow after "; and ".
+    let panicked = group_panic.panics()[0].0;
+    assert_eq!(
+        group_panic.to_string(),
+        format!(
+            "task group panicked (1 panic): {panicked} panicked: second child panicked; and {failures}"
+        )
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_group_panic_keeps_every_panic_in_order_with_its_task_and_message() {
+    // Three children panic one after the other (shielded, so the first panic's cancel does not
+    // stop the others): a `&str` payload, a `String` payload and a payload that is neither.
+    let ids = Arc::new(Mutex::new(Vec::new()));
+    let record = ids.clone();
+    let outcome = tokio::spawn(async move {
+        task_group(async |tg| {
+            for n in 1..=3_u32 {
+                let record = record.clone();
+                tg.spawn(async move {
+                    shield(async move {
+                        sleep(n * MS).await;
+                        record.lock().unwrap().push(TaskId::current());
+                        match n {
+                            1 => panic!("first"),
+                            2 => panic!("second {n}"),
+                            _ => std::panic::panic_any(7_u8),
+                        }
+                    })
+                    .await;
+                });
+            }
+        })
+        .await
+    });
+    let payload = bounded(outcome).await.unwrap_err().into_panic();
+    let group_panic = payload
+        .downcast::<tether::GroupPanic>()
+        .expect("several panics come out as a GroupPanic");
+    let ids = ids.lock().unwrap().clone();
+    assert_eq!(ids.len(), 3);
+    assert!(group_panic.failures().is_none(), "{group_panic}");
+    assert_eq!(
+        group_panic.panic_messages(),
+        ["first", "second 2", "Box<dyn Any>"]
+    );
+    let tasks: Vec<TaskId> = group_panic.panics().iter().map(|(id, _)| *id).collect();
+    assert_eq!(
+        tasks, ids,
+        "each panic names its task, in the order they happened"
+    );
+    assert_eq!(
+        group_panic.to_string(),
+        format!(
+            "task group panicked (3 panics): {} panicked: first; {} panicked: second 2; {} panicked: Box<dyn Any>",
+            ids[0], ids[1], ids[2]
+        )
+    );
+    let owned = group_panic.into_panics();
+    assert_eq!(owned.len(), 3);
+    assert_eq!(owned[0].0, ids[0]);
+    assert_eq!(owned[0].1.downcast_ref::<&str>(), Some(&"first"));
+    assert_eq!(
+        owned[1].1.downcast_ref::<String>().map(String::as_str),
+        Some("second 2")
+    );
+    assert_eq!(owned[2].1.downcast_ref::<u8>(), Some(&7));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_handle_spawns_and_starts_named_children_and_knows_its_host_and_scope() {
+    let ran = Arc::new(AtomicUsize::new(0));
+    let seen = ran.clone();
+    let host = TaskId::current();
+    let err = bounded(task_group(async |tg| {
+        let handle = tg.handle();
+        assert_eq!(handle.host(), host, "the task that opened the group");
+        let ran2 = seen.clone();
+        handle
+            .spawn_named("named", async move {
+                ran2.fetch_add(1, Ordering::SeqCst);
+            })
+            .unwrap();
+        let ran3 = seen.clone();
+        let value = handle
+            .start_named("started", |status: tether::TaskStatus<u32>| async move {
+                ran3.fetch_add(10, Ordering::SeqCst);
+                status.started(5);
+            })
+            .await
+            .unwrap();
+        assert_eq!(value, 5);
+        let value = handle
+            .start(|status: tether::TaskStatus<u32>| async move { status.started(6) })
+            .await
+            .unwrap();
+        assert_eq!(value, 6);
+        // The handle's scope is the group's: cancelling it cuts the body's wait short.
+        let scope = handle.cancel_scope().clone();
+        tg.spawn(async move {
+            sleep(MS).await;
+            scope.cancel();
+        });
+        sleep(HOUR).await;
+    }))
+    .await
+    .unwrap_err();
+    assert!(err.is_cancelled(), "{err}");
+    assert_eq!(ran.load(Ordering::SeqCst), 11, "both named children ran");
 }
 
 #[tokio::test(start_paused = true)]
