@@ -893,3 +893,28 @@ fn holder_lists_follow_the_tokens_and_know_only_what_the_tree_saw() {
         assert_eq!(limiter.borrowed_tokens(), 0);
     });
 }
+
+#[test]
+fn an_owned_group_snapshot_holds_its_children_and_matches_its_handle() {
+    serial(async {
+        let mut group = tether::OwnedTaskGroup::open();
+        group
+            .spawn_named("owned-child", std::future::pending::<()>())
+            .unwrap();
+        settle().await;
+        let tree = group.task_tree();
+        assert_eq!(tree.roots.len(), 1, "{tree}");
+        assert_eq!(tree.roots[0].kind, EntryKind::Group, "{tree}");
+        assert!(tree.find("owned-child").is_some(), "{tree}");
+        assert_eq!(
+            shape(&group.handle().task_tree().roots[0]),
+            shape(&tree.roots[0])
+        );
+        group.cancel_scope().cancel();
+        group.close().await.unwrap();
+        assert!(
+            group.task_tree().is_empty(),
+            "an ended group has no snapshot"
+        );
+    });
+}

@@ -1092,3 +1092,51 @@ async fn a_failure_right_after_started_still_cancels_the_group_when_nobody_reads
     assert_eq!(err.len(), 1, "{err}");
     assert_eq!(err.find::<Boom>(), Some(&Boom(4)));
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_owned_group_spawns_and_starts_named_children_and_knows_its_host() {
+    let ran = Arc::new(AtomicUsize::new(0));
+    let mut group = OwnedTaskGroup::open();
+    assert_eq!(
+        group.host(),
+        TaskId::current(),
+        "the task that opened the group"
+    );
+    assert!(!group.is_closed(), "open until closed");
+    let r = ran.clone();
+    group
+        .spawn_named("named", async move {
+            r.fetch_add(1, Ordering::SeqCst);
+        })
+        .unwrap();
+    let r = ran.clone();
+    let value = bounded(group.start_named(
+        "started",
+        |status: tether::TaskStatus<u32>| async move {
+            r.fetch_add(10, Ordering::SeqCst);
+            status.started(5);
+        },
+    ))
+    .await
+    .unwrap();
+    assert_eq!(value, 5);
+    let value =
+        bounded(group.start(|status: tether::TaskStatus<u32>| async move { status.started(6) }))
+            .await
+            .unwrap();
+    assert_eq!(value, 6);
+    let r = ran.clone();
+    group
+        .handle()
+        .spawn(async move {
+            r.fetch_add(100, Ordering::SeqCst);
+        })
+        .unwrap();
+    bounded(group.close()).await.unwrap();
+    assert!(group.is_closed());
+    assert_eq!(
+        ran.load(Ordering::SeqCst),
+        111,
+        "every child ran before close returned"
+    );
+}
