@@ -1140,3 +1140,102 @@ async fn an_owned_group_spawns_and_starts_named_children_and_knows_its_host() {
         "every child ran before close returned"
     );
 }
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[error("other {0}")]
+struct Other(u32);
+
+#[tokio::test(start_paused = true)]
+async fn a_group_error_lists_each_failure_with_its_origin_in_order_and_reads_back_every_way() {
+    use tether::FailureOrigin::{Body, Child};
+    // Two children fail, then the body (all shielded, so the first failure's cancel stops
+    // none of them): three failures, in the order they happened, each with its origin.
+    let ids = Arc::new(Mutex::new(Vec::new()));
+    let (r1, r2) = (ids.clone(), ids.clone());
+    let host = TaskId::current();
+    let err = bounded(task_group(async |tg| {
+        tg.spawn(async move {
+            shield(sleep(MS)).await;
+            r1.lock().unwrap().push(TaskId::current());
+            Err::<(), _>(Boom(1))
+        });
+        tg.spawn(async move {
+            shield(sleep(2 * MS)).await;
+            r2.lock().unwrap().push(TaskId::current());
+            Err::<(), _>(Other(2))
+        });
+        shield(sleep(3 * MS)).await;
+        Err::<(), _>(Boom(3))
+    }))
+    .await
+    .unwrap_err();
+    let ids = ids.lock().unwrap().clone();
+    assert_eq!(err.len(), 3, "{err}");
+    assert!(!err.is_empty());
+    assert!(!err.is_cancelled(), "failed, not cancelled: {err}");
+    let origins: Vec<_> = err.iter().map(tether::TaskFailure::origin).collect();
+    assert_eq!(origins, [Child(ids[0]), Child(ids[1]), Body(host)]);
+    let by_ref: Vec<_> = (&err).into_iter().map(|f| f.origin()).collect();
+    assert_eq!(by_ref, origins);
+    assert_eq!(err.failures()[0].downcast_ref::<Boom>(), Some(&Boom(1)));
+    assert_eq!(err.failures()[1].downcast_ref::<Boom>(), None);
+    assert_eq!(err.failures()[1].error().to_string(), "other 2");
+    assert_eq!(Child(ids[0]).to_string(), format!("child {}", ids[0]));
+    assert_eq!(Body(host).to_string(), format!("group body ({host})"));
+    assert_eq!(
+        err.failures()[2].to_string(),
+        format!("group body ({host}): boom 3")
+    );
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "task group failed (3 failures): child {}: boom 1; child {}: other 2; group body ({host}): boom 3",
+            ids[0], ids[1]
+        )
+    );
+    let source = std::error::Error::source(&err).map(ToString::to_string);
+    assert_eq!(
+        source.as_deref(),
+        Some("boom 1"),
+        "the first failure is the source"
+    );
+    assert!(err.contains::<Other>());
+    assert!(!err.contains::<std::fmt::Error>());
+    let owned: Vec<tether::TaskFailure> = err.into_iter().collect();
+    assert_eq!(owned.len(), 3);
+    let other = owned
+        .into_iter()
+        .nth(1)
+        .unwrap()
+        .into_error()
+        .downcast::<Other>()
+        .expect("the second failure's own error");
+    assert_eq!(*other, Other(2));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_close_error_says_which_kind_it_is() {
+    let mut group = OwnedTaskGroup::open();
+    group.spawn(async { Err::<(), _>(Boom(5)) }).unwrap();
+    let err = bounded(group.close()).await.unwrap_err();
+    assert!(err.task_context().is_none(), "{err}");
+    let failures = err.group_error().expect("CloseError::Failed");
+    assert_eq!(failures.len(), 1);
+    let failures = match err {
+        CloseError::Failed(e) => e.into_failures(),
+        other => panic!("expected Failed, got {other}"),
+    };
+    assert_eq!(failures.len(), 1);
+    assert_eq!(failures[0].downcast_ref::<Boom>(), Some(&Boom(5)));
+
+    let mut group = OwnedTaskGroup::open();
+    let (mut group, err) = bounded(tokio::spawn(async move {
+        let err = group.close().await.unwrap_err();
+        (group, err)
+    }))
+    .await
+    .unwrap();
+    assert!(err.group_error().is_none(), "{err}");
+    assert!(err.task_context().is_some(), "{err}");
+    bounded(group.close()).await.unwrap();
+}
