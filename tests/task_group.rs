@@ -1239,3 +1239,18 @@ async fn a_close_error_says_which_kind_it_is() {
     assert!(err.task_context().is_some(), "{err}");
     bounded(group.close()).await.unwrap();
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_named_child_of_a_scoped_group_runs_before_the_group_returns() {
+    let ran = Arc::new(AtomicUsize::new(0));
+    let r = ran.clone();
+    bounded(task_group(async |tg| {
+        tg.spawn_named("named", async move {
+            sleep(MS).await;
+            r.fetch_add(1, Ordering::SeqCst);
+        });
+    }))
+    .await
+    .unwrap();
+    assert_eq!(ran.load(Ordering::SeqCst), 1);
+}
