@@ -22,12 +22,9 @@ mod common;
 
 use std::alloc::System;
 use std::future::Future;
-use std::hint::black_box;
 
 use common::*;
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
-use tokio::task::JoinSet;
-use tokio_util::task::TaskTracker;
 
 // `stats_alloc` counts allocations; the crate forbids unsafe code, so no hand-written
 // `GlobalAlloc`.
@@ -36,16 +33,6 @@ static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
 const GROUPS: usize = 10;
 const PER_GROUP: usize = 1_000;
-
-async fn tether_group(n: usize) {
-    tether::task_group(async |tg| {
-        for _ in 0..n {
-            tg.spawn(async {});
-        }
-    })
-    .await
-    .unwrap();
-}
 
 async fn tether_handle(n: usize) {
     tether::task_group(async |tg| {
@@ -65,7 +52,7 @@ fn tether_nested(
 ) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send + 'static>> {
     Box::pin(async move {
         if depth == 0 {
-            tether_group(n).await;
+            spawn_join_tether(n).await;
             return;
         }
         tether::task_group(async move |tg| {
@@ -76,72 +63,32 @@ fn tether_nested(
     })
 }
 
-async fn tether_start(n: usize) {
-    tether::task_group(async |tg| {
-        for i in 0..n {
-            let v = tg
-                .start(move |status| async move { status.started(i) })
-                .await
-                .unwrap();
-            black_box(v);
-        }
-    })
-    .await
-    .unwrap();
-}
-
-async fn tokio_spawn(n: usize) {
-    let handles: Vec<_> = (0..n).map(|_| tokio::spawn(async {})).collect();
-    for h in handles {
-        h.await.unwrap();
-    }
-}
-
-async fn joinset(n: usize) {
-    let mut set = JoinSet::new();
-    for _ in 0..n {
-        set.spawn(async {});
-    }
-    while let Some(r) = set.join_next().await {
-        r.unwrap();
-    }
-}
-
-async fn task_tracker(n: usize) {
-    let tracker = TaskTracker::new();
-    for _ in 0..n {
-        tracker.spawn(async {});
-    }
-    tracker.close();
-    tracker.wait().await;
-}
-
-async fn spawn_oneshot(n: usize) {
-    let mut handles = Vec::with_capacity(n);
-    for i in 0..n {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        handles.push(tokio::spawn(async move {
-            let _ = tx.send(i);
-        }));
-        black_box(rx.await.unwrap());
-    }
-    for h in handles {
-        h.await.unwrap();
-    }
-}
-
 /// Runs workload `name` once with `n` children; false if there is no such workload.
 async fn run(name: &str, n: usize) -> bool {
     match name {
         "empty" => {}
-        "tether" => tether_group(n).await,
+        // The shared workloads (benches/common) time themselves: two clock reads per group of
+        // 1,000 children, negligible per child.
+        "tether" => {
+            spawn_join_tether(n).await;
+        }
         "tether_handle" => tether_handle(n).await,
         "tether_nested" => tether_nested(10, n).await,
-        "tether_start" => tether_start(n).await,
-        "tokio_spawn" => tokio_spawn(n).await,
-        "joinset" => joinset(n).await,
-        "task_tracker" => task_tracker(n).await,
-        "spawn_oneshot" => spawn_oneshot(n).await,
+        "tether_start" => {
+            start_tether(n).await;
+        }
+        "tokio_spawn" => {
+            spawn_join_tokio(n).await;
+        }
+        "joinset" => {
+            spawn_join_joinset(n).await;
+        }
+        "task_tracker" => {
+            spawn_join_tracker(n).await;
+        }
+        "spawn_oneshot" => {
+            start_spawn_oneshot(n).await;
+        }
         _ => return false,
     }
     true
