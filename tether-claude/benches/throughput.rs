@@ -30,9 +30,10 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+mod floor;
+
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use futures::StreamExt;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 const MESSAGES: u64 = 100_000;
 
@@ -147,54 +148,6 @@ fn memory(_: &mut Criterion) {
     *MEMORY.lock().unwrap() = Some(line);
 }
 
-/// The floor: the same process and lines, `read_line` + `serde_json::from_str::<Value>`.
-async fn bare_bufreader() -> u64 {
-    let mut child = tokio::process::Command::new(mock_claude::binary_path())
-        .args([
-            "--output-format",
-            "stream-json",
-            "--verbose",
-            "--system-prompt",
-            "",
-            "--input-format",
-            "stream-json",
-        ])
-        .env("MOCK_CLAUDE_SCENARIO", format!("messages:{MESSAGES}"))
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    stdin
-        .write_all(
-            b"{\"type\":\"control_request\",\"request_id\":\"req_1_0\",\"request\":{\"subtype\":\"initialize\",\"hooks\":null}}\n\
-              {\"type\":\"user\",\"message\":{\"role\":\"user\",\"content\":\"go\"},\"parent_tool_use_id\":null,\"session_id\":\"default\"}\n",
-        )
-        .await
-        .unwrap();
-    let mut out = BufReader::with_capacity(64 * 1024, child.stdout.take().unwrap());
-    let mut line = String::new();
-    let mut n = 0;
-    loop {
-        line.clear();
-        if out.read_line(&mut line).await.unwrap() == 0 {
-            break;
-        }
-        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
-        if v["type"] == "control_response" {
-            continue;
-        }
-        n += 1;
-        if v["type"] == "result" {
-            break;
-        }
-    }
-    drop(stdin);
-    child.wait().await.unwrap();
-    n
-}
-
 fn throughput(c: &mut Criterion) {
     // Build (or find) the mock before measuring.
     let _ = mock_claude::binary_path();
@@ -234,7 +187,7 @@ fn throughput(c: &mut Criterion) {
                 rt.block_on(async {
                     let start = Instant::now();
                     for _ in 0..iters {
-                        assert!(bare_bufreader().await >= MESSAGES);
+                        assert!(floor::bare_bufreader(MESSAGES).await >= MESSAGES);
                     }
                     let elapsed = start.elapsed();
                     record(&format!("floor/{flavor}"), elapsed, iters);

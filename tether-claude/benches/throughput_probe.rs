@@ -12,8 +12,9 @@
 //! The mock runs as a child process and is not traced: the counts are this process's work.
 //! Run without arguments (as `cargo bench` does) it does one small turn of each.
 
+mod floor;
+
 use futures::StreamExt;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 async fn client(n: u64) -> u64 {
     let options = tether_claude::ClaudeOptions::new()
@@ -30,53 +31,6 @@ async fn client(n: u64) -> u64 {
     })
     .await
     .unwrap()
-}
-
-async fn floor(n: u64) -> u64 {
-    let mut child = tokio::process::Command::new(mock_claude::binary_path())
-        .args([
-            "--output-format",
-            "stream-json",
-            "--verbose",
-            "--system-prompt",
-            "",
-            "--input-format",
-            "stream-json",
-        ])
-        .env("MOCK_CLAUDE_SCENARIO", format!("messages:{n}"))
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    stdin
-        .write_all(
-            b"{\"type\":\"control_request\",\"request_id\":\"req_1_0\",\"request\":{\"subtype\":\"initialize\",\"hooks\":null}}\n\
-              {\"type\":\"user\",\"message\":{\"role\":\"user\",\"content\":\"go\"},\"parent_tool_use_id\":null,\"session_id\":\"default\"}\n",
-        )
-        .await
-        .unwrap();
-    let mut out = BufReader::with_capacity(64 * 1024, child.stdout.take().unwrap());
-    let mut line = String::new();
-    let mut count = 0;
-    loop {
-        line.clear();
-        if out.read_line(&mut line).await.unwrap() == 0 {
-            break;
-        }
-        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
-        if v["type"] == "control_response" {
-            continue;
-        }
-        count += 1;
-        if v["type"] == "result" {
-            break;
-        }
-    }
-    drop(stdin);
-    child.wait().await.unwrap();
-    count
 }
 
 fn main() {
@@ -97,7 +51,7 @@ fn main() {
         println!("client: {got} messages");
     }
     if matches!(which, "floor" | "both") {
-        let got = rt.block_on(floor(n));
+        let got = rt.block_on(floor::bare_bufreader(n));
         assert!(got >= n);
         println!("floor: {got} messages");
     }
