@@ -165,20 +165,34 @@ pub(crate) enum WaitOn {
         state: StreamState,
     },
     Event,
-    Semaphore(Arc<SemaphoreDiag>),
+    /// A semaphore, and how many of its tokens were out without a known holder when the wait
+    /// started (taken while the tree was off).
+    Semaphore(Arc<SemaphoreDiag>, usize),
     CapacityLimiter(Arc<LimiterDiag>),
     Condition,
 }
 
 /// Who holds a `Semaphore`'s tokens: every token taken while the tree was on (a token has no
 /// owner otherwise), made on the first such acquire and shared with the waits on it.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct SemaphoreDiag {
+    /// The semaphore's id in the task tree.
+    pub(crate) id: u64,
+    /// Where the semaphore was created.
+    pub(crate) site: &'static Location<'static>,
     /// (key, holding task, kept without a guard), one per token, in acquisition order.
     holders: Mutex<Vec<(u64, TaskId, bool)>>,
 }
 
 impl SemaphoreDiag {
+    pub(crate) fn new(site: &'static Location<'static>) -> SemaphoreDiag {
+        SemaphoreDiag {
+            id: next_id(),
+            site,
+            holders: Mutex::new(Vec::new()),
+        }
+    }
+
     /// The current task took a token; returns the key its guard gives back.
     pub(crate) fn hold(&self) -> u64 {
         let key = next_id();
@@ -221,7 +235,46 @@ impl SemaphoreDiag {
 /// its state lock) from the first recorded wait on it.
 #[derive(Debug)]
 pub(crate) struct LimiterDiag {
+    /// The limiter's id in the task tree.
+    pub(crate) id: u64,
+    /// Where the limiter was created.
+    pub(crate) site: &'static Location<'static>,
     pub(crate) borrowers: Mutex<Vec<crate::Borrower>>,
+}
+
+/// Who holds a memory stream's send ends, for the task tree: made on the first use of a send
+/// end while the tree is on, shared by the stream's receive waits (read live at snapshot time).
+///
+/// A send end is *held by* the last task that sent, tried to send or reserved through it (or
+/// readied its sink) while the tree was on; it leaves the list when it is closed or dropped. A
+/// send end not used since the tree went on is not listed, so the list is complete only when
+/// its length is the stream's number of open send ends.
+#[derive(Debug, Default)]
+pub(crate) struct SenderHolders {
+    /// (the send end's key, the task that last used it).
+    list: Mutex<Vec<(u64, TaskId)>>,
+}
+
+impl SenderHolders {
+    /// The send end `key` is being used by the current task.
+    pub(crate) fn used(&self, key: u64) {
+        let me = TaskId::current();
+        let mut list = self.list.lock();
+        match list.iter_mut().find(|(k, _)| *k == key) {
+            Some(at) => at.1 = me,
+            None => list.push((key, me)),
+        }
+    }
+
+    /// The send end `key` was closed or dropped.
+    pub(crate) fn closed(&self, key: u64) {
+        self.list.lock().retain(|(k, _)| *k != key);
+    }
+
+    /// The holding task of each listed send end.
+    pub(crate) fn holders(&self) -> Vec<TaskId> {
+        self.list.lock().iter().map(|&(_, t)| t).collect()
+    }
 }
 
 /// A `Lock`'s identity and holder, shared with the waits on it (made on the first recorded
@@ -243,6 +296,8 @@ pub(crate) struct StreamState {
     pub(crate) senders: usize,
     pub(crate) receivers: usize,
     pub(crate) bound_to: Option<String>,
+    /// Who holds the send ends (live), once a send end was used while the tree was on.
+    pub(crate) sender_holders: Option<Arc<SenderHolders>>,
 }
 
 impl EntryShared {
