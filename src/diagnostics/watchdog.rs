@@ -616,10 +616,7 @@ fn held_by(on: &WaitTarget) -> Option<Held> {
 /// it has can only end through its holders; a blocked task can still go on if one holder of
 /// one of its waits can (is not blocked, or can go on itself). What is left is stuck for good
 /// (as long as the holders are right, see [`WaitLink`]); each cycle through it is reported once.
-fn cycles(
-    waits: &[TaskWaits],
-    task_labels: &HashMap<TaskId, String>,
-) -> Vec<Finding> {
+fn cycles(waits: &[TaskWaits], task_labels: &HashMap<TaskId, String>) -> Vec<Finding> {
     type Waits<'a> = &'a [Held];
     let mut blocked: Vec<(TaskId, Vec<Held>)> = waits
         .iter()
@@ -647,7 +644,8 @@ fn cycles(
     let mut findings = Vec::new();
     let mut seen: HashSet<Vec<u64>> = HashSet::new();
     for &(start, _) in &blocked {
-        // Every holder of every wait of a stuck task is stuck: follow the first of each.
+        // Every holder of every wait of a stuck task is stuck: follow the first wait's first
+        // stuck holder.
         let mut order: Vec<TaskId> = Vec::new();
         let mut at = start;
         let cycle = loop {
@@ -655,7 +653,10 @@ fn cycles(
                 break &order[pos..];
             }
             order.push(at);
-            match find(at).first().and_then(|(_, h)| h.first()) {
+            let next = find(at)
+                .first()
+                .and_then(|(_, h)| h.iter().find(|h| blocked.iter().any(|(b, _)| b == *h)));
+            match next {
                 Some(&next) => at = next,
                 None => break &order[..0],
             }
