@@ -283,6 +283,95 @@ impl TaskTree {
         self.iter().find(|n| n.id == id)
     }
 
+    /// The node with this id and everything below it, as a tree of its own (empty if the id
+    /// is not in the snapshot): to print the part of a snapshot a finding is about.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// tether::enable_task_tree();
+    /// tether::task_group(async |tg| {
+    ///     tg.spawn_named("server", async {
+    ///         tether::task_group(async |inner| {
+    ///             inner.spawn_named("conn", std::future::pending::<()>());
+    ///         })
+    ///         .await
+    ///     });
+    ///     tokio::task::yield_now().await;
+    ///     tokio::task::yield_now().await;
+    ///     let tree = tether::task_tree();
+    ///     let server = tree.find("server").unwrap();
+    ///     let sub = tree.subtree(server.id);
+    ///     assert_eq!(sub.roots.len(), 1);
+    ///     assert!(sub.find("conn").is_some());
+    ///     assert!(sub.to_string().starts_with("child \"server\""));
+    ///     tg.cancel_scope().cancel();
+    /// })
+    /// .await
+    /// .ok();
+    /// # }
+    /// ```
+    pub fn subtree(&self, id: u64) -> TaskTree {
+        TaskTree {
+            roots: self.get(id).cloned().into_iter().collect(),
+        }
+    }
+
+    /// The node whose path ([`path_of`](Self::path_of)) is `path`: a watchdog
+    /// [`Finding`](crate::Finding)'s path leads back to its node in the report's tree.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// tether::enable_task_tree();
+    /// tether::task_group(async |tg| {
+    ///     tg.spawn_named("worker", std::future::pending::<()>());
+    ///     tokio::task::yield_now().await;
+    ///     let tree = tether::task_tree();
+    ///     let id = tree.find("worker").unwrap().id;
+    ///     let path = tree.path_of(id).unwrap();
+    ///     assert_eq!(tree.find_path(&path).unwrap().id, id);
+    ///     tg.cancel_scope().cancel();
+    /// })
+    /// .await
+    /// .ok();
+    /// # }
+    /// ```
+    pub fn find_path(&self, path: &str) -> Option<&TreeNode> {
+        self.iter()
+            .find(|n| self.path_of(n.id).as_deref() == Some(path))
+    }
+
+    /// The registered child running as `task`, if any (its own task: a child is the one entry
+    /// whose task is its own, not its host's).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// tether::enable_task_tree();
+    /// tether::task_group(async |tg| {
+    ///     tg.spawn_named("worker", std::future::pending::<()>());
+    ///     tokio::task::yield_now().await;
+    ///     let tree = tether::task_tree();
+    ///     let task = tree.find("worker").unwrap().task.unwrap();
+    ///     assert_eq!(tree.child_of_task(task).unwrap().name.as_deref(), Some("worker"));
+    ///     tg.cancel_scope().cancel();
+    /// })
+    /// .await
+    /// .ok();
+    /// # }
+    /// ```
+    pub fn child_of_task(&self, task: TaskId) -> Option<&TreeNode> {
+        self.iter()
+            .find(|n| n.kind == EntryKind::Child && n.task == Some(task))
+    }
+
     /// The first node (depth first) with this name.
     pub fn find(&self, name: &str) -> Option<&TreeNode> {
         self.iter().find(|n| n.name.as_deref() == Some(name))
