@@ -88,6 +88,7 @@ thread_local! {
 }
 
 /// A process-unique id (never 0). Increasing on one thread; across threads, in blocks.
+#[inline]
 pub(crate) fn next_id() -> u64 {
     IDS.with(|ids| {
         let (next, end) = ids.get();
@@ -465,6 +466,7 @@ impl LazyEntry {
     }
 
     /// Removes the entry from the registry if it is there (at exit). Idempotent.
+    #[inline]
     pub(crate) fn leave(&self) {
         if let Some(entry) = self.get() {
             deregister(entry);
@@ -546,6 +548,34 @@ fn register_on(
     })
 }
 
+/// A scope's entry, only described (registered lazily): [`register`] for a scope, with fewer
+/// arguments to pass on the hot path of a scope entry (one relaxed load when the tree is off).
+#[inline]
+pub(crate) fn describe_scope(
+    site: &'static Location<'static>,
+    node: &crate::loom::sync::Arc<Node>,
+) -> Option<LazyEntry> {
+    if !enabled() {
+        return None;
+    }
+    Some(describe_scope_on(site, addr(node)))
+}
+
+#[inline]
+fn describe_scope_on(site: &'static Location<'static>, node: usize) -> LazyEntry {
+    LazyEntry {
+        entry: OnceLock::new(),
+        init: Init::Desc(Desc {
+            id: next_id(),
+            kind: EntryKind::Scope,
+            name: None,
+            site,
+            parent: current_id(),
+            node,
+        }),
+    }
+}
+
 /// Where a new entry hangs.
 pub(crate) enum Parent<'a> {
     /// Under the entry current on this thread (the code being polled).
@@ -560,12 +590,18 @@ pub(crate) fn deregister(entry: &Entry) {
 }
 
 /// The id of the entry current on this thread (registering it), if any.
+#[inline]
 pub(crate) fn current_id() -> Option<u64> {
     if CURRENT.is_set() {
-        Some(CURRENT.with(|e| e.force().id))
+        Some(current_id_forced())
     } else {
         None
     }
+}
+
+#[inline(never)]
+fn current_id_forced() -> u64 {
+    CURRENT.with(|e| e.force().id)
 }
 
 /// Runs `f` with `entry` as the current one (no-op without an entry).
