@@ -20,8 +20,10 @@
 //!   its group, before the group's count of live children goes down. So a child's entry is
 //!   always removed before its group's, and registered after it; a snapshot holds every shard
 //!   lock while it copies, so it never shows a child without its group.
-//! - Ids are drawn when an entry is described, from per-thread blocks: increasing on one
-//!   thread (siblings made on one thread show in creation order), not across threads (so
+//! - Ids are drawn when an entry is described (a scope's: when it registers, which is in its
+//!   own task, so sibling scopes show in the order they first went pending, which for the
+//!   scopes of one task is the order they were entered), from per-thread blocks: increasing on
+//!   one thread (siblings made on one thread show in creation order), not across threads (so
 //!   nothing may assume a parent's id is below its children's).
 //! - Only an entry's own code registers it (its poll, its waits, entries made inside it during
 //!   its poll), or its creator before anyone else can see it: registration never races the
@@ -371,7 +373,8 @@ enum Init {
 
 /// What a lazily registered entry will be.
 struct Desc {
-    /// Drawn when described, so siblings made on one thread show in the order they were made.
+    /// Drawn when described, so siblings made on one thread show in the order they were made;
+    /// a scope's is drawn when it registers (0 until then).
     id: u64,
     kind: EntryKind,
     name: Option<Cow<'static, str>>,
@@ -429,7 +432,8 @@ impl LazyEntry {
                 (want, _) => crate::cancel::current_node().filter(|n| addr(n) == want),
             };
             let entry = make(
-                desc.id,
+                // A scope draws its id only now (0: not drawn yet).
+                if desc.id == 0 { next_id() } else { desc.id },
                 desc.kind,
                 desc.name.clone(),
                 desc.site,
@@ -566,7 +570,8 @@ fn describe_scope_on(site: &'static Location<'static>, node: usize) -> LazyEntry
     LazyEntry {
         entry: OnceLock::new(),
         init: Init::Desc(Desc {
-            id: next_id(),
+            // Drawn when it registers, if it does (most scopes complete in their first poll).
+            id: 0,
             kind: EntryKind::Scope,
             name: None,
             site,
