@@ -29,7 +29,11 @@ type Callback = Arc<dyn Fn(&WatchdogReport) + Send + Sync + 'static>;
 ///   threshold for its children, naming them;
 /// - [`Finding::LockCycle`]: tasks each waiting for a `Lock` held by the next, naming every task
 ///   and lock — the moment the cycle forms (the wait that closes it wakes every running
-///   watchdog, which looks at once), whatever the threshold and interval.
+///   watchdog, which looks at once), whatever the threshold and interval;
+/// - [`Finding::WaitCycle`]: a deadlock through a [`Semaphore`](crate::Semaphore), a
+///   [`CapacityLimiter`](crate::CapacityLimiter) or a memory-stream receive (and locks), naming
+///   every task, resource and holder — found at the looks (reported once two looks in a row
+///   found it), whatever the threshold. See [`WaitLink`] for what counts.
 ///
 /// Reports go to the callback ([`on_report`](Self::on_report)); with the `tracing` feature each
 /// finding is also a `tracing` warning; with neither, they are printed to stderr.
@@ -401,7 +405,8 @@ impl Watchdog {
     }
 
     /// Looks once at the current tree and returns everything that is wrong now (reported or
-    /// not).
+    /// not). A [`Finding::WaitCycle`] here is what this one look found (the running watchdog
+    /// waits for a second look to confirm it).
     pub fn check(&self) -> Vec<Finding> {
         analyze(&task_tree(), self.threshold)
     }
