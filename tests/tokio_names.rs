@@ -14,19 +14,38 @@ use tracing_core::field::{Field, Visit};
 use tracing_core::span::{Attributes, Id, Record};
 use tracing_core::{Dispatch, Event, Metadata, Subscriber};
 
-/// Records the `task.name` of every tokio `runtime.spawn` span.
+/// Records the `task.name` and spawn location of every tokio `runtime.spawn` span.
 #[derive(Clone, Default)]
 struct TaskNames {
     names: Arc<Mutex<Vec<String>>>,
+    /// (name, `loc.file`, `loc.line`).
+    spawns: Arc<Mutex<Vec<(String, String, u64)>>>,
     next: Arc<AtomicU64>,
 }
 
-struct Name(Option<String>);
+#[derive(Default)]
+struct Name {
+    name: Option<String>,
+    file: String,
+    line: u64,
+}
 
 impl Visit for Name {
     fn record_debug(&mut self, field: &Field, value: &dyn Debug) {
-        if field.name() == "task.name" {
-            self.0 = Some(format!("{value:?}"));
+        match field.name() {
+            "task.name" => self.name = Some(format!("{value:?}")),
+            "loc.file" => self.file = format!("{value:?}").trim_matches('"').to_owned(),
+            _ => {}
+        }
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        if field.name() == "loc.line" {
+            self.line = value;
+        }
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        if field.name() == "loc.line" {
+            self.line = value as u64;
         }
     }
 }
@@ -37,10 +56,11 @@ impl Subscriber for TaskNames {
     }
     fn new_span(&self, attrs: &Attributes<'_>) -> Id {
         if attrs.metadata().name() == "runtime.spawn" {
-            let mut name = Name(None);
+            let mut name = Name::default();
             attrs.record(&mut name);
-            if let Some(name) = name.0 {
-                self.names.lock().unwrap().push(name);
+            if let Some(n) = name.name {
+                self.names.lock().unwrap().push(n.clone());
+                self.spawns.lock().unwrap().push((n, name.file, name.line));
             }
         }
         Id::from_u64(self.next.fetch_add(1, Ordering::Relaxed) + 1)
@@ -55,7 +75,8 @@ impl Subscriber for TaskNames {
 #[test]
 fn children_are_named_tokio_tasks() {
     let recorder = TaskNames::default();
-    let unnamed_line = line!() + 11;
+    let unnamed_line = line!() + 12;
+    let reader_line = line!() + 8;
     tracing_core::dispatcher::with_default(&Dispatch::new(recorder.clone()), || {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -79,5 +100,13 @@ fn children_are_named_tokio_tasks() {
     assert!(
         names.iter().any(|n| n.starts_with(&unnamed)),
         "no task named {unnamed}...: {names:?}"
+    );
+    // tokio's own spawn location is the user's call too (`#[track_caller]` through tether)
+    let spawns = recorder.spawns.lock().unwrap();
+    assert!(
+        spawns
+            .iter()
+            .any(|(n, file, line)| n == "reader" && file == file!() && *line == reader_line as u64),
+        "{spawns:?}"
     );
 }

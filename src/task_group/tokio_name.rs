@@ -14,8 +14,11 @@ use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 
 /// Spawns `child` on `runtime`; `name`/`site` name the tokio task where tokio supports it.
+/// (`#[track_caller]` all the way from the public `spawn`, so the spawn location tokio records,
+/// which tokio-console shows, is the user's call.)
 #[cfg(not(tokio_unstable))]
 #[inline]
+#[track_caller]
 pub(super) fn spawn<F>(
     runtime: &Handle,
     _name: Option<&Cow<'static, str>>,
@@ -34,8 +37,10 @@ where
 ///
 /// # Panics
 ///
-/// If tokio refuses to spawn the task (`Builder::spawn_on` fails; tokio 1.x never does).
+/// If tokio refuses to spawn the task (`Builder::spawn_on` returns an `io::Result` but, as of
+/// tokio 1.54, always `Ok`).
 #[cfg(tokio_unstable)]
+#[track_caller]
 pub(super) fn spawn<F>(
     runtime: &Handle,
     name: Option<&Cow<'static, str>>,
