@@ -497,9 +497,10 @@ pub(crate) fn analyze(tree: &TaskTree, threshold: Duration) -> Vec<Finding> {
         }
         for w in &node.waits {
             let held = held_by(&w.on);
-            match waits.iter_mut().find(|(t, _)| *t == w.task) {
-                Some((_, list)) => list.push(held),
-                None => waits.push((w.task, vec![held])),
+            match waits.last_mut() {
+                // (A task's waits are usually met together: its entries nest.)
+                Some((t, list)) if *t == w.task => list.push(held),
+                _ => waits.push((w.task, vec![held])),
             }
             if w.waiting_for < threshold {
                 continue;
@@ -622,57 +623,77 @@ fn held_by(on: &WaitTarget) -> Option<Held> {
 /// one of its waits can (is not blocked, or can go on itself). What is left is stuck for good
 /// (as long as the holders are right, see [`WaitLink`]); each cycle through it is reported once.
 fn cycles(waits: &[TaskWaits], task_labels: &HashMap<TaskId, String>) -> Vec<Finding> {
-    type Waits<'a> = &'a [Held];
-    let mut blocked: Vec<(TaskId, Vec<Held>)> = waits
-        .iter()
-        .filter_map(|(t, w)| Some((*t, w.iter().cloned().collect::<Option<Vec<_>>>()?)))
-        .collect();
-    // Take out every task that can go on, until none is left to take out.
-    loop {
-        let before = blocked.len();
-        let stuck: Vec<TaskId> = blocked.iter().map(|(t, _)| *t).collect();
-        blocked.retain(|(_, w)| {
-            w.iter()
-                .all(|(_, holders)| holders.iter().all(|h| stuck.contains(h)))
+    // Every waiting task's waits (a task's waits may be met in several places of the tree:
+    // the entries it hosts), `None` once one of them can end otherwise.
+    let mut order: Vec<TaskId> = Vec::new();
+    let mut all: HashMap<TaskId, Option<Vec<Held>>> = HashMap::new();
+    for (t, w) in waits {
+        let slot = all.entry(*t).or_insert_with(|| {
+            order.push(*t);
+            Some(Vec::new())
         });
-        if blocked.len() == before {
-            break;
+        for held in w {
+            match (slot.as_mut(), held) {
+                (Some(list), Some(held)) => list.push(held.clone()),
+                _ => *slot = None,
+            }
         }
     }
-    let find = |t: TaskId| -> Waits<'_> {
-        blocked
+    // The blocked tasks: every wait only its holders can end.
+    let mut blocked: HashMap<TaskId, Vec<Held>> =
+        all.into_iter().filter_map(|(t, w)| Some((t, w?))).collect();
+    // Take out every task that can go on, until none is left to take out.
+    loop {
+        let free: Vec<TaskId> = blocked
             .iter()
-            .find(|(b, _)| *b == t)
-            .map(|(_, w)| w.as_slice())
-            .unwrap_or(&[])
-    };
+            .filter(|(_, w)| {
+                w.iter()
+                    .any(|(_, holders)| holders.iter().any(|h| !blocked.contains_key(h)))
+            })
+            .map(|(t, _)| *t)
+            .collect();
+        if free.is_empty() {
+            break;
+        }
+        for t in free {
+            blocked.remove(&t);
+        }
+    }
+    order.retain(|t| blocked.contains_key(t));
+    let first_wait = |t: TaskId| -> &Held { &blocked[&t][0] };
     let mut findings = Vec::new();
     let mut seen: HashSet<Vec<u64>> = HashSet::new();
-    for &(start, _) in &blocked {
+    // Tasks some earlier walk went through: a walk that reaches one finds no new cycle.
+    let mut walked: HashSet<TaskId> = HashSet::new();
+    for &start in &order {
+        if walked.contains(&start) {
+            continue;
+        }
         // Every holder of every wait of a stuck task is stuck: follow the first wait's first
-        // stuck holder.
-        let mut order: Vec<TaskId> = Vec::new();
+        // holder until a task repeats.
+        let mut path: Vec<TaskId> = Vec::new();
+        let mut on_path: HashMap<TaskId, usize> = HashMap::new();
         let mut at = start;
         let cycle = loop {
-            if let Some(pos) = order.iter().position(|t| *t == at) {
-                break &order[pos..];
+            if let Some(&pos) = on_path.get(&at) {
+                break &path[pos..];
             }
-            order.push(at);
-            let next = find(at)
-                .first()
-                .and_then(|(_, h)| h.iter().find(|h| blocked.iter().any(|(b, _)| b == *h)));
-            match next {
-                Some(&next) => at = next,
-                None => break &order[..0],
+            if walked.contains(&at) {
+                break &path[..0];
             }
+            on_path.insert(at, path.len());
+            path.push(at);
+            at = first_wait(at).1[0];
         };
+        let cycle = cycle.to_vec();
+        walked.extend(path);
         if cycle.is_empty() {
             continue;
         }
         let links: Vec<WaitLink> = cycle
             .iter()
             .map(|&t| {
-                let (resource, holders) = find(t)[0].clone();
+                let (resource, holders) = first_wait(t).clone();
                 WaitLink {
                     task: t,
                     task_label: task_labels.get(&t).cloned(),
@@ -712,4 +733,140 @@ fn cycles(waits: &[TaskWaits], task_labels: &HashMap<TaskId, String>) -> Vec<Fin
         }
     }
     findings
+}
+
+#[cfg(all(test, not(tether_loom)))]
+mod tests {
+    //! The deadlock rule on hand-made trees (the integration tests build real ones).
+    use super::*;
+    use crate::EntryKind;
+
+    /// `n` distinct task ids (threads' ids, which never repeat in a process).
+    fn tasks(n: usize) -> Vec<TaskId> {
+        (0..n)
+            .map(|_| std::thread::spawn(TaskId::current).join().unwrap())
+            .collect()
+    }
+
+    fn site() -> Site {
+        Site {
+            file: "here.rs",
+            line: 1,
+            column: 1,
+        }
+    }
+
+    fn wait(task: TaskId, on: WaitTarget) -> super::super::tree::WaitInfo {
+        super::super::tree::WaitInfo {
+            task,
+            waiting_for: Duration::ZERO,
+            on,
+        }
+    }
+
+    fn lock(id: u64, holder: TaskId) -> WaitTarget {
+        WaitTarget::Lock {
+            lock: id,
+            site: site(),
+            holder: Some(holder),
+        }
+    }
+
+    fn semaphore(id: u64, holders: Vec<TaskId>) -> WaitTarget {
+        WaitTarget::Semaphore {
+            id,
+            site: site(),
+            holders,
+            untracked: 0,
+        }
+    }
+
+    /// A child entry of `task` with these waits.
+    fn node(id: u64, task: TaskId, waits: Vec<super::super::tree::WaitInfo>) -> TreeNode {
+        TreeNode {
+            id,
+            kind: EntryKind::Child,
+            name: Some(format!("t{id}")),
+            site: site(),
+            task: Some(task),
+            pending_for: Some(Duration::ZERO),
+            deadline_in: None,
+            shield: false,
+            cancel: None,
+            waits,
+            children: Vec::new(),
+        }
+    }
+
+    fn cycles_in(nodes: Vec<TreeNode>) -> Vec<Finding> {
+        let tree = TaskTree { roots: nodes };
+        analyze(&tree, Duration::from_secs(3600))
+            .into_iter()
+            .filter(|f| matches!(f, Finding::LockCycle { .. } | Finding::WaitCycle { .. }))
+            .collect()
+    }
+
+    #[test]
+    fn a_task_with_one_wait_that_can_end_otherwise_is_not_stuck() {
+        let t = tasks(2);
+        let (a, b) = (t[0], t[1]);
+        // a waits for b's lock, b for a semaphore a holds: a cycle...
+        let cycle = vec![
+            node(1, a, vec![wait(a, lock(10, b))]),
+            node(2, b, vec![wait(b, semaphore(11, vec![a]))]),
+        ];
+        let found = cycles_in(cycle.clone());
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert!(matches!(&found[0], Finding::WaitCycle { links } if links.len() == 2));
+        // ...unless a also waits, in another entry it hosts, for an event (a select!)
+        let mut split = cycle;
+        split.push(node(3, a, vec![wait(a, WaitTarget::Event)]));
+        assert!(cycles_in(split).is_empty());
+    }
+
+    #[test]
+    fn many_waiters_on_a_deadlocked_semaphore_give_one_cycle() {
+        let t = tasks(2002);
+        let (a, b) = (t[0], t[1]);
+        let mut nodes = vec![
+            node(1, a, vec![wait(a, lock(10, b))]),
+            node(2, b, vec![wait(b, lock(11, a))]),
+        ];
+        // 2,000 tasks wait for a semaphore only `a` holds: stuck too, but not on the cycle
+        for (i, &w) in t[2..].iter().enumerate() {
+            nodes.push(node(
+                100 + i as u64,
+                w,
+                vec![wait(w, semaphore(12, vec![a]))],
+            ));
+        }
+        let found = cycles_in(nodes);
+        assert_eq!(found.len(), 1, "{found:#?}");
+        match &found[0] {
+            Finding::LockCycle { links } => {
+                let mut locks: Vec<u64> = links.iter().map(|l| l.lock).collect();
+                locks.sort_unstable();
+                assert_eq!(locks, vec![10, 11]);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_semaphore_with_a_free_holder_frees_the_whole_chain() {
+        let t = tasks(4);
+        let (a, b, c, free) = (t[0], t[1], t[2], t[3]);
+        // a -> lock held by b -> semaphore held by c and `free` -> c waits for a's lock
+        let nodes = vec![
+            node(1, a, vec![wait(a, lock(10, b))]),
+            node(2, b, vec![wait(b, semaphore(11, vec![c, free]))]),
+            node(3, c, vec![wait(c, lock(12, a))]),
+        ];
+        assert!(cycles_in(nodes.clone()).is_empty());
+        // with `free` stuck on the same semaphore's chain instead, it is a deadlock
+        let mut stuck = nodes;
+        stuck.push(node(4, free, vec![wait(free, lock(13, b))]));
+        let found = cycles_in(stuck);
+        assert!(!found.is_empty(), "{found:#?}");
+    }
 }
