@@ -12,7 +12,10 @@
 //! ```
 //!
 //! Workloads: `empty` (runtime start and stop only: subtract it), `tether`, `tether_handle`,
-//! `tether_nested`, `tether_start`, `tokio_spawn`, `joinset`, `task_tracker`, `spawn_oneshot`.
+//! `tether_nested`, `tether_start`, `tokio_spawn`, `joinset`, `task_tracker`, `spawn_oneshot`;
+//! for the task tree's cost (not in the allocation table), `scope_ready` / `scope_ready_tree`
+//! (10,000 `CancelScope::new().run(ready(i))`, tree off / on) and `tether_tree` (`tether` with
+//! the tree on).
 //! Each spawns 10,000 trivial children (10 groups of 1,000; `tether_nested` spawns them
 //! inside a group nested 10 deep), so `(Ir(workload) - Ir(empty)) / 10,000` is the
 //! instructions per child.
@@ -88,6 +91,20 @@ async fn run(name: &str, n: usize) -> bool {
         }
         "spawn_oneshot" => {
             start_spawn_oneshot(n).await;
+        }
+        // The task tree's cost (callgrind only; no allocation count): `n` scope entries around
+        // a ready future, or `n` trivial children, with the tree off and on.
+        "scope_ready" => {
+            tether::disable_task_tree();
+            scope_ready_tether(n).await;
+        }
+        "scope_ready_tree" => {
+            tether::enable_task_tree();
+            scope_ready_tether(n).await;
+        }
+        "tether_tree" => {
+            tether::enable_task_tree();
+            spawn_join_tether(n).await;
         }
         _ => return false,
     }

@@ -105,8 +105,9 @@ pub use context::{
     ContextVar, NoContextError, Scoped, Snapshot, capture as capture_context, propagate_task_local,
 };
 pub use diagnostics::{
-    CancelInfo, EntryKind, Finding, LockLink, Site, TaskTree, TreeNode, WaitInfo, WaitTarget,
-    Watchdog, WatchdogReport, disable_task_tree, enable_task_tree, task_tree, task_tree_enabled,
+    CancelInfo, EntryKind, Finding, LockLink, Site, TaskTree, TreeNode, WaitInfo, WaitLink,
+    WaitResource, WaitTarget, Watchdog, WatchdogReport, disable_task_tree, enable_task_tree,
+    task_tree, task_tree_enabled,
 };
 pub use error::{BoxError, TaskContextError};
 pub use stream::{

@@ -742,7 +742,7 @@ fn semaphore_and_limiter_waits_name_who_holds_the_tokens() {
             let task_of = |name: &str| tree.find(name).unwrap().task.unwrap();
             match &tree.find("sem-waiter").unwrap().waits[..] {
                 [w] => match &w.on {
-                    WaitTarget::Semaphore { holders } => {
+                    WaitTarget::Semaphore { holders, .. } => {
                         assert_eq!(holders, &vec![task_of("holder")]);
                     }
                     other => panic!("waits on {other:?}"),
@@ -751,7 +751,7 @@ fn semaphore_and_limiter_waits_name_who_holds_the_tokens() {
             }
             match &tree.find("limiter-waiter").unwrap().waits[..] {
                 [w] => match &w.on {
-                    WaitTarget::CapacityLimiter { borrowers } => {
+                    WaitTarget::CapacityLimiter { borrowers, .. } => {
                         let mut got: Vec<String> =
                             borrowers.iter().map(|b| b.to_string()).collect();
                         got.sort();
@@ -767,8 +767,14 @@ fn semaphore_and_limiter_waits_name_who_holds_the_tokens() {
                 other => panic!("waits: {other:?}"),
             }
             let text = tree.to_string();
-            assert!(text.contains("a semaphore, held by task"), "{text}");
-            assert!(text.contains("a capacity limiter, borrowed by"), "{text}");
+            assert!(
+                text.contains("semaphore #") && text.contains(", held by task"),
+                "{text}"
+            );
+            assert!(
+                text.contains("capacity limiter #") && text.contains(", borrowed by"),
+                "{text}"
+            );
             release.set();
         })
         .await
@@ -792,7 +798,7 @@ fn semaphore_holders_follow_guards_forget_and_release() {
             });
             settle().await;
             let holders = |tree: &TaskTree| match &tree.find("waiter").unwrap().waits[0].on {
-                WaitTarget::Semaphore { holders } => holders.clone(),
+                WaitTarget::Semaphore { holders, .. } => holders.clone(),
                 other => panic!("waits on {other:?}"),
             };
             assert_eq!(holders(&task_tree()), vec![me, me]);
@@ -810,7 +816,7 @@ fn semaphore_holders_follow_guards_forget_and_release() {
             let tree = task_tree();
             let mut got = match &tree.find("third").unwrap().waits[..] {
                 [w] => match &w.on {
-                    WaitTarget::Semaphore { holders } => holders.clone(),
+                    WaitTarget::Semaphore { holders, .. } => holders.clone(),
                     other => panic!("waits on {other:?}"),
                 },
                 other => panic!("waits: {other:?} in\n{tree}"),
@@ -867,13 +873,17 @@ fn holder_lists_follow_the_tokens_and_know_only_what_the_tree_saw() {
             settle().await;
             let tree = task_tree();
             match &tree.find("sem-waiter").unwrap().waits[0].on {
-                WaitTarget::Semaphore { holders } => {
+                WaitTarget::Semaphore {
+                    holders, untracked, ..
+                } => {
                     assert_eq!(holders, &vec![task_of(&tree, "seen")], "{tree}");
+                    // the token taken while the tree was off is out, with no known holder
+                    assert_eq!(*untracked, 1, "{tree}");
                 }
                 other => panic!("waits on {other:?}"),
             }
             let borrowers = |tree: &TaskTree| match &tree.find("third").unwrap().waits[0].on {
-                WaitTarget::CapacityLimiter { borrowers } => borrowers.clone(),
+                WaitTarget::CapacityLimiter { borrowers, .. } => borrowers.clone(),
                 other => panic!("waits on {other:?}"),
             };
             let first = tether::Borrower::task(task_of(&tree, "first"));
@@ -916,5 +926,372 @@ fn an_owned_group_snapshot_holds_its_children_and_matches_its_handle() {
             group.task_tree().is_empty(),
             "an ended group has no snapshot"
         );
+    });
+}
+
+// ----- wait cycles through semaphores, capacity limiters and stream receives -------------------
+
+/// The one `WaitCycle` among `found`.
+fn wait_cycle(found: &[Finding]) -> Vec<tether::WaitLink> {
+    let cycles: Vec<&Vec<tether::WaitLink>> = found
+        .iter()
+        .filter_map(|f| match f {
+            Finding::WaitCycle { links } => Some(links),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(cycles.len(), 1, "{found:#?}");
+    cycles[0].clone()
+}
+
+/// The link whose task runs the child named `name`.
+fn link_of<'a>(links: &'a [tether::WaitLink], name: &str) -> &'a tether::WaitLink {
+    let label = format!("child \"{name}\"");
+    links
+        .iter()
+        .find(|l| {
+            l.task_label
+                .as_deref()
+                .is_some_and(|t| t.starts_with(&label))
+        })
+        .unwrap_or_else(|| panic!("no link for {name}: {links:#?}"))
+}
+
+/// Runs the watchdog (threshold 1 s, a look every 250 ms) next to `body`, waits until it
+/// reports a wait cycle, cancels everything, and returns what it found and how long that took.
+async fn watch_for_wait_cycle(
+    body: impl AsyncFnOnce(&tether::TaskGroup) + Send,
+) -> (Vec<Finding>, Duration) {
+    let (found, seen, dog) = collector(|f| matches!(f, Finding::WaitCycle { .. }));
+    let start = tokio::time::Instant::now();
+    task_group(async |tg| {
+        tg.spawn_named("watchdog", dog.run());
+        body(tg).await;
+        seen.wait().await;
+        tg.cancel_scope().cancel();
+    })
+    .await
+    .unwrap();
+    let found = found.lock().unwrap().clone();
+    (found, start.elapsed())
+}
+
+#[test]
+fn a_cycle_through_a_semaphore_and_a_lock_names_both_tasks_and_both_resources() {
+    serial(async {
+        let sem = Arc::new(tether::Semaphore::new(1));
+        let sem_line = line!() - 1;
+        let lock = Arc::new(Lock::new());
+        let lock_line = line!() - 1;
+        let (found, took) = watch_for_wait_cycle(async |tg| {
+            let taken = Arc::new(Event::new());
+            let (s, l, t) = (sem.clone(), lock.clone(), taken.clone());
+            tg.spawn_named("alice", async move {
+                let _token = s.acquire().await;
+                t.wait().await;
+                let _l = l.lock().await.unwrap(); // held by bob
+            });
+            let (s, l, t) = (sem.clone(), lock.clone(), taken.clone());
+            tg.spawn_named("bob", async move {
+                let _l = l.lock().await.unwrap();
+                t.set();
+                let _token = s.acquire().await; // held by alice
+            });
+        })
+        .await;
+        // two looks 250 ms apart, well within the threshold
+        assert!(took <= Duration::from_secs(1), "took {took:?}");
+        let links = wait_cycle(&found);
+        assert_eq!(links.len(), 2, "{links:#?}");
+        let (alice, bob) = (link_of(&links, "alice"), link_of(&links, "bob"));
+        match &alice.resource {
+            tether::WaitResource::Lock { site, .. } => assert_eq!(site.line, lock_line),
+            other => panic!("alice waits on {other:?}"),
+        }
+        match &bob.resource {
+            tether::WaitResource::Semaphore { site, .. } => assert_eq!(site.line, sem_line),
+            other => panic!("bob waits on {other:?}"),
+        }
+        assert_eq!(alice.holders, vec![bob.task]);
+        assert_eq!(bob.holders, vec![alice.task]);
+        let text = found
+            .iter()
+            .find(|f| matches!(f, Finding::WaitCycle { .. }))
+            .unwrap()
+            .to_string();
+        assert!(text.starts_with("wait cycle (deadlock): "), "{text}");
+        assert!(text.contains("alice") && text.contains("bob"), "{text}");
+        assert!(
+            text.contains("semaphore #") && text.contains("lock #"),
+            "{text}"
+        );
+        // not also reported as a lock cycle: one of its waits is not on a lock
+        assert!(!found.iter().any(|f| matches!(f, Finding::LockCycle { .. })));
+    });
+}
+
+#[test]
+fn a_cycle_through_a_capacity_limiter_names_both_tasks_and_both_resources() {
+    serial(async {
+        let limiter = Arc::new(tether::CapacityLimiter::new(1));
+        let limiter_line = line!() - 1;
+        let lock = Arc::new(Lock::new());
+        let lock_line = line!() - 1;
+        let (found, _) = watch_for_wait_cycle(async |tg| {
+            let taken = Arc::new(Event::new());
+            let (c, l, t) = (limiter.clone(), lock.clone(), taken.clone());
+            tg.spawn_named("borrower", async move {
+                let _token = c.acquire().await.unwrap();
+                t.wait().await;
+                let _l = l.lock().await.unwrap();
+            });
+            let (c, l, t) = (limiter.clone(), lock.clone(), taken.clone());
+            tg.spawn_named("locker", async move {
+                let _l = l.lock().await.unwrap();
+                t.set();
+                let _token = c.acquire().await.unwrap();
+            });
+        })
+        .await;
+        let links = wait_cycle(&found);
+        assert_eq!(links.len(), 2, "{links:#?}");
+        let (borrower, locker) = (link_of(&links, "borrower"), link_of(&links, "locker"));
+        match &locker.resource {
+            tether::WaitResource::CapacityLimiter { site, .. } => {
+                assert_eq!(site.line, limiter_line)
+            }
+            other => panic!("locker waits on {other:?}"),
+        }
+        match &borrower.resource {
+            tether::WaitResource::Lock { site, .. } => assert_eq!(site.line, lock_line),
+            other => panic!("borrower waits on {other:?}"),
+        }
+        assert_eq!(locker.holders, vec![borrower.task]);
+        assert_eq!(borrower.holders, vec![locker.task]);
+    });
+}
+
+#[test]
+fn a_receive_whose_only_sender_is_held_by_a_task_waiting_on_the_receiver_is_a_cycle() {
+    serial(async {
+        let (tx, rx) = tether::memory_stream::<u32>(1);
+        let stream_line = line!() - 1;
+        let lock = Arc::new(Lock::new());
+        let lock_line = line!() - 1;
+        let (found, took) = watch_for_wait_cycle(async |tg| {
+            let locked = Arc::new(Event::new());
+            let (l, k) = (lock.clone(), locked.clone());
+            tg.spawn_named("consumer", async move {
+                assert_eq!(rx.recv().await, Ok(1));
+                let _l = l.lock().await.unwrap();
+                k.set();
+                let _ = rx.recv().await; // the only sender is held by the producer
+            });
+            let (l, k) = (lock.clone(), locked.clone());
+            tg.spawn_named("producer", async move {
+                tx.send(1).await.unwrap(); // the producer is the sender's holder from here
+                k.wait().await;
+                let _l = l.lock().await.unwrap(); // held by the consumer
+                let _ = tx.send(2).await;
+            });
+        })
+        .await;
+        assert!(took <= Duration::from_secs(1), "took {took:?}");
+        let links = wait_cycle(&found);
+        assert_eq!(links.len(), 2, "{links:#?}");
+        let (consumer, producer) = (link_of(&links, "consumer"), link_of(&links, "producer"));
+        match &consumer.resource {
+            tether::WaitResource::StreamReceive { site, .. } => {
+                assert_eq!(site.line, stream_line)
+            }
+            other => panic!("consumer waits on {other:?}"),
+        }
+        match &producer.resource {
+            tether::WaitResource::Lock { site, .. } => assert_eq!(site.line, lock_line),
+            other => panic!("producer waits on {other:?}"),
+        }
+        assert_eq!(consumer.holders, vec![producer.task]);
+        assert_eq!(producer.holders, vec![consumer.task]);
+        let text = found
+            .iter()
+            .find(|f| matches!(f, Finding::WaitCycle { .. }))
+            .unwrap()
+            .to_string();
+        assert!(text.contains("whose senders are held by"), "{text}");
+    });
+}
+
+/// No cycle is found now, nor by a watchdog running for `looks` quarter-second looks.
+async fn no_wait_cycle(tg: &tether::TaskGroup, looks: u32) {
+    let dog = Watchdog::new(Duration::from_secs(1));
+    let cycles = |f: &[Finding]| {
+        f.iter()
+            .filter(|f| matches!(f, Finding::WaitCycle { .. } | Finding::LockCycle { .. }))
+            .count()
+    };
+    let tree = task_tree();
+    assert_eq!(cycles(&dog.check()), 0, "{tree}");
+    let found = Arc::new(Mutex::new(Vec::new()));
+    let sink = found.clone();
+    let running = tether::CancelScope::new();
+    let r = running.clone();
+    tg.spawn_named("watchdog", async move {
+        // cancelled by the test at the end: `Ok(None)`
+        let _ = r
+            .run(
+                dog.on_report(move |report| sink.lock().unwrap().extend(report.findings.clone()))
+                    .run(),
+            )
+            .await;
+    });
+    tokio::time::sleep(Duration::from_millis(250) * looks).await;
+    running.cancel();
+    assert_eq!(
+        cycles(&found.lock().unwrap()),
+        0,
+        "{:#?}",
+        found.lock().unwrap()
+    );
+}
+
+#[test]
+fn a_semaphore_with_a_holder_outside_the_chain_is_not_a_cycle_and_frees_it() {
+    serial(async {
+        let sem = Arc::new(tether::Semaphore::new(2));
+        let lock = Arc::new(Lock::new());
+        let (taken, outsider_may_go, bob_done) = (
+            Arc::new(Event::new()),
+            Arc::new(Event::new()),
+            Arc::new(Event::new()),
+        );
+        task_group(async |tg| {
+            let (s, g) = (sem.clone(), outsider_may_go.clone());
+            tg.spawn_named("outsider", async move {
+                let _token = s.acquire().await;
+                g.wait().await; // can give its token back at any time
+            });
+            let (s, l, t) = (sem.clone(), lock.clone(), taken.clone());
+            tg.spawn_named("alice", async move {
+                let _token = s.acquire().await;
+                t.wait().await;
+                let _l = l.lock().await.unwrap();
+            });
+            settle().await;
+            let (s, l, t, d) = (sem.clone(), lock.clone(), taken.clone(), bob_done.clone());
+            tg.spawn_named("bob", async move {
+                let _l = l.lock().await.unwrap();
+                t.set();
+                let _token = s.acquire().await; // held by alice and the outsider
+                d.set();
+            });
+            settle().await;
+            let tree = task_tree();
+            match &tree.find("bob").unwrap().waits[..] {
+                [w] => match &w.on {
+                    WaitTarget::Semaphore { holders, .. } => assert_eq!(holders.len(), 2),
+                    other => panic!("bob waits on {other:?}"),
+                },
+                other => panic!("bob waits: {other:?}\n{tree}"),
+            }
+            no_wait_cycle(tg, 8).await;
+            // and it was indeed no deadlock: the outsider's token lets everyone finish
+            outsider_may_go.set();
+            bob_done.wait().await;
+        })
+        .await
+        .unwrap();
+    });
+}
+
+#[test]
+fn a_limiter_with_a_keyed_borrower_is_not_a_cycle() {
+    serial(async {
+        let limiter = Arc::new(tether::CapacityLimiter::new(2));
+        let lock = Arc::new(Lock::new());
+        let taken = Arc::new(Event::new());
+        // a borrower that is not a task: anyone can give its token back
+        limiter
+            .acquire_on_behalf_of(tether::Borrower::key(9))
+            .await
+            .unwrap()
+            .forget();
+        task_group(async |tg| {
+            let (c, l, t) = (limiter.clone(), lock.clone(), taken.clone());
+            tg.spawn_named("borrower", async move {
+                let _token = c.acquire().await.unwrap();
+                t.wait().await;
+                let _l = l.lock().await.unwrap();
+            });
+            settle().await;
+            let (c, l, t) = (limiter.clone(), lock.clone(), taken.clone());
+            tg.spawn_named("locker", async move {
+                let _l = l.lock().await.unwrap();
+                t.set();
+                let _token = c.acquire().await.unwrap();
+            });
+            settle().await;
+            no_wait_cycle(tg, 8).await;
+            limiter
+                .release_on_behalf_of(tether::Borrower::key(9))
+                .unwrap();
+        })
+        .await
+        .unwrap();
+    });
+}
+
+#[test]
+fn a_receive_with_a_sender_outside_the_chain_or_unknown_is_not_a_cycle() {
+    serial(async {
+        let (tx, rx) = tether::memory_stream::<u32>(1);
+        let lock = Arc::new(Lock::new());
+        let locked = Arc::new(Event::new());
+        let spare = tx.clone(); // kept by this body, never used yet: its holder is unknown
+        task_group(async |tg| {
+            let (l, k) = (lock.clone(), locked.clone());
+            tg.spawn_named("consumer", async move {
+                let _l = l.lock().await.unwrap();
+                k.set();
+                // until the body's stop signal (0)
+                while let Ok(x) = rx.recv().await {
+                    if x == 0 {
+                        break;
+                    }
+                }
+            });
+            let (l, k) = (lock.clone(), locked.clone());
+            tg.spawn_named("producer", async move {
+                tx.send(1).await.unwrap();
+                k.wait().await;
+                let _l = l.lock().await.unwrap();
+            });
+            settle().await;
+            let tree = task_tree();
+            let senders = |tree: &TaskTree| match &tree.find("consumer").unwrap().waits[..] {
+                [w] => match &w.on {
+                    WaitTarget::Stream {
+                        senders_held_by, ..
+                    } => senders_held_by.clone(),
+                    other => panic!("consumer waits on {other:?}"),
+                },
+                other => panic!("consumer waits: {other:?}"),
+            };
+            // buffered item taken; the consumer waits again, one sender of two unknown
+            assert_eq!(senders(&tree), None, "{tree}");
+            no_wait_cycle(tg, 4).await;
+            // the spare sender used by this body, which is free: known now, still no cycle
+            spare.send(2).await.unwrap();
+            settle().await;
+            let tree = task_tree();
+            let held = senders(&tree).expect("every sender is known");
+            assert_eq!(held.len(), 2, "{tree}");
+            assert!(held.contains(&tether::TaskId::current()), "{tree}");
+            no_wait_cycle(tg, 4).await;
+            // the free sender stops the consumer, which lets the producer go: no deadlock
+            spare.send(0).await.unwrap();
+            drop(spare);
+        })
+        .await
+        .unwrap();
     });
 }

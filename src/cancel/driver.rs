@@ -39,7 +39,7 @@ use super::context::{current_node, with_current};
 use super::deadline::DeadlineTimer;
 use super::node::Node;
 use super::{CancelReason, CancelScope, CancelSource};
-use crate::diagnostics::registry::{self as diag, EntryKind, LazyEntry, Parent};
+use crate::diagnostics::registry::{self as diag, LazyEntry};
 use crate::loom::sync::Arc;
 use crate::task::TaskId;
 
@@ -256,15 +256,7 @@ impl ScopeDriver {
                 *this.phase = Phase::Running;
                 if !*this.pre_entered && this.diag.is_none() {
                     // The task is named when the entry registers (lazily, in this task).
-                    *this.diag = diag::register(
-                        false,
-                        EntryKind::Scope,
-                        None,
-                        this.site,
-                        Parent::Current,
-                        Some(node),
-                        None,
-                    );
+                    *this.diag = diag::describe_scope(this.site, node);
                     *this.owns_diag = this.diag.is_some();
                 }
                 #[cfg(feature = "tracing")]
@@ -420,8 +412,9 @@ impl ScopeDriver {
         if std::mem::take(this.registered) {
             this.scope.node.deregister_from_parent();
         }
+        // (Not taken out: moving the entry costs more than leaving it to the driver's drop.)
         if std::mem::take(this.owns_diag)
-            && let Some(entry) = this.diag.take()
+            && let Some(entry) = this.diag.as_ref()
         {
             entry.leave();
         }

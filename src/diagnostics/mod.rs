@@ -10,7 +10,7 @@ mod watchdog;
 pub use registry::EntryKind;
 pub(crate) use tree::task_tree_under;
 pub use tree::{CancelInfo, Site, TaskTree, TreeNode, WaitInfo, WaitTarget, task_tree};
-pub use watchdog::{Finding, LockLink, Watchdog, WatchdogReport};
+pub use watchdog::{Finding, LockLink, WaitLink, WaitResource, Watchdog, WatchdogReport};
 
 /// Turns the live task tree on for the whole process.
 ///

@@ -20,8 +20,10 @@
 //!   its group, before the group's count of live children goes down. So a child's entry is
 //!   always removed before its group's, and registered after it; a snapshot holds every shard
 //!   lock while it copies, so it never shows a child without its group.
-//! - Ids are drawn when an entry is described, from per-thread blocks: increasing on one
-//!   thread (siblings made on one thread show in creation order), not across threads (so
+//! - Ids are drawn when an entry is described (a scope's: when it registers, which is in its
+//!   own task, so sibling scopes show in the order they first went pending, which for the
+//!   scopes of one task is the order they were entered), from per-thread blocks: increasing on
+//!   one thread (siblings made on one thread show in creation order), not across threads (so
 //!   nothing may assume a parent's id is below its children's).
 //! - Only an entry's own code registers it (its poll, its waits, entries made inside it during
 //!   its poll), or its creator before anyone else can see it: registration never races the
@@ -88,6 +90,7 @@ thread_local! {
 }
 
 /// A process-unique id (never 0). Increasing on one thread; across threads, in blocks.
+#[inline]
 pub(crate) fn next_id() -> u64 {
     IDS.with(|ids| {
         let (next, end) = ids.get();
@@ -165,20 +168,34 @@ pub(crate) enum WaitOn {
         state: StreamState,
     },
     Event,
-    Semaphore(Arc<SemaphoreDiag>),
+    /// A semaphore, and how many of its tokens were out without a known holder when the wait
+    /// started (taken while the tree was off).
+    Semaphore(Arc<SemaphoreDiag>, usize),
     CapacityLimiter(Arc<LimiterDiag>),
     Condition,
 }
 
 /// Who holds a `Semaphore`'s tokens: every token taken while the tree was on (a token has no
 /// owner otherwise), made on the first such acquire and shared with the waits on it.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct SemaphoreDiag {
+    /// The semaphore's id in the task tree.
+    pub(crate) id: u64,
+    /// Where the semaphore was created.
+    pub(crate) site: &'static Location<'static>,
     /// (key, holding task, kept without a guard), one per token, in acquisition order.
     holders: Mutex<Vec<(u64, TaskId, bool)>>,
 }
 
 impl SemaphoreDiag {
+    pub(crate) fn new(site: &'static Location<'static>) -> SemaphoreDiag {
+        SemaphoreDiag {
+            id: next_id(),
+            site,
+            holders: Mutex::new(Vec::new()),
+        }
+    }
+
     /// The current task took a token; returns the key its guard gives back.
     pub(crate) fn hold(&self) -> u64 {
         let key = next_id();
@@ -221,7 +238,46 @@ impl SemaphoreDiag {
 /// its state lock) from the first recorded wait on it.
 #[derive(Debug)]
 pub(crate) struct LimiterDiag {
+    /// The limiter's id in the task tree.
+    pub(crate) id: u64,
+    /// Where the limiter was created.
+    pub(crate) site: &'static Location<'static>,
     pub(crate) borrowers: Mutex<Vec<crate::Borrower>>,
+}
+
+/// Who holds a memory stream's send ends, for the task tree: made on the first use of a send
+/// end while the tree is on, shared by the stream's receive waits (read live at snapshot time).
+///
+/// A send end is *held by* the last task that sent, tried to send or reserved through it (or
+/// readied its sink) while the tree was on; it leaves the list when it is closed or dropped. A
+/// send end not used since the tree went on is not listed, so the list is complete only when
+/// its length is the stream's number of open send ends.
+#[derive(Debug, Default)]
+pub(crate) struct SenderHolders {
+    /// (the send end's key, the task that last used it).
+    list: Mutex<Vec<(u64, TaskId)>>,
+}
+
+impl SenderHolders {
+    /// The send end `key` is being used by the current task.
+    pub(crate) fn used(&self, key: u64) {
+        let me = TaskId::current();
+        let mut list = self.list.lock();
+        match list.iter_mut().find(|(k, _)| *k == key) {
+            Some(at) => at.1 = me,
+            None => list.push((key, me)),
+        }
+    }
+
+    /// The send end `key` was closed or dropped.
+    pub(crate) fn closed(&self, key: u64) {
+        self.list.lock().retain(|(k, _)| *k != key);
+    }
+
+    /// The holding task of each listed send end.
+    pub(crate) fn holders(&self) -> Vec<TaskId> {
+        self.list.lock().iter().map(|&(_, t)| t).collect()
+    }
 }
 
 /// A `Lock`'s identity and holder, shared with the waits on it (made on the first recorded
@@ -243,6 +299,8 @@ pub(crate) struct StreamState {
     pub(crate) senders: usize,
     pub(crate) receivers: usize,
     pub(crate) bound_to: Option<String>,
+    /// Who holds the send ends (live), once a send end was used while the tree was on.
+    pub(crate) sender_holders: Option<Arc<SenderHolders>>,
 }
 
 impl EntryShared {
@@ -315,7 +373,8 @@ enum Init {
 
 /// What a lazily registered entry will be.
 struct Desc {
-    /// Drawn when described, so siblings made on one thread show in the order they were made.
+    /// Drawn when described, so siblings made on one thread show in the order they were made;
+    /// a scope's is drawn when it registers (0 until then).
     id: u64,
     kind: EntryKind,
     name: Option<Cow<'static, str>>,
@@ -373,7 +432,8 @@ impl LazyEntry {
                 (want, _) => crate::cancel::current_node().filter(|n| addr(n) == want),
             };
             let entry = make(
-                desc.id,
+                // A scope draws its id only now (0: not drawn yet).
+                if desc.id == 0 { next_id() } else { desc.id },
                 desc.kind,
                 desc.name.clone(),
                 desc.site,
@@ -410,6 +470,7 @@ impl LazyEntry {
     }
 
     /// Removes the entry from the registry if it is there (at exit). Idempotent.
+    #[inline]
     pub(crate) fn leave(&self) {
         if let Some(entry) = self.get() {
             deregister(entry);
@@ -491,6 +552,35 @@ fn register_on(
     })
 }
 
+/// A scope's entry, only described (registered lazily): [`register`] for a scope, with fewer
+/// arguments to pass on the hot path of a scope entry (one relaxed load when the tree is off).
+#[inline]
+pub(crate) fn describe_scope(
+    site: &'static Location<'static>,
+    node: &crate::loom::sync::Arc<Node>,
+) -> Option<LazyEntry> {
+    if !enabled() {
+        return None;
+    }
+    Some(describe_scope_on(site, addr(node)))
+}
+
+#[inline]
+fn describe_scope_on(site: &'static Location<'static>, node: usize) -> LazyEntry {
+    LazyEntry {
+        entry: OnceLock::new(),
+        init: Init::Desc(Desc {
+            // Drawn when it registers, if it does (most scopes complete in their first poll).
+            id: 0,
+            kind: EntryKind::Scope,
+            name: None,
+            site,
+            parent: current_id(),
+            node,
+        }),
+    }
+}
+
 /// Where a new entry hangs.
 pub(crate) enum Parent<'a> {
     /// Under the entry current on this thread (the code being polled).
@@ -505,12 +595,18 @@ pub(crate) fn deregister(entry: &Entry) {
 }
 
 /// The id of the entry current on this thread (registering it), if any.
+#[inline]
 pub(crate) fn current_id() -> Option<u64> {
     if CURRENT.is_set() {
-        Some(CURRENT.with(|e| e.force().id))
+        Some(current_id_forced())
     } else {
         None
     }
+}
+
+#[inline(never)]
+fn current_id_forced() -> u64 {
+    CURRENT.with(|e| e.force().id)
 }
 
 /// Runs `f` with `entry` as the current one (no-op without an entry).

@@ -174,18 +174,35 @@ pub enum WaitTarget {
         receivers: usize,
         /// The group the stream is bound to (`memory_stream_in`), if any.
         bound_to: Option<String>,
+        /// For a receive: the tasks holding the stream's open send ends (one per send end),
+        /// when every one is known — `None` otherwise, and for a send. A send end is held by
+        /// the last task that sent, tried to send or reserved through it (or readied its sink)
+        /// while the tree was on; one not used since is unknown. Read when the snapshot is
+        /// taken.
+        senders_held_by: Option<Vec<TaskId>>,
     },
     /// `Event::wait`.
     Event,
     /// `Semaphore::acquire`.
     Semaphore {
+        /// The semaphore's id (process-unique).
+        id: u64,
+        /// Where the semaphore was created.
+        site: Site,
         /// The tasks holding its tokens (one per token, a task as often as it holds), through
         /// a guard or kept with `forget`. Only tokens taken while the tree was on are known: a
         /// token has no owner otherwise.
         holders: Vec<TaskId>,
+        /// Tokens that were out without a known holder when the wait started (taken while
+        /// the tree was off).
+        untracked: usize,
     },
     /// `CapacityLimiter::acquire`.
     CapacityLimiter {
+        /// The limiter's id (process-unique).
+        id: u64,
+        /// Where the limiter was created.
+        site: Site,
         /// Who borrows its tokens now (every borrower: a limiter always knows them).
         borrowers: Vec<crate::Borrower>,
     },
@@ -264,6 +281,95 @@ impl TaskTree {
     /// ```
     pub fn get(&self, id: u64) -> Option<&TreeNode> {
         self.iter().find(|n| n.id == id)
+    }
+
+    /// The node with this id and everything below it, as a tree of its own (empty if the id
+    /// is not in the snapshot): to print the part of a snapshot a finding is about.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// tether::enable_task_tree();
+    /// tether::task_group(async |tg| {
+    ///     tg.spawn_named("server", async {
+    ///         tether::task_group(async |inner| {
+    ///             inner.spawn_named("conn", std::future::pending::<()>());
+    ///         })
+    ///         .await
+    ///     });
+    ///     tokio::task::yield_now().await;
+    ///     tokio::task::yield_now().await;
+    ///     let tree = tether::task_tree();
+    ///     let server = tree.find("server").unwrap();
+    ///     let sub = tree.subtree(server.id);
+    ///     assert_eq!(sub.roots.len(), 1);
+    ///     assert!(sub.find("conn").is_some());
+    ///     assert!(sub.to_string().starts_with("child \"server\""));
+    ///     tg.cancel_scope().cancel();
+    /// })
+    /// .await
+    /// .ok();
+    /// # }
+    /// ```
+    pub fn subtree(&self, id: u64) -> TaskTree {
+        TaskTree {
+            roots: self.get(id).cloned().into_iter().collect(),
+        }
+    }
+
+    /// The node whose path ([`path_of`](Self::path_of)) is `path`: a watchdog
+    /// [`Finding`](crate::Finding)'s path leads back to its node in the report's tree.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// tether::enable_task_tree();
+    /// tether::task_group(async |tg| {
+    ///     tg.spawn_named("worker", std::future::pending::<()>());
+    ///     tokio::task::yield_now().await;
+    ///     let tree = tether::task_tree();
+    ///     let id = tree.find("worker").unwrap().id;
+    ///     let path = tree.path_of(id).unwrap();
+    ///     assert_eq!(tree.find_path(&path).unwrap().id, id);
+    ///     tg.cancel_scope().cancel();
+    /// })
+    /// .await
+    /// .ok();
+    /// # }
+    /// ```
+    pub fn find_path(&self, path: &str) -> Option<&TreeNode> {
+        self.iter()
+            .find(|n| self.path_of(n.id).as_deref() == Some(path))
+    }
+
+    /// The registered child running as `task`, if any (its own task: a child is the one entry
+    /// whose task is its own, not its host's).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// tether::enable_task_tree();
+    /// tether::task_group(async |tg| {
+    ///     tg.spawn_named("worker", std::future::pending::<()>());
+    ///     tokio::task::yield_now().await;
+    ///     let tree = tether::task_tree();
+    ///     let task = tree.find("worker").unwrap().task.unwrap();
+    ///     assert_eq!(tree.child_of_task(task).unwrap().name.as_deref(), Some("worker"));
+    ///     tg.cancel_scope().cancel();
+    /// })
+    /// .await
+    /// .ok();
+    /// # }
+    /// ```
+    pub fn child_of_task(&self, task: TaskId) -> Option<&TreeNode> {
+        self.iter()
+            .find(|n| n.kind == EntryKind::Child && n.task == Some(task))
     }
 
     /// The first node (depth first) with this name.
@@ -469,8 +575,8 @@ enum WaitOnCopy {
     Lock(u64, &'static Location<'static>, Option<TaskId>),
     Stream(bool, registry::StreamState),
     Event,
-    Semaphore(Vec<TaskId>),
-    CapacityLimiter(Vec<crate::Borrower>),
+    Semaphore(u64, &'static Location<'static>, Vec<TaskId>, usize),
+    CapacityLimiter(u64, &'static Location<'static>, Vec<crate::Borrower>),
     Condition,
 }
 
@@ -482,8 +588,12 @@ impl From<&WaitOn> for WaitOnCopy {
             WaitOn::Lock(l) => WaitOnCopy::Lock(l.id, l.site, *l.owner.lock()),
             WaitOn::Stream { send, state } => WaitOnCopy::Stream(*send, state.clone()),
             WaitOn::Event => WaitOnCopy::Event,
-            WaitOn::Semaphore(d) => WaitOnCopy::Semaphore(d.holders()),
-            WaitOn::CapacityLimiter(d) => WaitOnCopy::CapacityLimiter(d.borrowers.lock().clone()),
+            WaitOn::Semaphore(d, untracked) => {
+                WaitOnCopy::Semaphore(d.id, d.site, d.holders(), *untracked)
+            }
+            WaitOn::CapacityLimiter(d) => {
+                WaitOnCopy::CapacityLimiter(d.id, d.site, d.borrowers.lock().clone())
+            }
             WaitOn::Condition => WaitOnCopy::Condition,
         }
     }
@@ -508,6 +618,12 @@ impl WaitOnCopy {
                 holder,
             },
             WaitOnCopy::Stream(send, s) => WaitTarget::Stream {
+                senders_held_by: s
+                    .sender_holders
+                    .as_ref()
+                    .filter(|_| !send)
+                    .map(|h| h.holders())
+                    .filter(|h| h.len() == s.senders),
                 send,
                 stream: s.id,
                 site: Site::from(s.site),
@@ -518,8 +634,17 @@ impl WaitOnCopy {
                 bound_to: s.bound_to,
             },
             WaitOnCopy::Event => WaitTarget::Event,
-            WaitOnCopy::Semaphore(holders) => WaitTarget::Semaphore { holders },
-            WaitOnCopy::CapacityLimiter(borrowers) => WaitTarget::CapacityLimiter { borrowers },
+            WaitOnCopy::Semaphore(id, site, holders, untracked) => WaitTarget::Semaphore {
+                id,
+                site: Site::from(site),
+                holders,
+                untracked,
+            },
+            WaitOnCopy::CapacityLimiter(id, site, borrowers) => WaitTarget::CapacityLimiter {
+                id,
+                site: Site::from(site),
+                borrowers,
+            },
             WaitOnCopy::Condition => WaitTarget::Condition,
         }
     }
@@ -566,6 +691,7 @@ impl fmt::Display for WaitTarget {
                 senders,
                 receivers,
                 bound_to,
+                senders_held_by,
             } => {
                 let op = if *send { "send to" } else { "receive from" };
                 write!(f, "{op} stream #{stream} created at {site} (")?;
@@ -577,15 +703,35 @@ impl fmt::Display for WaitTarget {
                 if let Some(g) = bound_to {
                     write!(f, ", bound to {g}")?;
                 }
-                write!(f, ")")
+                write!(f, ")")?;
+                match senders_held_by {
+                    Some(h) if !h.is_empty() => write_list(f, "senders held by", h),
+                    _ => Ok(()),
+                }
             }
             WaitTarget::Event => write!(f, "an event"),
-            WaitTarget::Semaphore { holders } => {
-                write!(f, "a semaphore")?;
-                write_list(f, "held by", holders)
+            WaitTarget::Semaphore {
+                id,
+                site,
+                holders,
+                untracked,
+            } => {
+                write!(f, "semaphore #{id} created at {site}")?;
+                if holders.is_empty() && *untracked > 0 {
+                    return write!(f, ", {untracked} tokens held by unknown tasks");
+                }
+                write_list(f, "held by", holders)?;
+                if *untracked > 0 {
+                    write!(f, " and {untracked} unknown")?;
+                }
+                Ok(())
             }
-            WaitTarget::CapacityLimiter { borrowers } => {
-                write!(f, "a capacity limiter")?;
+            WaitTarget::CapacityLimiter {
+                id,
+                site,
+                borrowers,
+            } => {
+                write!(f, "capacity limiter #{id} created at {site}")?;
                 write_list(f, "borrowed by", borrowers)
             }
             WaitTarget::Condition => write!(f, "a condition"),

@@ -135,6 +135,10 @@ pub(crate) struct Chan<T> {
     bound_to: parking_lot::Mutex<Option<String>>,
     /// The stream's id in the task tree, drawn on the first wait recorded on it.
     diag_id: std::sync::OnceLock<u64>,
+    /// Who holds the send ends, for the task tree: made on the first use of a send end while
+    /// the tree is on.
+    sender_holders:
+        std::sync::OnceLock<std::sync::Arc<crate::diagnostics::registry::SenderHolders>>,
 }
 
 /// Why an operation cannot go on: the crate-internal form of the public errors.
@@ -558,6 +562,7 @@ impl<T> Chan<T> {
             site: std::panic::Location::caller(),
             bound_to: parking_lot::Mutex::new(None),
             diag_id: std::sync::OnceLock::new(),
+            sender_holders: std::sync::OnceLock::new(),
             state: Mutex::new(State {
                 buffer: VecDeque::with_capacity(capacity.min(MIN_KEPT)),
                 capacity,
@@ -595,7 +600,20 @@ impl<T> Chan<T> {
             senders: c.senders,
             receivers: c.receivers,
             bound_to: self.bound_to.lock().clone(),
+            sender_holders: self.sender_holders.get().cloned(),
         }
+    }
+
+    /// Who holds the send ends (made on first use; only while the tree is on).
+    pub(crate) fn sender_holders(&self) -> &crate::diagnostics::registry::SenderHolders {
+        self.sender_holders.get_or_init(Default::default)
+    }
+
+    /// Who holds the send ends, if a send end was ever used while the tree was on.
+    pub(crate) fn sender_holders_if_made(
+        &self,
+    ) -> Option<&crate::diagnostics::registry::SenderHolders> {
+        self.sender_holders.get().map(|h| &**h)
     }
 
     pub(crate) fn counters(&self) -> Counters {

@@ -9,7 +9,7 @@ use super::chan::{CancelPoint, Chan, Key, Withdrawn};
 use super::error::{SendError, TrySendError};
 use super::stats::MemoryStreamStatistics;
 use crate::loom::sync::Arc;
-use crate::loom::sync::atomic::{AtomicBool, Ordering};
+use crate::loom::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// The send end of a memory stream (AnyIO's `MemoryObjectSendStream`).
 ///
@@ -36,6 +36,9 @@ pub struct MemorySender<T> {
     pub(super) chan: Arc<Chan<T>>,
     /// Whether this handle was closed (by `close` or drop); per handle, not shared by clones.
     closed: AtomicBool,
+    /// This handle's key in the task tree's list of who holds the send ends (0: not listed;
+    /// set on its first use while the tree is on).
+    diag_key: AtomicU64,
 }
 
 impl<T> MemorySender<T> {
@@ -47,6 +50,41 @@ impl<T> MemorySender<T> {
         Self {
             chan,
             closed: AtomicBool::new(closed),
+            diag_key: AtomicU64::new(0),
+        }
+    }
+
+    /// While the task tree is on, records the current task as this handle's holder (the last
+    /// task to use it); one relaxed load otherwise.
+    #[inline]
+    fn note_use(&self) {
+        if crate::diagnostics::registry::enabled() {
+            self.note_use_on();
+        }
+    }
+
+    #[inline(never)]
+    fn note_use_on(&self) {
+        if self.is_closed_here() {
+            return;
+        }
+        let key = match self.diag_key.load(Ordering::Acquire) {
+            0 => {
+                let new = crate::diagnostics::registry::next_id();
+                match self
+                    .diag_key
+                    .compare_exchange(0, new, Ordering::AcqRel, Ordering::Acquire)
+                {
+                    Ok(_) => new,
+                    Err(key) => key,
+                }
+            }
+            key => key,
+        };
+        self.chan.sender_holders().used(key);
+        // A close that raced with this use may have missed the entry just made.
+        if self.is_closed_here() {
+            self.chan.sender_holders().closed(key);
         }
     }
 
@@ -96,6 +134,7 @@ impl<T> MemorySender<T> {
     /// # }
     /// ```
     pub fn send(&self, item: T) -> SendFuture<'_, T> {
+        self.note_use();
         SendFuture {
             tx: self,
             item: Some(item),
@@ -122,6 +161,7 @@ impl<T> MemorySender<T> {
     /// assert_eq!(rx.try_recv(), Ok(1));
     /// ```
     pub fn try_send(&self, item: T) -> Result<(), TrySendError<T>> {
+        self.note_use();
         if self.is_closed_here() {
             return Err(SendError::Closed(item).into());
         }
@@ -164,6 +204,7 @@ impl<T> MemorySender<T> {
     /// # }
     /// ```
     pub fn reserve(&self) -> ReserveFuture<'_, T> {
+        self.note_use();
         ReserveFuture {
             tx: self,
             key: None,
@@ -187,6 +228,12 @@ impl<T> MemorySender<T> {
     pub fn close(&self) {
         if !self.closed.swap(true, Ordering::AcqRel) {
             self.chan.close_sender();
+            let key = self.diag_key.load(Ordering::Acquire);
+            if key != 0
+                && let Some(holders) = self.chan.sender_holders_if_made()
+            {
+                holders.closed(key);
+            }
         }
     }
 
@@ -592,6 +639,7 @@ impl<T> futures::Sink<T> for MemorySink<T> {
 
     fn poll_ready(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         let this = &mut *self;
+        this.tx.note_use();
         if this.reserved {
             return Poll::Ready(Ok(()));
         }

@@ -214,6 +214,8 @@ pub struct CapacityLimiter {
     state: Mutex<LimiterState>,
     /// Tasks blocked in `acquire`/`token`.
     waiters: WaiterCount,
+    /// Where it was created (the task tree names it by this).
+    site: &'static std::panic::Location<'static>,
 }
 
 #[derive(Debug)]
@@ -332,6 +334,7 @@ impl CapacityLimiter {
                 diag: None,
             }),
             waiters: WaiterCount::new(),
+            site: std::panic::Location::caller(),
         }
     }
 
@@ -697,6 +700,8 @@ impl CapacityLimiter {
             .diag
             .get_or_insert_with(|| {
                 std::sync::Arc::new(LimiterDiag {
+                    id: diag::next_id(),
+                    site: self.site,
                     borrowers: parking_lot::Mutex::new(borrowers),
                 })
             })

@@ -82,6 +82,8 @@ pub struct Semaphore {
     waiters: WaiterCount,
     /// Who holds tokens, for the task tree: made on the first acquire while the tree is on.
     diag: std::sync::OnceLock<std::sync::Arc<SemaphoreDiag>>,
+    /// Where it was created (the task tree names it by this).
+    site: &'static std::panic::Location<'static>,
 }
 
 /// A snapshot of a [`Semaphore`]'s state, from [`Semaphore::statistics`].
@@ -174,6 +176,7 @@ impl Semaphore {
             kept: AtomicUsize::new(0),
             waiters: WaiterCount::new(),
             diag: std::sync::OnceLock::new(),
+            site: std::panic::Location::caller(),
         }
     }
 
@@ -317,7 +320,7 @@ impl Semaphore {
     /// its holder (off: one relaxed load).
     fn permit(&self) -> SemaphorePermit<'_> {
         let diag_key = if diag::enabled() {
-            self.diag.get_or_init(Default::default).hold()
+            self.diag_shared().hold()
         } else {
             0
         };
@@ -325,6 +328,12 @@ impl Semaphore {
             semaphore: self,
             diag_key,
         }
+    }
+
+    /// The holders' view for the task tree (made on first use while the tree is on).
+    fn diag_shared(&self) -> &std::sync::Arc<SemaphoreDiag> {
+        self.diag
+            .get_or_init(|| std::sync::Arc::new(SemaphoreDiag::new(self.site)))
     }
 
     /// Take a token without waiting (forgotten: a guard or `release` gives it back).
@@ -345,8 +354,17 @@ impl Semaphore {
             return;
         }
         let _waiting = self.waiters.enter();
-        let _diag =
-            diag::wait(|| WaitOn::Semaphore(self.diag.get_or_init(Default::default).clone()));
+        let _diag = diag::wait(|| {
+            let d = self.diag_shared().clone();
+            // Tokens out (held, kept, or being handed to a waiter) that no holder is recorded
+            // for: taken while the tree was off, or just being taken.
+            let out = self
+                .bound
+                .load(Ordering::Acquire)
+                .saturating_sub(self.value());
+            let untracked = out.saturating_sub(d.holders().len());
+            WaitOn::Semaphore(d, untracked)
+        });
         // tokio's `acquire` is cancel safe and passes a permit assigned to a dropped waiter on.
         self.semaphore.acquire().await.expect(NEVER_CLOSED).forget();
     }

@@ -11,6 +11,7 @@ mod panic;
 mod scoped;
 mod shared;
 mod start;
+mod tokio_name;
 
 pub use error::{CloseError, FailureOrigin, GroupError, SpawnError, StartError, TaskFailure};
 pub use handle::TaskGroupHandle;

@@ -190,6 +190,11 @@ impl GroupShared {
         };
         #[cfg(feature = "tracing")]
         let span_name = name.clone();
+        // The tokio task's name, in a `--cfg tokio_unstable` build (`tokio_name.rs`).
+        #[cfg(tokio_unstable)]
+        let tokio_name = name.clone();
+        #[cfg(not(tokio_unstable))]
+        let tokio_name: Option<Cow<'static, str>> = None;
         // (The check is repeated here so the common case, the tree off, costs no call.)
         let entry = if diag::enabled() {
             diag::register(
@@ -224,7 +229,15 @@ impl GroupShared {
         };
         // The group joins through `state`, not through the JoinHandle.
         let child = crate::context::capture().scope(child); // inherit the spawner's context
-        let task = TaskId::from_tokio(self.runtime.spawn(child).id());
+        let task = TaskId::from_tokio(
+            super::tokio_name::spawn(
+                &self.runtime,
+                tokio_name.as_ref(),
+                Location::caller(),
+                child,
+            )
+            .id(),
+        );
         // A start() child is registered at once, from here: name its task now. (A lazily
         // registered child names its own task when it registers.)
         if let Some(entry) = registered.filter(|_| is_start) {
