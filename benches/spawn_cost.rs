@@ -12,7 +12,9 @@
 //! ```
 //!
 //! Workloads: `empty` (runtime start and stop only: subtract it), `tether`, `tether_handle`,
-//! `tether_nested`, `tether_start`, `tokio_spawn`, `joinset`, `task_tracker`, `spawn_oneshot`.
+//! `tether_nested`, `tether_start`, `tokio_spawn`, `joinset`, `task_tracker`, `spawn_oneshot`;
+//! for callgrind only, `storm_tether`/`storm_joinset` (sleeping children cancelled at once) and
+//! `nested_chain_tether`/`nested_chain_joinset` (chains of 10 nested groups or sets).
 //! Each spawns 10,000 trivial children (10 groups of 1,000; `tether_nested` spawns them
 //! inside a group nested 10 deep), so `(Ir(workload) - Ir(empty)) / 10,000` is the
 //! instructions per child.
@@ -88,6 +90,21 @@ async fn run(name: &str, n: usize) -> bool {
         }
         "spawn_oneshot" => {
             start_spawn_oneshot(n).await;
+        }
+        // Cancel storms: `n` sleeping children, cancelled at once (callgrind only; not in the
+        // allocation table, as the sleeping children make the count include timer entries).
+        "storm_tether" => {
+            storm_tether(n).await;
+        }
+        "storm_joinset" => {
+            storm_joinset(n).await;
+        }
+        // `n / 10` chains of 10 nested groups (sets), each level hosting one child.
+        "nested_chain_tether" => {
+            timed(n / 10, || nested_tether(10)).await;
+        }
+        "nested_chain_joinset" => {
+            timed(n / 10, || nested_joinset(10)).await;
         }
         _ => return false,
     }

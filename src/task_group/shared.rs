@@ -18,11 +18,11 @@ use std::future::Future;
 use std::panic::Location;
 
 use super::TaskResult;
-use super::child::{Child, ChildOutcome};
+use super::child::{Child, ChildLink, ChildOutcome, Plain, Rare, RareChild};
 use super::error::{FailureOrigin, GroupError, SpawnError, StartError, TaskFailure};
 use super::handle::TaskGroupHandle;
 use super::panic::GroupPanic;
-use super::start::{Start, StartLink, StartShared, TaskStatus};
+use super::start::{Start, StartShared, TaskStatus};
 use crate::cancel::{CancelReason, CancelScope, CancelSource, LazyRoot, Node};
 use crate::diagnostics::registry::{self as diag, Entry, EntryKind, Parent};
 use crate::loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -127,8 +127,7 @@ impl GroupShared {
         F: Future + Send + 'static,
         F::Output: TaskResult,
     {
-        self.spawn::<F, StartShared<()>>(name, body, None)
-            .map(|_| ())
+        self.spawn(name, body, Plain, None).map(|_| ())
     }
 
     /// `start` of every form: spawns a starting child and hands back the `Start` future.
@@ -145,10 +144,10 @@ impl GroupShared {
         Fut::Output: TaskResult,
     {
         // A start() child's root is made now: the start call may cancel the child at once.
-        let root = LazyRoot::eager(self.scope.node.clone());
+        let root = LazyRoot::eager(self.clone());
         let link = StartShared::<V>::new(self.clone(), root.force().clone());
         let body = child(TaskStatus::new(link.clone()));
-        match self.spawn(name, body, Some((link.clone(), root))) {
+        match self.spawn(name, body, Some(link.clone()), Some(root)) {
             Ok((task, entry)) => Start::waiting(link, entry, task),
             Err(_) => Start::spawn_failed(StartError::GroupClosed(self.host)),
         }
@@ -162,13 +161,15 @@ impl GroupShared {
     }
 
     /// Spawns a child. Fails (handing the future back) if the group has exited. Returns the
-    /// child's task and its entry id in the task tree (if registered).
+    /// child's task and its entry id in the task tree (if registered). A `start()` child
+    /// brings its link to the start call and its (eager) root.
     #[track_caller]
-    pub(crate) fn spawn<F, L: StartLink>(
+    pub(crate) fn spawn<F, K: ChildLink>(
         self: &Arc<Self>,
         name: Option<Cow<'static, str>>,
         body: F,
-        start: Option<(Arc<L>, LazyRoot)>,
+        link: K,
+        start_root: Option<LazyRoot>,
     ) -> Result<(TaskId, Option<u64>), SpawnError<F>>
     where
         F: Future + Send + 'static,
@@ -179,21 +180,17 @@ impl GroupShared {
             self.state.fetch_sub(1, Ordering::AcqRel);
             return Err(SpawnError::new(body, self.host));
         }
+        let is_start = start_root.is_some();
+        link.mark_spawned();
         // A plain child makes its root node only when it needs one (most trivial children
         // never do); a start() child brings the one its start call may cancel.
-        let (start, root): (Option<Arc<dyn StartLink>>, _) = match start {
-            Some((link, root)) => {
-                link.mark_spawned();
-                (Some(link), root)
-            }
-            None => (None, LazyRoot::new(self.scope.node.clone())),
-        };
+        let root = start_root.unwrap_or_else(|| LazyRoot::new(self.clone()));
         #[cfg(feature = "tracing")]
         let span_name = name.clone();
         // (The check is repeated here so the common case, the tree off, costs no call.)
         let entry = if diag::enabled() {
             diag::register(
-                start.is_some(),
+                is_start,
                 EntryKind::Child,
                 name,
                 Location::caller(),
@@ -209,22 +206,26 @@ impl GroupShared {
         // A start() child is registered at once; a plain one lazily, by itself.
         let registered = entry.as_ref().and_then(|e| e.get().cloned());
         let entry_id = registered.as_ref().map(|e| e.id);
-        let is_start = start.is_some();
-        let child = Child::new(root, self.clone(), body, start, entry);
         #[cfg(feature = "tracing")]
-        let child = {
-            use tracing::Instrument;
-            let site = Location::caller();
-            let span = tracing::info_span!(
-                "tether.child",
-                name = span_name.as_deref(),
-                site = %site,
-            );
-            child.instrument(span)
-        };
+        let span = tracing::info_span!(
+            "tether.child",
+            name = span_name.as_deref(),
+            site = %Location::caller(),
+        );
+        // The child inherits the spawner's context, entered around each of its polls.
+        let rare = Rare::new(
+            entry,
+            crate::context::capture(),
+            #[cfg(feature = "tracing")]
+            span,
+        );
+        let child = Child::new(root, body, link);
         // The group joins through `state`, not through the JoinHandle.
-        let child = crate::context::capture().scope(child); // inherit the spawner's context
-        let task = TaskId::from_tokio(self.runtime.spawn(child).id());
+        let task = match rare {
+            None => self.runtime.spawn(child),
+            Some(rare) => self.runtime.spawn(RareChild::new(child, rare)),
+        };
+        let task = TaskId::from_tokio(task.id());
         // A start() child is registered at once, from here: name its task now. (A lazily
         // registered child names its own task when it registers.)
         if let Some(entry) = registered.filter(|_| is_start) {
