@@ -13,9 +13,10 @@ use std::task::{Context, Poll};
 use pin_project_lite::pin_project;
 
 use super::TaskResult;
+use super::shared::VarsKey;
 use super::start::StartLink;
 use crate::cancel::{LazyRoot, Step};
-use crate::context::Snapshot;
+use crate::context::{self, Snapshot};
 use crate::diagnostics::registry::{self as diag, LazyEntry};
 use crate::error::BoxError;
 use crate::loom::sync::Arc;
@@ -76,8 +77,8 @@ pub(crate) struct Rare {
     /// the registry when the child reports, before the group's count goes down.
     diag: Option<LazyEntry>,
     /// The spawner's context (context variables, propagated task-locals, the spawner's span),
-    /// entered around every poll; `None` when there was nothing to inherit.
-    context: Option<Snapshot>,
+    /// entered around every poll.
+    context: Snapshot,
     /// The child's span (feature `tracing`), entered inside the spawner's context around every
     /// poll (`None` when disabled).
     #[cfg(feature = "tracing")]
@@ -91,13 +92,12 @@ impl Rare {
         context: Snapshot,
         #[cfg(feature = "tracing")] span: tracing::Span,
     ) -> Option<Rare> {
-        let context = (!context.is_empty()).then_some(context);
         #[cfg(feature = "tracing")]
         let span = (!span.is_disabled()).then_some(span);
         #[cfg(feature = "tracing")]
-        let none = diag.is_none() && context.is_none() && span.is_none();
+        let none = diag.is_none() && context.is_empty() && span.is_none();
         #[cfg(not(feature = "tracing"))]
-        let none = diag.is_none() && context.is_none();
+        let none = diag.is_none() && context.is_empty();
         if none {
             return None;
         }
@@ -120,12 +120,19 @@ pin_project! {
         #[pin]
         body: Option<F>,
         finished: bool,
+        // A child that inherited no context has none until it sets a context variable; then
+        // its group keeps its variables between polls, under this key (see `poll`).
+        vars: Option<VarsKey>,
     }
 
     impl<F, K: ChildLink> PinnedDrop for Child<F, K> {
-        fn drop(this: Pin<&mut Self>) {
+        fn drop(mut this: Pin<&mut Self>) {
             // Dropped before finishing (runtime shutdown); a `RareChild` has done this already.
-            this.abandon(None);
+            this.as_mut().abandon(None);
+            let this = this.project();
+            if let Some(key) = this.vars.take() {
+                drop(this.root.group().remove_child_vars(key));
+            }
         }
     }
 }
@@ -137,6 +144,7 @@ impl<F, K: ChildLink> Child<F, K> {
             link,
             body: Some(body),
             finished: false,
+            vars: None,
         }
     }
 
@@ -233,8 +241,28 @@ where
 {
     type Output = ();
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        self.poll_with(cx, None)
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        // The child inherited no context (else it would be a `RareChild`): it runs without one
+        // until it sets a variable, and from then with its own, kept by the group between
+        // polls (a child's future has no room for it and stays in the smallest task cell).
+        let key = self.vars;
+        let group = self.root.group().clone();
+        let vars = key.map(|key| group.take_child_vars(key));
+        let (poll, vars) = context::poll_child(vars, || self.as_mut().poll_with(cx, None));
+        let this = self.project();
+        match (vars, key) {
+            (Some(vars), None) if poll.is_pending() => {
+                *this.vars = Some(group.keep_child_vars(vars))
+            }
+            (Some(vars), Some(key)) if poll.is_pending() => group.put_child_vars(key, vars),
+            (vars, Some(key)) => {
+                *this.vars = None;
+                drop(group.remove_child_vars(key));
+                drop(vars);
+            }
+            (vars, None) => drop(vars),
+        }
+        poll
     }
 }
 
@@ -331,12 +359,8 @@ where
             let _entered = span.as_ref().map(tracing::Span::enter);
             child.poll_with(cx, Some(diag))
         };
-        // Inside the spawner's context, if it had one to inherit (the body is dropped in it
-        // too when the child ends).
-        match context {
-            Some(context) => context.run(step),
-            None => step(),
-        }
+        // Inside the spawner's context (the body is dropped in it too when the child ends).
+        context.run(step)
     }
 }
 

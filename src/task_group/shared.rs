@@ -15,6 +15,7 @@
 use std::any::Any;
 use std::borrow::Cow;
 use std::future::Future;
+use std::num::NonZeroU32;
 use std::panic::Location;
 
 use super::TaskResult;
@@ -24,12 +25,19 @@ use super::handle::TaskGroupHandle;
 use super::panic::GroupPanic;
 use super::start::{Start, StartShared, TaskStatus};
 use crate::cancel::{CancelReason, CancelScope, CancelSource, LazyRoot, Node};
+use crate::context::ChildVars;
 use crate::diagnostics::registry::{self as diag, Entry, EntryKind, Parent};
 use crate::loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use crate::loom::sync::{Arc, Mutex};
 use crate::task::TaskId;
+use slab::Slab;
 
 const CLOSED: usize = 1 << (usize::BITS - 1);
+
+/// Where a group keeps a child's context variables between polls (see `Child::poll`): four
+/// bytes, so they fit in the child future's padding.
+#[derive(Clone, Copy)]
+pub(crate) struct VarsKey(NonZeroU32);
 
 /// What a stream (or anything else bound to a group) learns when the group ends.
 #[derive(Debug, Clone, Copy)]
@@ -56,6 +64,9 @@ pub(crate) struct GroupShared {
     /// shields.
     aborted: AtomicBool,
     outcome: Mutex<Outcome>,
+    /// The context variables of children that inherited no context and set one since (see
+    /// `Child::poll`), between their polls.
+    child_vars: Mutex<Slab<Option<ChildVars>>>,
     /// Where the group was opened.
     pub(crate) site: &'static Location<'static>,
     /// The group's span (feature `tracing`), entered while its body is polled.
@@ -112,6 +123,7 @@ impl GroupShared {
             state: AtomicUsize::new(0),
             aborted: AtomicBool::new(false),
             outcome: Mutex::new(Outcome::default()),
+            child_vars: Mutex::new(Slab::new()),
         })
     }
 
@@ -232,6 +244,37 @@ impl GroupShared {
             entry.set_task(task);
         }
         Ok((task, entry_id))
+    }
+
+    /// Keeps the context variables a child set (it had none before); returns their key.
+    pub(crate) fn keep_child_vars(&self, vars: ChildVars) -> VarsKey {
+        let key = self.child_vars.lock().insert(Some(vars));
+        // 2^32 children setting variables at once would take far more memory than exists.
+        let key = u32::try_from(key + 1).expect("fewer than 2^32 live children");
+        VarsKey(NonZeroU32::new(key).expect("key + 1 is not zero"))
+    }
+
+    /// The child ended: its context variables leave the group (`None` if they were out for
+    /// the poll that ended it).
+    pub(crate) fn remove_child_vars(&self, key: VarsKey) -> Option<ChildVars> {
+        let index = key.0.get() as usize - 1;
+        self.child_vars.lock().try_remove(index).flatten()
+    }
+
+    /// Takes a child's context variables for one poll (`put_child_vars` brings them back).
+    pub(crate) fn take_child_vars(&self, key: VarsKey) -> ChildVars {
+        let index = key.0.get() as usize - 1;
+        let mut slab = self.child_vars.lock();
+        match slab.get_mut(index).and_then(Option::take) {
+            Some(vars) => vars,
+            None => unreachable!("a child's variables are kept until it ends"),
+        }
+    }
+
+    /// Gives a child's context variables back after a poll.
+    pub(crate) fn put_child_vars(&self, key: VarsKey, vars: ChildVars) {
+        let index = key.0.get() as usize - 1;
+        self.child_vars.lock()[index] = Some(vars);
     }
 
     /// Records in the task tree that the group (body done) waits for its children.
