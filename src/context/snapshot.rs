@@ -60,6 +60,28 @@ pub(super) fn with_current_or_child<R>(f: impl FnOnce(Option<&mut Inside>) -> R)
     f(taken.0.as_mut())
 }
 
+/// Whether a child spawned here would inherit nothing: no context variable is set, no
+/// propagated task-local is registered, no span is entered (feature `tracing`). What `capture`
+/// followed by [`Snapshot::is_empty`] answers, without building the snapshot; `false` may
+/// still mean an empty snapshot (a registered task-local not set in this task).
+pub(crate) fn nothing_to_inherit() -> bool {
+    if !task_local::none_registered() {
+        return false;
+    }
+    #[cfg(feature = "tracing")]
+    if !tracing::Span::current().is_none() {
+        return false;
+    }
+    CURRENT.with(|current| {
+        let inside = current.take();
+        let empty = inside
+            .as_ref()
+            .is_none_or(|inside| inside.0.as_ref().is_none_or(|vars| vars.is_empty()));
+        current.set(inside);
+        empty
+    })
+}
+
 /// The context variables of a tether child that inherited no context and then set one (see
 /// [`poll_child`]); its group keeps them between the child's polls.
 pub(crate) struct ChildVars(Option<Arc<VarMap>>);

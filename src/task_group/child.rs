@@ -246,10 +246,13 @@ where
         // until it sets a variable, and from then with its own, kept by the group between
         // polls (a child's future has no room for it and stays in the smallest task cell).
         let key = self.vars;
-        let group = self.root.group().clone();
-        let vars = key.map(|key| group.take_child_vars(key));
+        let vars = key.map(|key| self.root.group().take_child_vars(key));
         let (poll, vars) = context::poll_child(vars, || self.as_mut().poll_with(cx, None));
+        if vars.is_none() && key.is_none() {
+            return poll;
+        }
         let this = self.project();
+        let group = this.root.group();
         match (vars, key) {
             (Some(vars), None) if poll.is_pending() => {
                 *this.vars = Some(group.keep_child_vars(vars))

@@ -224,13 +224,22 @@ impl GroupShared {
             name = span_name.as_deref(),
             site = %Location::caller(),
         );
-        // The child inherits the spawner's context, entered around each of its polls.
-        let rare = Rare::new(
-            entry,
-            crate::context::capture(),
-            #[cfg(feature = "tracing")]
-            span,
-        );
+        // The child inherits the spawner's context, entered around each of its polls (the
+        // common case, nothing to inherit and no tree, is answered without building anything).
+        #[cfg(feature = "tracing")]
+        let plain = entry.is_none() && span.is_disabled() && crate::context::nothing_to_inherit();
+        #[cfg(not(feature = "tracing"))]
+        let plain = entry.is_none() && crate::context::nothing_to_inherit();
+        let rare = if plain {
+            None
+        } else {
+            Rare::new(
+                entry,
+                crate::context::capture(),
+                #[cfg(feature = "tracing")]
+                span,
+            )
+        };
         let child = Child::new(root, body, link);
         // The group joins through `state`, not through the JoinHandle.
         let task = match rare {
