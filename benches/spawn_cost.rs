@@ -15,7 +15,9 @@
 //! `tether_nested`, `tether_start`, `tokio_spawn`, `joinset`, `task_tracker`, `spawn_oneshot`;
 //! for the task tree's cost (not in the allocation table), `scope_ready` / `scope_ready_tree`
 //! (10,000 `CancelScope::new().run(ready(i))`, tree off / on) and `tether_tree` (`tether` with
-//! the tree on).
+//! the tree on); for callgrind only, `storm_tether`/`storm_joinset` (sleeping children
+//! cancelled at once) and `nested_chain_tether`/`nested_chain_joinset` (chains of 10 nested
+//! groups or sets).
 //! Each spawns 10,000 trivial children (10 groups of 1,000; `tether_nested` spawns them
 //! inside a group nested 10 deep), so `(Ir(workload) - Ir(empty)) / 10,000` is the
 //! instructions per child.
@@ -105,6 +107,21 @@ async fn run(name: &str, n: usize) -> bool {
         "tether_tree" => {
             tether::enable_task_tree();
             spawn_join_tether(n).await;
+        }
+        // Cancel storms: `n` sleeping children, cancelled at once (callgrind only; not in the
+        // allocation table, as the sleeping children make the count include timer entries).
+        "storm_tether" => {
+            storm_tether(n).await;
+        }
+        "storm_joinset" => {
+            storm_joinset(n).await;
+        }
+        // `n / 10` chains of 10 nested groups (sets), each level hosting one child.
+        "nested_chain_tether" => {
+            timed(n / 10, || nested_tether(10)).await;
+        }
+        "nested_chain_joinset" => {
+            timed(n / 10, || nested_joinset(10)).await;
         }
         _ => return false,
     }

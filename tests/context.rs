@@ -113,6 +113,88 @@ async fn a_childs_changes_are_invisible_to_its_parent_and_siblings() {
     assert_eq!(sibling_saw, Some(1));
 }
 
+/// Counts drops of a value held in a context variable.
+#[derive(Clone)]
+struct Dropped(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for Dropped {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+static HELD: ContextVar<(u32, Dropped)> = ContextVar::new("held");
+
+#[tokio::test]
+async fn a_child_that_inherited_nothing_still_has_a_context_of_its_own() {
+    // The host has no context at all: its children inherit nothing, yet each may `set`, keeps
+    // what it set across its awaits, passes it to its own children, and shows it to nobody else.
+    assert!(tether::capture_context().is_empty());
+    let drops = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let both_set = Event::new();
+    let seen = bounded(tether::task_group(async |tg| {
+        let mut rxs = Vec::new();
+        for id in [1u32, 2] {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            rxs.push(rx);
+            let (drops, both_set) = (drops.clone(), both_set.clone());
+            tg.spawn(async move {
+                assert_eq!(REQUEST.get(), None, "nothing inherited");
+                REQUEST.set(id).unwrap();
+                HELD.set((id, Dropped(drops))).unwrap();
+                if id == 2 {
+                    both_set.set();
+                }
+                // Pending here: the variables must survive between polls.
+                both_set.wait().await;
+                tokio::task::yield_now().await;
+                let grandchild = tether::task_group(async |inner| {
+                    let (tx, rx) = tokio::sync::oneshot::channel();
+                    inner.spawn(async move {
+                        tokio::task::yield_now().await;
+                        tx.send(REQUEST.get()).unwrap()
+                    });
+                    ok(rx.await.unwrap())
+                })
+                .await
+                .unwrap();
+                tx.send((
+                    REQUEST.get(),
+                    HELD.with(|held| held.map(|h| h.0)),
+                    grandchild,
+                ))
+                .unwrap();
+            });
+        }
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        tg.spawn(async move {
+            tokio::task::yield_now().await;
+            tx.send(REQUEST.get()).unwrap()
+        });
+        let mut seen = Vec::new();
+        for rx in rxs {
+            seen.push(rx.await.unwrap());
+        }
+        ok((seen, rx.await.unwrap()))
+    }))
+    .await
+    .unwrap();
+    assert_eq!(
+        seen,
+        (
+            vec![(Some(1), Some(1), Some(1)), (Some(2), Some(2), Some(2))],
+            None
+        ),
+        "each child its own values, a sibling none"
+    );
+    assert_eq!(
+        drops.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "each child's values are dropped when it ends"
+    );
+    assert!(REQUEST.set(3).is_err(), "the host still has no context");
+}
+
 #[tokio::test]
 async fn a_parents_later_set_does_not_reach_children_already_spawned() {
     let go = Event::new();

@@ -18,6 +18,7 @@ use tokio::time::Instant;
 use super::driver::Step;
 use super::node::Node;
 use crate::loom::sync::Arc;
+use crate::task_group::GroupShared;
 
 // The current position is *borrowed* into the thread-local for the duration of a poll
 // (`scoped_tls`), so entering it costs no reference-count traffic.
@@ -68,31 +69,44 @@ pub(crate) fn with_current<R>(node: &Arc<Node>, f: impl FnOnce() -> R) -> R {
 /// The root node of a child task, created the first time it is needed: when the body enters
 /// a scope or group, or when the child first returns `Pending` (to be reachable by
 /// cancellation). A child that completes on its first poll never allocates one.
+///
+/// It holds the child's group rather than the group's node (the root's parent, reached through
+/// the group): one reference count per child instead of two, which both the spawning host and
+/// the exiting child touch, and a child future one word smaller (see `task_group/child.rs`).
+/// Whether the root is in the tree is the root's own `in_tree` flag.
 pub(crate) struct LazyRoot {
-    /// The group's node: the root's parent.
-    parent: Arc<Node>,
+    /// The child's group; its node is the root's parent.
+    group: Arc<GroupShared>,
     root: OnceCell<Arc<Node>>,
-    /// The root is in the tree (from the child's first `Pending` to its exit).
-    registered: Cell<bool>,
 }
 
 impl LazyRoot {
-    pub(crate) fn new(parent: Arc<Node>) -> LazyRoot {
+    pub(crate) fn new(group: Arc<GroupShared>) -> LazyRoot {
         LazyRoot {
-            parent,
+            group,
             root: OnceCell::new(),
-            registered: Cell::new(false),
         }
     }
 
     /// A root created at once (a `start()` child, whose root the start call may cancel).
-    pub(crate) fn eager(parent: Arc<Node>) -> LazyRoot {
-        let root = Node::new_task_root(parent.clone());
+    pub(crate) fn eager(group: Arc<GroupShared>) -> LazyRoot {
+        let root = Node::new_task_root(group.node().clone());
         LazyRoot {
-            parent,
+            group,
             root: OnceCell::from(root),
-            registered: Cell::new(false),
         }
+    }
+
+    /// The child's group.
+    #[inline]
+    pub(crate) fn group(&self) -> &Arc<GroupShared> {
+        &self.group
+    }
+
+    /// The group's node: the root's parent.
+    #[inline]
+    fn parent(&self) -> &Arc<Node> {
+        self.group.node()
     }
 
     /// The root, if it exists.
@@ -104,7 +118,7 @@ impl LazyRoot {
     /// The root, created now if needed.
     pub(crate) fn force(&self) -> &Arc<Node> {
         self.root
-            .get_or_init(|| Node::new_task_root(self.parent.clone()))
+            .get_or_init(|| Node::new_task_root(self.parent().clone()))
     }
 
     /// The body below must be dropped now (see [`Node::must_drop_body`]). Without a root,
@@ -113,7 +127,7 @@ impl LazyRoot {
     pub(crate) fn must_drop_body(&self) -> bool {
         match self.root.get() {
             Some(root) => root.must_drop_body(),
-            None => self.parent.is_effectively_cancelled(),
+            None => self.parent().is_effectively_cancelled(),
         }
     }
 
@@ -139,7 +153,7 @@ impl LazyRoot {
         // meanwhile is seen here or wakes us.
         let node = self.force();
         node.register_waker(cx.waker());
-        if !self.registered.replace(true) {
+        if !node.is_in_tree() {
             node.register_in_parent();
         }
         if self.must_drop_body() {
@@ -151,12 +165,19 @@ impl LazyRoot {
 
     /// The child ended: the root leaves the tree (it stays reachable while it has dependents).
     pub(crate) fn exit(&self) {
-        if self.registered.replace(false)
-            && let Some(root) = self.root.get()
+        if let Some(root) = self.root.get()
+            && root.is_in_tree()
         {
             root.deregister_from_parent();
         }
     }
+}
+
+/// Whether the code running now is inside the poll of a tether child task's body (at any depth
+/// of scopes within it).
+#[inline]
+pub(crate) fn in_child_task() -> bool {
+    CHILD.is_set() && position_is_ours()
 }
 
 /// The node of the innermost scope being polled on this thread, if any.
@@ -194,7 +215,7 @@ pub(crate) fn current_is_cancelled() -> bool {
     } else if CHILD.is_set() {
         CHILD.with(|c| match c.get() {
             Some(root) => root.is_effectively_cancelled(),
-            None => c.parent.is_effectively_cancelled(),
+            None => c.parent().is_effectively_cancelled(),
         })
     } else {
         false
@@ -225,7 +246,7 @@ fn current_deadline() -> Option<Instant> {
         NODE.with(|n| n.effective_deadline())
     } else if CHILD.is_set() {
         // A child root has no deadline of its own.
-        CHILD.with(|c| c.parent.effective_deadline())
+        CHILD.with(|c| c.parent().effective_deadline())
     } else {
         return None;
     };

@@ -560,6 +560,13 @@ impl Node {
 
     /// The driver takes this node out of the tree (its exit). The node leaves its parent's
     /// child list unless it still has dependents, which keep it reachable (see invariants).
+    /// The driver of this node has it in the tree (see `register_in_parent`). Read by the
+    /// node's own driver, the only writer of the flag.
+    #[inline]
+    pub(crate) fn is_in_tree(&self) -> bool {
+        self.in_tree.load(Ordering::Acquire)
+    }
+
     pub(crate) fn deregister_from_parent(self: &Arc<Self>) {
         self.in_tree.store(false, Ordering::Release);
         self.sync_in_parent();

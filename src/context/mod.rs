@@ -5,6 +5,7 @@ mod snapshot;
 mod task_local;
 mod var;
 
+pub(crate) use snapshot::{ChildVars, nothing_to_inherit, poll_child};
 pub use snapshot::{Scoped, Snapshot, capture};
 pub use task_local::propagate_task_local;
 pub use var::{ContextVar, NoContextError};

@@ -35,15 +35,82 @@ thread_local! {
 /// must not expect to see it again through the thread-local (it cannot: `f` is crate code that
 /// only reads or updates the map).
 pub(super) fn with_current<R>(f: impl FnOnce(Option<&mut Inside>) -> R) -> R {
-    struct PutBack(Option<Inside>);
-    impl Drop for PutBack {
-        fn drop(&mut self) {
-            let inside = self.0.take();
-            let _ = CURRENT.try_with(|current| current.set(inside));
-        }
-    }
     let mut taken = PutBack(CURRENT.with(Cell::take));
     f(taken.0.as_mut())
+}
+
+/// Puts the taken context back (also on unwind).
+struct PutBack(Option<Inside>);
+
+impl Drop for PutBack {
+    fn drop(&mut self) {
+        let inside = self.0.take();
+        let _ = CURRENT.try_with(|current| current.set(inside));
+    }
+}
+
+/// Like [`with_current`], for `ContextVar::set`: inside the poll of a tether child that runs
+/// without a context of its own (it inherited nothing, see [`poll_child`]), a fresh empty
+/// context is made current for the rest of the poll, and the child keeps it afterwards.
+pub(super) fn with_current_or_child<R>(f: impl FnOnce(Option<&mut Inside>) -> R) -> R {
+    let mut taken = PutBack(CURRENT.with(Cell::take));
+    if taken.0.is_none() && crate::cancel::in_child_task() {
+        taken.0 = Some(Inside(None));
+    }
+    f(taken.0.as_mut())
+}
+
+/// Whether a child spawned here would inherit nothing: no context variable is set, no
+/// propagated task-local is registered, no span is entered (feature `tracing`). What `capture`
+/// followed by [`Snapshot::is_empty`] answers, without building the snapshot; `false` may
+/// still mean an empty snapshot (a registered task-local not set in this task).
+pub(crate) fn nothing_to_inherit() -> bool {
+    if !task_local::none_registered() {
+        return false;
+    }
+    #[cfg(feature = "tracing")]
+    if !tracing::Span::current().is_none() {
+        return false;
+    }
+    CURRENT.with(|current| {
+        let inside = current.take();
+        let empty = inside
+            .as_ref()
+            .is_none_or(|inside| inside.0.as_ref().is_none_or(|vars| vars.is_empty()));
+        current.set(inside);
+        empty
+    })
+}
+
+/// The context variables of a tether child that inherited no context and then set one (see
+/// [`poll_child`]); its group keeps them between the child's polls.
+pub(crate) struct ChildVars(Option<Arc<VarMap>>);
+
+/// Runs `f`, one poll of a tether child that inherited no context, with `vars` as the current
+/// context if the child has any; returns what the child's context is after the poll (`Some`
+/// if it had one or `ContextVar::set` made one during the poll).
+///
+/// Such a child carries no context of its own, so its future stays small (see
+/// `task_group/child.rs`); its context exists only from its first `set`.
+pub(crate) fn poll_child<R>(
+    vars: Option<ChildVars>,
+    f: impl FnOnce() -> R,
+) -> (R, Option<ChildVars>) {
+    struct Swap(Option<Option<Inside>>);
+    impl Drop for Swap {
+        fn drop(&mut self) {
+            // Unwinding: restore what was current; the child's context is dropped.
+            if let Some(previous) = self.0.take() {
+                let _ = CURRENT.try_with(|current| current.set(previous));
+            }
+        }
+    }
+    let previous = CURRENT.with(|current| current.replace(vars.map(|vars| Inside(vars.0))));
+    let mut swap = Swap(Some(previous));
+    let output = f();
+    let previous = swap.0.take().flatten();
+    let ours = CURRENT.with(|current| current.replace(previous));
+    (output, ours.map(|inside| ChildVars(inside.0)))
 }
 
 /// A copy of the spawning task's context, taken by [`capture`] (Python's

@@ -97,6 +97,11 @@ pub fn propagate_task_local<T: Clone + Send + Sync + 'static>(key: &'static Loca
     REGISTERED.store(registry.len(), Ordering::Release);
 }
 
+/// No key is registered (so `capture` returns nothing).
+pub(super) fn none_registered() -> bool {
+    REGISTERED.load(Ordering::Acquire) == 0
+}
+
 /// The registered keys' values in the current task (no lock, no allocation when none is
 /// registered).
 pub(super) fn capture() -> Vec<Box<dyn CapturedLocal>> {

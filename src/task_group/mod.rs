@@ -18,7 +18,7 @@ pub use handle::TaskGroupHandle;
 pub use owned::OwnedTaskGroup;
 pub use panic::GroupPanic;
 pub use scoped::{TaskGroup, task_group};
-pub(crate) use shared::GroupEnded;
+pub(crate) use shared::{GroupEnded, GroupShared};
 pub use start::{Start, TaskStatus};
 
 use crate::error::BoxError;

@@ -15,21 +15,29 @@
 use std::any::Any;
 use std::borrow::Cow;
 use std::future::Future;
+use std::num::NonZeroU32;
 use std::panic::Location;
 
 use super::TaskResult;
-use super::child::{Child, ChildOutcome};
+use super::child::{Child, ChildLink, ChildOutcome, Plain, Rare, RareChild};
 use super::error::{FailureOrigin, GroupError, SpawnError, StartError, TaskFailure};
 use super::handle::TaskGroupHandle;
 use super::panic::GroupPanic;
-use super::start::{Start, StartLink, StartShared, TaskStatus};
+use super::start::{Start, StartShared, TaskStatus};
 use crate::cancel::{CancelReason, CancelScope, CancelSource, LazyRoot, Node};
+use crate::context::ChildVars;
 use crate::diagnostics::registry::{self as diag, Entry, EntryKind, Parent};
 use crate::loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use crate::loom::sync::{Arc, Mutex};
 use crate::task::TaskId;
+use slab::Slab;
 
 const CLOSED: usize = 1 << (usize::BITS - 1);
+
+/// Where a group keeps a child's context variables between polls (see `Child::poll`): four
+/// bytes, so they fit in the child future's padding.
+#[derive(Clone, Copy)]
+pub(crate) struct VarsKey(NonZeroU32);
 
 /// What a stream (or anything else bound to a group) learns when the group ends.
 #[derive(Debug, Clone, Copy)]
@@ -56,6 +64,9 @@ pub(crate) struct GroupShared {
     /// shields.
     aborted: AtomicBool,
     outcome: Mutex<Outcome>,
+    /// The context variables of children that inherited no context and set one since (see
+    /// `Child::poll`), between their polls.
+    child_vars: Mutex<Slab<Option<ChildVars>>>,
     /// Where the group was opened.
     pub(crate) site: &'static Location<'static>,
     /// The group's span (feature `tracing`), entered while its body is polled.
@@ -112,6 +123,7 @@ impl GroupShared {
             state: AtomicUsize::new(0),
             aborted: AtomicBool::new(false),
             outcome: Mutex::new(Outcome::default()),
+            child_vars: Mutex::new(Slab::new()),
         })
     }
 
@@ -127,8 +139,7 @@ impl GroupShared {
         F: Future + Send + 'static,
         F::Output: TaskResult,
     {
-        self.spawn::<F, StartShared<()>>(name, body, None)
-            .map(|_| ())
+        self.spawn(name, body, Plain, None).map(|_| ())
     }
 
     /// `start` of every form: spawns a starting child and hands back the `Start` future.
@@ -145,10 +156,10 @@ impl GroupShared {
         Fut::Output: TaskResult,
     {
         // A start() child's root is made now: the start call may cancel the child at once.
-        let root = LazyRoot::eager(self.scope.node.clone());
+        let root = LazyRoot::eager(self.clone());
         let link = StartShared::<V>::new(self.clone(), root.force().clone());
         let body = child(TaskStatus::new(link.clone()));
-        match self.spawn(name, body, Some((link.clone(), root))) {
+        match self.spawn(name, body, Some(link.clone()), Some(root)) {
             Ok((task, entry)) => Start::waiting(link, entry, task),
             Err(_) => Start::spawn_failed(StartError::GroupClosed(self.host)),
         }
@@ -162,13 +173,15 @@ impl GroupShared {
     }
 
     /// Spawns a child. Fails (handing the future back) if the group has exited. Returns the
-    /// child's task and its entry id in the task tree (if registered).
+    /// child's task and its entry id in the task tree (if registered). A `start()` child
+    /// brings its link to the start call and its (eager) root.
     #[track_caller]
-    pub(crate) fn spawn<F, L: StartLink>(
+    pub(crate) fn spawn<F, K: ChildLink>(
         self: &Arc<Self>,
         name: Option<Cow<'static, str>>,
         body: F,
-        start: Option<(Arc<L>, LazyRoot)>,
+        link: K,
+        start_root: Option<LazyRoot>,
     ) -> Result<(TaskId, Option<u64>), SpawnError<F>>
     where
         F: Future + Send + 'static,
@@ -179,15 +192,11 @@ impl GroupShared {
             self.state.fetch_sub(1, Ordering::AcqRel);
             return Err(SpawnError::new(body, self.host));
         }
+        let is_start = start_root.is_some();
+        link.mark_spawned();
         // A plain child makes its root node only when it needs one (most trivial children
         // never do); a start() child brings the one its start call may cancel.
-        let (start, root): (Option<Arc<dyn StartLink>>, _) = match start {
-            Some((link, root)) => {
-                link.mark_spawned();
-                (Some(link), root)
-            }
-            None => (None, LazyRoot::new(self.scope.node.clone())),
-        };
+        let root = start_root.unwrap_or_else(|| LazyRoot::new(self.clone()));
         #[cfg(feature = "tracing")]
         let span_name = name.clone();
         // The tokio task's name, in a `--cfg tokio_unstable` build (`tokio_name.rs`).
@@ -198,7 +207,7 @@ impl GroupShared {
         // (The check is repeated here so the common case, the tree off, costs no call.)
         let entry = if diag::enabled() {
             diag::register(
-                start.is_some(),
+                is_start,
                 EntryKind::Child,
                 name,
                 Location::caller(),
@@ -214,36 +223,78 @@ impl GroupShared {
         // A start() child is registered at once; a plain one lazily, by itself.
         let registered = entry.as_ref().and_then(|e| e.get().cloned());
         let entry_id = registered.as_ref().map(|e| e.id);
-        let is_start = start.is_some();
-        let child = Child::new(root, self.clone(), body, start, entry);
         #[cfg(feature = "tracing")]
-        let child = {
-            use tracing::Instrument;
-            let site = Location::caller();
-            let span = tracing::info_span!(
-                "tether.child",
-                name = span_name.as_deref(),
-                site = %site,
-            );
-            child.instrument(span)
+        let span = tracing::info_span!(
+            "tether.child",
+            name = span_name.as_deref(),
+            site = %Location::caller(),
+        );
+        // The child inherits the spawner's context, entered around each of its polls (the
+        // common case, nothing to inherit and no tree, is answered without building anything).
+        #[cfg(feature = "tracing")]
+        let plain = entry.is_none() && span.is_disabled() && crate::context::nothing_to_inherit();
+        #[cfg(not(feature = "tracing"))]
+        let plain = entry.is_none() && crate::context::nothing_to_inherit();
+        let rare = if plain {
+            None
+        } else {
+            Rare::new(
+                entry,
+                crate::context::capture(),
+                #[cfg(feature = "tracing")]
+                span,
+            )
         };
+        let child = Child::new(root, body, link);
         // The group joins through `state`, not through the JoinHandle.
-        let child = crate::context::capture().scope(child); // inherit the spawner's context
-        let task = TaskId::from_tokio(
-            super::tokio_name::spawn(
+        let site = Location::caller();
+        let task = match rare {
+            None => super::tokio_name::spawn(&self.runtime, tokio_name.as_ref(), site, child),
+            Some(rare) => super::tokio_name::spawn(
                 &self.runtime,
                 tokio_name.as_ref(),
-                Location::caller(),
-                child,
-            )
-            .id(),
-        );
+                site,
+                RareChild::new(child, rare),
+            ),
+        };
+        let task = TaskId::from_tokio(task.id());
         // A start() child is registered at once, from here: name its task now. (A lazily
         // registered child names its own task when it registers.)
         if let Some(entry) = registered.filter(|_| is_start) {
             entry.set_task(task);
         }
         Ok((task, entry_id))
+    }
+
+    /// Keeps the context variables a child set (it had none before); returns their key.
+    pub(crate) fn keep_child_vars(&self, vars: ChildVars) -> VarsKey {
+        let key = self.child_vars.lock().insert(Some(vars));
+        // 2^32 children setting variables at once would take far more memory than exists.
+        let key = u32::try_from(key + 1).expect("fewer than 2^32 live children");
+        VarsKey(NonZeroU32::new(key).expect("key + 1 is not zero"))
+    }
+
+    /// The child ended: its context variables leave the group (`None` if they were out for
+    /// the poll that ended it).
+    pub(crate) fn remove_child_vars(&self, key: VarsKey) -> Option<ChildVars> {
+        let index = key.0.get() as usize - 1;
+        self.child_vars.lock().try_remove(index).flatten()
+    }
+
+    /// Takes a child's context variables for one poll (`put_child_vars` brings them back).
+    pub(crate) fn take_child_vars(&self, key: VarsKey) -> ChildVars {
+        let index = key.0.get() as usize - 1;
+        let mut slab = self.child_vars.lock();
+        match slab.get_mut(index).and_then(Option::take) {
+            Some(vars) => vars,
+            None => unreachable!("a child's variables are kept until it ends"),
+        }
+    }
+
+    /// Gives a child's context variables back after a poll.
+    pub(crate) fn put_child_vars(&self, key: VarsKey, vars: ChildVars) {
+        let index = key.0.get() as usize - 1;
+        self.child_vars.lock()[index] = Some(vars);
     }
 
     /// Records in the task tree that the group (body done) waits for its children.
