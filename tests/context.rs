@@ -196,6 +196,55 @@ async fn a_child_that_inherited_nothing_still_has_a_context_of_its_own() {
 }
 
 #[tokio::test]
+async fn a_cancelled_child_that_inherited_nothing_has_its_context_while_its_body_drops() {
+    // Cleanup in a `Drop` of a cancelled child's body runs with the child's own context: it
+    // reads what the child set before its last await, and may set (the child inherited nothing,
+    // so its context exists only from its first `set`). Two children: one that set something,
+    // one that never did.
+    /// What each child's cleanup saw: (child, what it read, whether its `set` worked).
+    type Seen = std::sync::Arc<std::sync::Mutex<Vec<(u32, Option<u32>, bool)>>>;
+    struct Cleanup(Seen, u32);
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            let read = REQUEST.get();
+            let set = REQUEST.set(99).is_ok();
+            self.0.lock().unwrap().push((self.1, read, set));
+        }
+    }
+    assert!(tether::capture_context().is_empty());
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let both_waiting = Event::new();
+    let waiting = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    bounded(tether::task_group(async |tg| {
+        for id in [1u32, 2] {
+            let (seen, both_waiting, waiting) =
+                (seen.clone(), both_waiting.clone(), waiting.clone());
+            tg.spawn(async move {
+                let _cleanup = Cleanup(seen, id);
+                if id == 1 {
+                    REQUEST.set(7).unwrap();
+                }
+                if waiting.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 1 {
+                    both_waiting.set();
+                }
+                std::future::pending::<()>().await;
+            });
+        }
+        both_waiting.wait().await;
+        tg.cancel_scope().cancel();
+    }))
+    .await
+    .unwrap();
+    let mut seen = seen.lock().unwrap().clone();
+    seen.sort();
+    assert_eq!(
+        seen,
+        vec![(1, Some(7), true), (2, None, true)],
+        "the dropping body reads its child's values and may set"
+    );
+}
+
+#[tokio::test]
 async fn a_parents_later_set_does_not_reach_children_already_spawned() {
     let go = Event::new();
     let (early, late) = bounded(tether::capture_context().scope(async {

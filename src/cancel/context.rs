@@ -173,13 +173,6 @@ impl LazyRoot {
     }
 }
 
-/// Whether the code running now is inside the poll of a tether child task's body (at any depth
-/// of scopes within it).
-#[inline]
-pub(crate) fn in_child_task() -> bool {
-    CHILD.is_set() && position_is_ours()
-}
-
 /// The node of the innermost scope being polled on this thread, if any.
 #[inline]
 pub(crate) fn current_node() -> Option<Arc<Node>> {

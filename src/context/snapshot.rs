@@ -49,17 +49,6 @@ impl Drop for PutBack {
     }
 }
 
-/// Like [`with_current`], for `ContextVar::set`: inside the poll of a tether child that runs
-/// without a context of its own (it inherited nothing, see [`poll_child`]), a fresh empty
-/// context is made current for the rest of the poll, and the child keeps it afterwards.
-pub(super) fn with_current_or_child<R>(f: impl FnOnce(Option<&mut Inside>) -> R) -> R {
-    let mut taken = PutBack(CURRENT.with(Cell::take));
-    if taken.0.is_none() && crate::cancel::in_child_task() {
-        taken.0 = Some(Inside(None));
-    }
-    f(taken.0.as_mut())
-}
-
 /// Whether a child spawned here would inherit nothing: no context variable is set, no
 /// propagated task-local is registered, no span is entered (feature `tracing`). What `capture`
 /// followed by [`Snapshot::is_empty`] answers, without building the snapshot; `false` may
@@ -84,7 +73,7 @@ pub(crate) fn nothing_to_inherit() -> bool {
 
 /// The context variables of a tether child that inherited no context and then set one (see
 /// [`poll_child`]); its group keeps them between the child's polls.
-pub(crate) struct ChildVars(Option<Arc<VarMap>>);
+pub(crate) struct ChildVars(Arc<VarMap>);
 
 /// Runs `f`, one poll of a tether child that inherited no context, with `vars` as the current
 /// context if the child has any; returns what the child's context is after the poll (`Some`
@@ -105,12 +94,17 @@ pub(crate) fn poll_child<R>(
             }
         }
     }
-    let previous = CURRENT.with(|current| current.replace(vars.map(|vars| Inside(vars.0))));
+    // An empty context is current for the whole poll (also while the body is dropped there,
+    // on cancellation), so `ContextVar::set` works everywhere a child's code runs; it costs
+    // nothing until a variable is set.
+    let vars = vars.map(|vars| vars.0);
+    let previous = CURRENT.with(|current| current.replace(Some(Inside(vars))));
     let mut swap = Swap(Some(previous));
     let output = f();
     let previous = swap.0.take().flatten();
     let ours = CURRENT.with(|current| current.replace(previous));
-    (output, ours.map(|inside| ChildVars(inside.0)))
+    let ours = ours.and_then(|inside| inside.0);
+    (output, ours.map(ChildVars))
 }
 
 /// A copy of the spawning task's context, taken by [`capture`] (Python's

@@ -7,7 +7,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use super::snapshot::{Scoped, capture, with_current, with_current_or_child};
+use super::snapshot::{Scoped, capture, with_current};
 
 /// The variables of one context: `(variable id, value)` pairs, few enough that a linear scan
 /// beats hashing. Cloned only on a write to a shared map.
@@ -224,7 +224,7 @@ impl<T: Send + Sync + 'static> ContextVar<T> {
     /// ```
     pub fn set(&self, value: T) -> Result<(), NoContextError> {
         let id = self.id();
-        let old = with_current_or_child(|inside| {
+        let old = with_current(|inside| {
             let inside = inside.ok_or(NoContextError { var: self.name })?;
             Ok(with_value(&mut inside.0, id, Arc::new(value)))
         })?;
