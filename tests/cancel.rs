@@ -706,3 +706,39 @@ async fn a_timeout_counts_its_first_poll_as_made_at_the_call() {
         );
     }
 }
+
+// ----- what a scope says about itself (mutation survivors, session 3) ---------------------------
+
+#[tokio::test(start_paused = true)]
+async fn is_cancelled_follows_enclosing_scopes_up_to_a_shield_and_shield_reads_back() {
+    // `is_cancelled` answers for the code in the scope (its own cancel or an enclosing one, up
+    // to a shield); `cancel_called` only for its own. `shield()` reads back what was set.
+    let outer = CancelScope::new();
+    let inner = CancelScope::new();
+    let shielded = CancelScope::new().with_shield(true);
+    assert!(!inner.shield());
+    assert!(shielded.shield());
+    assert!(!inner.is_cancelled(), "a fresh scope is not cancelled");
+    let (o, i, s) = (outer.clone(), inner.clone(), shielded.clone());
+    let result = bounded(outer.run(async move {
+        i.run(async {
+            s.run(async {
+                assert!(!i.is_cancelled() && !s.is_cancelled());
+                o.cancel();
+                assert!(i.is_cancelled(), "inherited from the enclosing scope");
+                assert!(!i.cancel_called(), "not its own");
+                assert!(!s.is_cancelled(), "the shield keeps it out");
+                s.set_shield(false);
+                assert!(!s.shield());
+                assert!(s.is_cancelled(), "the shield is down");
+            })
+            .await
+            .unwrap();
+            std::future::pending::<()>().await;
+        })
+        .await
+    }))
+    .await;
+    assert!(result.is_err() && outer.cancelled_caught());
+    assert!(inner.is_cancelled() && !inner.cancelled_caught());
+}

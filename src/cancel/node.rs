@@ -832,6 +832,29 @@ mod tests {
         assert_eq!(list(&grandparent), (0, 0));
     }
 
+    #[test]
+    fn a_dropped_cancelled_watcher_takes_its_observer_away() {
+        // `CancelScope::cancelled()` polled once lists its (finished) scope in the parent so a
+        // cancel reaches it; dropping the future must take that listing away again.
+        use std::future::Future as _;
+        let parent = Node::new(false, None);
+        let scope = crate::CancelScope::new();
+        scope.node.enter(Some(parent.clone()));
+        let mut watch = Box::pin(scope.cancelled());
+        let waker = futures::task::noop_waker();
+        let mut cx = std::task::Context::from_waker(&waker);
+        assert!(watch.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(list(&scope.node), (0, 1));
+        assert_eq!(list(&parent), (1, 1));
+        drop(watch);
+        assert_eq!(list(&scope.node), (0, 0));
+        assert_eq!(
+            list(&parent),
+            (0, 0),
+            "a dropped watcher leaves no listing behind"
+        );
+    }
+
     struct Count(StdCounter);
 
     impl Wake for Count {
