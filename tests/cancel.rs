@@ -742,3 +742,36 @@ async fn is_cancelled_follows_enclosing_scopes_up_to_a_shield_and_shield_reads_b
     assert!(result.is_err() && outer.cancelled_caught());
     assert!(inner.is_cancelled() && !inner.cancelled_caught());
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_local_task_that_runs_a_scope_gives_the_position_back_to_the_task_around_it() {
+    // A local task polled inside a scope's poll (`LocalSet::run_until`) runs a scope of its own;
+    // when its poll returns, the code around it, in the same poll, is in its scope again.
+    let start = Instant::now();
+    let outer = CancelScope::new().with_deadline(start + 10 * MS);
+    let local_ran = Arc::new(AtomicBool::new(false));
+    let ran = local_ran.clone();
+    let seen = bounded(outer.run(async {
+        let local = tokio::task::LocalSet::new();
+        let watch = async {
+            // Polled after `run_until` in each poll of the join: reads the position right after
+            // the local task's poll, before the scope's driver polls again.
+            while !local_ran.load(Ordering::SeqCst) {
+                tokio::task::yield_now().await;
+            }
+            current_effective_deadline()
+        };
+        let run = local.run_until(async {
+            tokio::task::spawn_local(async move {
+                CancelScope::new().run(async {}).await.unwrap();
+                ran.store(true, Ordering::SeqCst);
+            })
+            .await
+            .unwrap();
+        });
+        futures::future::join(run, watch).await.1
+    }))
+    .await
+    .unwrap();
+    assert_eq!(seen, Some(start + 10 * MS));
+}

@@ -1361,3 +1361,30 @@ async fn a_child_that_drops_its_own_owned_group_inside_a_shield_is_dropped_at_on
         CancelSource::GroupDropped
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_start_child_that_dropped_its_status_sees_no_time_left() {
+    // Dropping the status without `started` cancels the child (and only the child, not the
+    // group): from then on, no time is left at the child's top level.
+    let seen = Arc::new(Mutex::new(None));
+    let s = seen.clone();
+    bounded(task_group(async |tg| {
+        let err = tg
+            .start(|status: tether::TaskStatus<()>| async move {
+                drop(status);
+                *s.lock().unwrap() = Some(tether::current_effective_deadline());
+                sleep(HOUR).await;
+            })
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StartError::StatusDropped), "{err}");
+        assert!(!tg.cancel_scope().cancel_called());
+    }))
+    .await
+    .unwrap();
+    let seen = seen.lock().unwrap().expect("the child ran");
+    assert!(
+        seen.is_some_and(|d| d <= Instant::now()),
+        "a cancelled child has no time left, saw {seen:?}"
+    );
+}

@@ -855,6 +855,29 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_child_root_is_listed_in_its_group_from_its_first_pending_to_its_exit() {
+        // A child task's lazy root joins the group's node when the child first returns
+        // `Pending` (so a cancel of the group reaches it), and leaves it when the child ends.
+        let group = Node::new(false, None);
+        let root = crate::cancel::LazyRoot::new(group.clone());
+        let waker = futures::task::noop_waker();
+        let mut cx = std::task::Context::from_waker(&waker);
+        assert!(root.get().is_none(), "made on first need");
+        assert!(
+            root.poll_body(&mut cx, |_| std::task::Poll::<()>::Pending)
+                .is_pending()
+        );
+        assert!(root.get().is_some());
+        assert_eq!(list(&group), (1, 1));
+        root.exit();
+        assert_eq!(
+            list(&group),
+            (0, 0),
+            "a finished child leaves its group's list"
+        );
+    }
+
     struct Count(StdCounter);
 
     impl Wake for Count {
