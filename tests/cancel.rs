@@ -775,3 +775,54 @@ async fn a_local_task_that_runs_a_scope_gives_the_position_back_to_the_task_arou
     .unwrap();
     assert_eq!(seen, Some(start + 10 * MS));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_checkpoint_in_a_sibling_of_a_held_shield_never_lets_its_branch_go_on() {
+    // The scope is cancelled while a shield in another branch holds it: a checkpoint is a
+    // cancellation point, so the code after it never runs; the scope drops the body once the
+    // shield is done.
+    let outer = CancelScope::new();
+    let passed = AtomicBool::new(false);
+    let result = bounded(outer.run(async {
+        outer.cancel();
+        futures::future::join(shield(sleep(30 * MS)), async {
+            checkpoint().await;
+            passed.store(true, Ordering::SeqCst);
+        })
+        .await;
+    }))
+    .await;
+    assert!(result.is_err() && outer.cancelled_caught());
+    assert!(
+        !passed.load(Ordering::SeqCst),
+        "the checkpoint let its branch go on"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_local_task_inside_a_held_cancelled_scope_is_not_cancelled_by_it() {
+    // A local task polled inside the poll of a cancelled scope (held by a shielded branch) is
+    // not in that scope: its checkpoint completes and it runs to its end.
+    let outer = CancelScope::new();
+    let local_done = Arc::new(AtomicBool::new(false));
+    let done = local_done.clone();
+    // The body may complete (both branches end): its result does not matter here.
+    let _ = bounded(outer.run(async {
+        outer.cancel();
+        let local = tokio::task::LocalSet::new();
+        let run = local.run_until(async move {
+            tokio::task::spawn_local(async move {
+                checkpoint().await;
+                done.store(true, Ordering::SeqCst);
+            })
+            .await
+            .unwrap();
+        });
+        futures::future::join(shield(sleep(30 * MS)), run).await;
+    }))
+    .await;
+    assert!(
+        local_done.load(Ordering::SeqCst),
+        "the local task was held by a scope it is not in"
+    );
+}
