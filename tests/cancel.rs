@@ -826,3 +826,24 @@ async fn a_local_task_inside_a_held_cancelled_scope_is_not_cancelled_by_it() {
         "the local task was held by a scope it is not in"
     );
 }
+
+#[tokio::test]
+async fn checkpoint_yields_once_and_checkpoint_if_cancelled_does_not() {
+    // `checkpoint()` is a schedule point (Trio): it yields once, so a task that is ready runs
+    // first on this one-thread runtime. `checkpoint_if_cancelled()` completes at once.
+    use futures::FutureExt;
+    let other_ran = Arc::new(AtomicBool::new(false));
+    let o = other_ran.clone();
+    let other = tokio::spawn(async move { o.store(true, Ordering::SeqCst) });
+    assert!(
+        tether::checkpoint_if_cancelled().now_or_never().is_some(),
+        "not cancelled: completes without waiting"
+    );
+    assert!(!other_ran.load(Ordering::SeqCst));
+    checkpoint().await;
+    assert!(
+        other_ran.load(Ordering::SeqCst),
+        "the checkpoint did not yield"
+    );
+    bounded(other).await.unwrap();
+}
