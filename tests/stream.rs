@@ -1657,3 +1657,24 @@ async fn a_send_cancelled_by_its_scope_is_withdrawn_before_the_scope_drops_it() 
     })
     .await;
 }
+
+// ----- mutation survivors, session 3 ------------------------------------------------------------
+
+#[tokio::test(start_paused = true)]
+async fn a_newcomer_does_not_pass_a_queued_reservation_to_reach_a_waiting_receiver() {
+    // The only room is held by a permit, a second `reserve` queues for room, and a receive waits
+    // (there is no item anywhere). A newcomer must not go past the queued sender (FIFO), even
+    // straight to the waiting receiver: its `try_send` would block. Once the permit is given
+    // back, the queued reservation gets the room, and its item is the one received.
+    let (tx, rx) = memory_stream::<u32>(1);
+    let first = tx.reserve().await.unwrap();
+    let mut queued = pin!(tx.reserve());
+    assert!(futures::poll!(&mut queued).is_pending());
+    let mut recv = pin!(rx.recv());
+    assert!(futures::poll!(&mut recv).is_pending());
+    assert!(tx.try_send(2).unwrap_err().is_would_block());
+    drop(first);
+    bounded(queued).await.unwrap().send(1).unwrap();
+    assert_eq!(bounded(recv).await.unwrap(), 1);
+    assert!(rx.try_recv().unwrap_err().is_would_block());
+}
