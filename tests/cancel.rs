@@ -847,3 +847,35 @@ async fn checkpoint_yields_once_and_checkpoint_if_cancelled_does_not() {
     );
     bounded(other).await.unwrap();
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_inner_cancel_beside_a_passed_deadline_between_two_deadline_scopes_is_caught_by_the_deadline()
+ {
+    // Bug 1 with a deadline, one level down: the middle scope's deadline passes while the inner
+    // scope cancels itself (and every scope above has a deadline). The outermost cancelled scope,
+    // the middle one, catches: the inner does not, and the code between them never runs.
+    let start = Instant::now();
+    let top = CancelScope::new().with_deadline(start + Duration::from_secs(3600));
+    let middle = CancelScope::new().with_deadline(start + Duration::from_secs(3600));
+    let inner = CancelScope::new();
+    let mut between = false;
+    let result = bounded(top.run(async {
+        middle
+            .run(async {
+                let _ = inner
+                    .run(async {
+                        middle.set_deadline(Some(Instant::now())); // passed, here and now
+                        inner.cancel();
+                        std::future::pending::<()>().await
+                    })
+                    .await;
+                between = true;
+            })
+            .await
+    }))
+    .await;
+    let err = result.expect("the top scope is not cancelled").unwrap_err();
+    assert!(err.is_deadline(), "{err}");
+    assert!(!between, "code between the scopes ran");
+    assert!(middle.cancelled_caught() && !inner.cancelled_caught());
+}
