@@ -879,3 +879,34 @@ async fn an_inner_cancel_beside_a_passed_deadline_between_two_deadline_scopes_is
     assert!(!between, "code between the scopes ran");
     assert!(middle.cancelled_caught() && !inner.cancelled_caught());
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_first_deadline_set_on_a_running_middle_scope_that_has_passed_is_caught_by_it() {
+    // As above, but no scope had a deadline until the middle one gets its first, already
+    // passed, while the body runs, after the inner scope cancelled itself and the middle one
+    // was asked about its state: what the scopes remembered about the deadlines above them
+    // must not hide the new one.
+    let (top, middle, inner) = (CancelScope::new(), CancelScope::new(), CancelScope::new());
+    let mut between = false;
+    let result = bounded(top.run(async {
+        middle
+            .run(async {
+                let _ = inner
+                    .run(async {
+                        tokio::task::yield_now().await;
+                        inner.cancel();
+                        assert!(!middle.is_cancelled(), "an inner cancel does not reach up");
+                        middle.set_deadline(Some(Instant::now()));
+                        std::future::pending::<()>().await
+                    })
+                    .await;
+                between = true;
+            })
+            .await
+    }))
+    .await;
+    let err = result.expect("the top scope is not cancelled").unwrap_err();
+    assert!(err.is_deadline(), "{err}");
+    assert!(!between, "code between the scopes ran");
+    assert!(middle.cancelled_caught() && !inner.cancelled_caught());
+}
