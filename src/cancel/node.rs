@@ -878,6 +878,50 @@ mod tests {
         );
     }
 
+    /// Stores in `node`'s cache an entry stamped with an earlier epoch whose bits say "not
+    /// cancelled", chosen so that a reader comparing the stamp the wrong way round would take
+    /// it for fresh; returns the epoch it was forged for. The epoch is process-wide and other
+    /// tests move it, so callers retry: an entry forged for an epoch that moved since is stale
+    /// anyway.
+    fn forge_stale_entry(node: &Node) -> u64 {
+        loop {
+            let epoch = cancel_epoch().load(Ordering::Acquire);
+            if epoch != 0 && epoch % 8 == 0 {
+                // Stamp `epoch >> 4` (older), bits `(epoch >> 2) & 3`: no `EFF`, as `epoch % 8 == 0`.
+                node.status_cache.store(epoch >> 2, Ordering::Release);
+                return epoch;
+            }
+            bump_epoch();
+        }
+    }
+
+    #[test]
+    fn a_status_cached_under_an_older_epoch_is_never_trusted() {
+        // The cache answers only for the epoch it was stamped with (module invariants); an
+        // older entry is recomputed, here finding the cancellation of an ancestor, whether the
+        // stale entry is the node's own or its parent's.
+        let reason = || CancelReason::new(CancelSource::Explicit, None);
+        for _ in 0..50 {
+            let grandparent = Node::new(false, None);
+            let parent = Node::new(false, None);
+            let child = Node::new(false, None);
+            parent.enter(Some(grandparent.clone()));
+            child.enter(Some(parent.clone()));
+            grandparent.cancel(reason());
+            forge_stale_entry(&child);
+            assert!(
+                child.is_effectively_cancelled(),
+                "its own stale entry was trusted"
+            );
+            child.status_cache.store(NOT_CACHED, Ordering::Release);
+            forge_stale_entry(&parent);
+            assert!(
+                child.is_effectively_cancelled(),
+                "its parent's stale entry was trusted"
+            );
+        }
+    }
+
     struct Count(StdCounter);
 
     impl Wake for Count {
