@@ -1717,3 +1717,23 @@ async fn on_a_rendezvous_stream_a_try_recv_does_not_pass_a_waiting_receiver() {
     assert_eq!(rx2.try_recv(), Ok(1));
     bounded(queued).await.unwrap();
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_send_that_takes_the_place_of_a_dropped_one_does_not_take_its_turn() {
+    // Two sends wait on a full stream; the first is dropped (withdrawn) and a third send comes
+    // and reuses its slot. Room is granted in arrival order among the sends still waiting: the
+    // second, then the third.
+    let (tx, rx) = memory_stream::<u32>(1);
+    tx.try_send(0).unwrap();
+    let mut first = Box::pin(tx.send(1));
+    assert!(futures::poll!(&mut first).is_pending());
+    let mut second = pin!(tx.send(2));
+    assert!(futures::poll!(&mut second).is_pending());
+    drop(first);
+    let mut third = pin!(tx.send(3));
+    assert!(futures::poll!(&mut third).is_pending());
+    let received: Vec<u32> = (0..3).map(|_| rx.try_recv().unwrap()).collect();
+    assert_eq!(received, [0, 2, 3]);
+    bounded(second).await.unwrap();
+    bounded(third).await.unwrap();
+}

@@ -3,6 +3,8 @@
 mod support;
 
 use std::collections::BTreeSet;
+use std::future::Future;
+use std::pin::pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -1387,4 +1389,26 @@ async fn a_start_child_that_dropped_its_status_sees_no_time_left() {
         seen.is_some_and(|d| d <= Instant::now()),
         "a cancelled child has no time left, saw {seen:?}"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_start_polled_again_with_another_waker_is_woken_through_the_new_one() {
+    // A `start()` future first polled by hand (or by a combinator) with one waker and then
+    // awaited with another must be woken through the one it was polled with last.
+    // The child keeps running after `started`, so nothing else wakes the group's task. The
+    // body then cancels it and ends without another await: its value stands.
+    bounded(task_group(async |tg| {
+        let mut start = pin!(tg.start(|status: tether::TaskStatus<u8>| async move {
+            sleep(MS).await;
+            status.started(5);
+            sleep(HOUR).await;
+        }));
+        let waker = futures::task::noop_waker();
+        let mut cx = std::task::Context::from_waker(&waker);
+        assert!(start.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(start.await.unwrap(), 5);
+        tg.cancel_scope().cancel();
+    }))
+    .await
+    .unwrap();
 }
