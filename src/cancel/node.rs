@@ -886,8 +886,8 @@ mod tests {
     fn forge_stale_entry(node: &Node) -> u64 {
         loop {
             let epoch = cancel_epoch().load(Ordering::Acquire);
-            if epoch != 0 && epoch % 8 == 0 {
-                // Stamp `epoch >> 4` (older), bits `(epoch >> 2) & 3`: no `EFF`, as `epoch % 8 == 0`.
+            if epoch != 0 && epoch.is_multiple_of(8) {
+                // Stamp `epoch >> 4` (older); bits `(epoch >> 2) & 3`, without `EFF`.
                 node.status_cache.store(epoch >> 2, Ordering::Release);
                 return epoch;
             }
