@@ -849,8 +849,7 @@ async fn checkpoint_yields_once_and_checkpoint_if_cancelled_does_not() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn an_inner_cancel_beside_a_passed_deadline_between_two_deadline_scopes_is_caught_by_the_deadline()
- {
+async fn an_inner_cancel_beside_a_passed_deadline_is_caught_by_the_deadline_scope() {
     // Bug 1 with a deadline, one level down: the middle scope's deadline passes while the inner
     // scope cancels itself (and every scope above has a deadline). The outermost cancelled scope,
     // the middle one, catches: the inner does not, and the code between them never runs.
