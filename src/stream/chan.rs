@@ -983,8 +983,9 @@ mod tests {
 
     #[test]
     fn draining_a_burst_changes_the_allocation_a_logarithmic_number_of_times() {
-        // The shrinking is amortised (each change halves the allocation once a quarter of it is
-        // used), not a reallocation per item received.
+        // The shrinking is amortised: each change halves the allocation (no more, so the room
+        // kept takes the next burst without growing again) once a quarter of it is used, not a
+        // reallocation per item received.
         let chan = Chan::new(usize::MAX);
         let burst = 200_000;
         for i in 0..burst {
@@ -996,7 +997,7 @@ mod tests {
             chan.try_recv().unwrap();
             let now = allocated(&chan);
             if now != last {
-                assert!(now <= last / 2, "{last} slots became {now}: not a halving");
+                assert_eq!(now, last / 2, "{last} slots became {now}: not a halving");
                 (changes, last) = (changes + 1, now);
             }
         }
