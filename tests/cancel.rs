@@ -706,3 +706,206 @@ async fn a_timeout_counts_its_first_poll_as_made_at_the_call() {
         );
     }
 }
+
+// ----- what a scope says about itself (mutation survivors, session 3) ---------------------------
+
+#[tokio::test(start_paused = true)]
+async fn is_cancelled_follows_enclosing_scopes_up_to_a_shield_and_shield_reads_back() {
+    // `is_cancelled` answers for the code in the scope (its own cancel or an enclosing one, up
+    // to a shield); `cancel_called` only for its own. `shield()` reads back what was set.
+    let outer = CancelScope::new();
+    let inner = CancelScope::new();
+    let shielded = CancelScope::new().with_shield(true);
+    assert!(!inner.shield());
+    assert!(shielded.shield());
+    assert!(!inner.is_cancelled(), "a fresh scope is not cancelled");
+    let (o, i, s) = (outer.clone(), inner.clone(), shielded.clone());
+    let result = bounded(outer.run(async move {
+        i.run(async {
+            s.run(async {
+                assert!(!i.is_cancelled() && !s.is_cancelled());
+                o.cancel();
+                assert!(i.is_cancelled(), "inherited from the enclosing scope");
+                assert!(!i.cancel_called(), "not its own");
+                assert!(!s.is_cancelled(), "the shield keeps it out");
+                s.set_shield(false);
+                assert!(!s.shield());
+                assert!(s.is_cancelled(), "the shield is down");
+            })
+            .await
+            .unwrap();
+            std::future::pending::<()>().await;
+        })
+        .await
+    }))
+    .await;
+    assert!(result.is_err() && outer.cancelled_caught());
+    assert!(inner.is_cancelled() && !inner.cancelled_caught());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_local_task_that_runs_a_scope_gives_the_position_back_to_the_task_around_it() {
+    // A local task polled inside a scope's poll (`LocalSet::run_until`) runs a scope of its own;
+    // when its poll returns, the code around it, in the same poll, is in its scope again.
+    let start = Instant::now();
+    let outer = CancelScope::new().with_deadline(start + 10 * MS);
+    let local_ran = Arc::new(AtomicBool::new(false));
+    let ran = local_ran.clone();
+    let seen = bounded(outer.run(async {
+        let local = tokio::task::LocalSet::new();
+        let watch = async {
+            // Polled after `run_until` in each poll of the join: reads the position right after
+            // the local task's poll, before the scope's driver polls again.
+            while !local_ran.load(Ordering::SeqCst) {
+                tokio::task::yield_now().await;
+            }
+            current_effective_deadline()
+        };
+        let run = local.run_until(async {
+            tokio::task::spawn_local(async move {
+                CancelScope::new().run(async {}).await.unwrap();
+                ran.store(true, Ordering::SeqCst);
+            })
+            .await
+            .unwrap();
+        });
+        futures::future::join(run, watch).await.1
+    }))
+    .await
+    .unwrap();
+    assert_eq!(seen, Some(start + 10 * MS));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_checkpoint_in_a_sibling_of_a_held_shield_never_lets_its_branch_go_on() {
+    // The scope is cancelled while a shield in another branch holds it: a checkpoint is a
+    // cancellation point, so the code after it never runs; the scope drops the body once the
+    // shield is done.
+    let outer = CancelScope::new();
+    let passed = AtomicBool::new(false);
+    let result = bounded(outer.run(async {
+        outer.cancel();
+        futures::future::join(shield(sleep(30 * MS)), async {
+            checkpoint().await;
+            passed.store(true, Ordering::SeqCst);
+        })
+        .await;
+    }))
+    .await;
+    assert!(result.is_err() && outer.cancelled_caught());
+    assert!(
+        !passed.load(Ordering::SeqCst),
+        "the checkpoint let its branch go on"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_local_task_inside_a_held_cancelled_scope_is_not_cancelled_by_it() {
+    // A local task polled inside the poll of a cancelled scope (held by a shielded branch) is
+    // not in that scope: its checkpoint completes and it runs to its end.
+    let outer = CancelScope::new();
+    let local_done = Arc::new(AtomicBool::new(false));
+    let done = local_done.clone();
+    // The body may complete (both branches end): its result does not matter here.
+    let _ = bounded(outer.run(async {
+        outer.cancel();
+        let local = tokio::task::LocalSet::new();
+        let run = local.run_until(async move {
+            tokio::task::spawn_local(async move {
+                checkpoint().await;
+                done.store(true, Ordering::SeqCst);
+            })
+            .await
+            .unwrap();
+        });
+        futures::future::join(shield(sleep(30 * MS)), run).await;
+    }))
+    .await;
+    assert!(
+        local_done.load(Ordering::SeqCst),
+        "the local task was held by a scope it is not in"
+    );
+}
+
+#[tokio::test]
+async fn checkpoint_yields_once_and_checkpoint_if_cancelled_does_not() {
+    // `checkpoint()` is a schedule point (Trio): it yields once, so a task that is ready runs
+    // first on this one-thread runtime. `checkpoint_if_cancelled()` completes at once.
+    use futures::FutureExt;
+    let other_ran = Arc::new(AtomicBool::new(false));
+    let o = other_ran.clone();
+    let other = tokio::spawn(async move { o.store(true, Ordering::SeqCst) });
+    assert!(
+        tether::checkpoint_if_cancelled().now_or_never().is_some(),
+        "not cancelled: completes without waiting"
+    );
+    assert!(!other_ran.load(Ordering::SeqCst));
+    checkpoint().await;
+    assert!(
+        other_ran.load(Ordering::SeqCst),
+        "the checkpoint did not yield"
+    );
+    bounded(other).await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_inner_cancel_beside_a_passed_deadline_is_caught_by_the_deadline_scope() {
+    // Bug 1 with a deadline, one level down: the middle scope's deadline passes while the inner
+    // scope cancels itself (and every scope above has a deadline). The outermost cancelled scope,
+    // the middle one, catches: the inner does not, and the code between them never runs.
+    let start = Instant::now();
+    let top = CancelScope::new().with_deadline(start + Duration::from_secs(3600));
+    let middle = CancelScope::new().with_deadline(start + Duration::from_secs(3600));
+    let inner = CancelScope::new();
+    let mut between = false;
+    let result = bounded(top.run(async {
+        middle
+            .run(async {
+                let _ = inner
+                    .run(async {
+                        middle.set_deadline(Some(Instant::now())); // passed, here and now
+                        inner.cancel();
+                        std::future::pending::<()>().await
+                    })
+                    .await;
+                between = true;
+            })
+            .await
+    }))
+    .await;
+    let err = result.expect("the top scope is not cancelled").unwrap_err();
+    assert!(err.is_deadline(), "{err}");
+    assert!(!between, "code between the scopes ran");
+    assert!(middle.cancelled_caught() && !inner.cancelled_caught());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_first_deadline_set_on_a_running_middle_scope_that_has_passed_is_caught_by_it() {
+    // As above, but no scope had a deadline until the middle one gets its first, already
+    // passed, while the body runs, after the inner scope cancelled itself and the middle one
+    // was asked about its state: what the scopes remembered about the deadlines above them
+    // must not hide the new one.
+    let (top, middle, inner) = (CancelScope::new(), CancelScope::new(), CancelScope::new());
+    let mut between = false;
+    let result = bounded(top.run(async {
+        middle
+            .run(async {
+                let _ = inner
+                    .run(async {
+                        tokio::task::yield_now().await;
+                        inner.cancel();
+                        assert!(!middle.is_cancelled(), "an inner cancel does not reach up");
+                        middle.set_deadline(Some(Instant::now()));
+                        std::future::pending::<()>().await
+                    })
+                    .await;
+                between = true;
+            })
+            .await
+    }))
+    .await;
+    let err = result.expect("the top scope is not cancelled").unwrap_err();
+    assert!(err.is_deadline(), "{err}");
+    assert!(!between, "code between the scopes ran");
+    assert!(middle.cancelled_caught() && !inner.cancelled_caught());
+}

@@ -517,6 +517,15 @@ fn the_tree_serializes() {
     });
 }
 
+/// A limiter's borrower, as the tree lists it, serializes as its text.
+#[cfg(feature = "serde")]
+#[test]
+fn a_borrower_serializes_as_its_text() {
+    let borrower = tether::Borrower::key(7);
+    assert_eq!(borrower.to_string(), "borrower 7");
+    assert_eq!(serde_json::to_value(borrower).unwrap(), "borrower 7");
+}
+
 #[test]
 fn a_lock_cycle_is_reported_the_moment_it_forms_not_at_the_next_look() {
     serial(async {

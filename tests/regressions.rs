@@ -969,6 +969,35 @@ fn a_checkpoint_under_futures_block_on_inside_a_cancelled_scope_returns() {
     assert!(out, "the nested executor returned");
 }
 
+#[test]
+fn a_checkpoint_under_futures_block_on_at_the_top_of_a_cancelled_child_returns() {
+    // The same at the top level of a child task (no scope of its own): the child cancels its
+    // group, then blocks on checkpoints in a nested executor. They must return.
+    let out = on_thread_bounded(Duration::from_secs(10), || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let returned = Arc::new(AtomicBool::new(false));
+            let r = returned.clone();
+            let _ = task_group(async |tg| {
+                let group = tg.handle();
+                tg.spawn(async move {
+                    group.cancel_scope().cancel();
+                    futures::executor::block_on(tether::checkpoint());
+                    futures::executor::block_on(tether::checkpoint_if_cancelled());
+                    r.store(true, Ordering::SeqCst);
+                    pending::<()>().await
+                });
+            })
+            .await;
+            returned.load(Ordering::SeqCst)
+        })
+    });
+    assert!(out, "the nested executor returned");
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_checkpoint_in_a_sibling_of_a_held_shield_does_not_spin() {
     // While a shield holds the cancelled scope, a checkpoint in a sibling branch stays pending

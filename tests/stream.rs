@@ -1657,3 +1657,83 @@ async fn a_send_cancelled_by_its_scope_is_withdrawn_before_the_scope_drops_it() 
     })
     .await;
 }
+
+// ----- mutation survivors, session 3 ------------------------------------------------------------
+
+#[tokio::test(start_paused = true)]
+async fn a_newcomer_does_not_pass_a_queued_reservation_to_reach_a_waiting_receiver() {
+    // The only room is held by a permit, a second `reserve` queues for room, and a receive waits
+    // (there is no item anywhere). A newcomer must not go past the queued sender (FIFO), even
+    // straight to the waiting receiver: its `try_send` would block. Once the permit is given
+    // back, the queued reservation gets the room, and its item is the one received.
+    let (tx, rx) = memory_stream::<u32>(1);
+    let first = tx.reserve().await.unwrap();
+    let mut queued = pin!(tx.reserve());
+    assert!(futures::poll!(&mut queued).is_pending());
+    let mut recv = pin!(rx.recv());
+    assert!(futures::poll!(&mut recv).is_pending());
+    assert!(tx.try_send(2).unwrap_err().is_would_block());
+    drop(first);
+    bounded(queued).await.unwrap().send(1).unwrap();
+    assert_eq!(bounded(recv).await.unwrap(), 1);
+    assert!(rx.try_recv().unwrap_err().is_would_block());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_send_queued_when_the_last_sender_closes_fails_and_keeps_its_item() {
+    // The stream is full and a send waits; then the send end closes. Receivers drain what was
+    // buffered and get end-of-stream; the waiting send is not delivered after the close: it
+    // fails and hands its item back.
+    let (tx, rx) = memory_stream::<u32>(1);
+    tx.try_send(1).unwrap();
+    let mut send = pin!(tx.send(2));
+    assert!(futures::poll!(&mut send).is_pending());
+    tx.close();
+    assert_eq!(rx.try_recv(), Ok(1));
+    assert_eq!(
+        rx.try_recv(),
+        Err(TryRecvError::Recv(RecvError::EndOfStream))
+    );
+    let err = bounded(send).await.unwrap_err();
+    assert!(err.is_closed(), "{err}");
+    assert_eq!(err.into_inner(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn on_a_rendezvous_stream_a_try_recv_does_not_pass_a_waiting_receiver() {
+    // A receiver waits first; a permit claims it, and a send queues behind the permit. Another
+    // receiver's `try_recv` must not take that send's item past the waiting one (FIFO among
+    // receivers). Once the permit is spent on the first receiver, the queued item is taken.
+    let (tx, rx) = memory_stream::<u32>(0);
+    let rx2 = rx.clone();
+    let mut first = pin!(rx.recv());
+    assert!(futures::poll!(&mut first).is_pending());
+    let permit = bounded(tx.reserve()).await.unwrap();
+    let mut queued = pin!(tx.send(1));
+    assert!(futures::poll!(&mut queued).is_pending());
+    assert!(rx2.try_recv().unwrap_err().is_would_block());
+    permit.send(0).unwrap();
+    assert_eq!(bounded(first).await.unwrap(), 0);
+    assert_eq!(rx2.try_recv(), Ok(1));
+    bounded(queued).await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_send_that_takes_the_place_of_a_dropped_one_does_not_take_its_turn() {
+    // Two sends wait on a full stream; the first is dropped (withdrawn) and a third send comes
+    // and reuses its slot. Room is granted in arrival order among the sends still waiting: the
+    // second, then the third.
+    let (tx, rx) = memory_stream::<u32>(1);
+    tx.try_send(0).unwrap();
+    let mut first = Box::pin(tx.send(1));
+    assert!(futures::poll!(&mut first).is_pending());
+    let mut second = pin!(tx.send(2));
+    assert!(futures::poll!(&mut second).is_pending());
+    drop(first);
+    let mut third = pin!(tx.send(3));
+    assert!(futures::poll!(&mut third).is_pending());
+    let received: Vec<u32> = (0..3).map(|_| rx.try_recv().unwrap()).collect();
+    assert_eq!(received, [0, 2, 3]);
+    bounded(second).await.unwrap();
+    bounded(third).await.unwrap();
+}

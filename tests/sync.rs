@@ -1198,6 +1198,23 @@ async fn a_borrower_names_its_task_or_its_key() {
 /// new total, never more (found by mutation testing: `>` → `>=` on the bound and `raise - paid`
 /// → `raise + paid` went unnoticed).
 #[test]
+fn raising_a_limiters_total_from_one_to_three_admits_exactly_three() {
+    // A raise adds the difference, not the new total on top of the old one.
+    let limiter = CapacityLimiter::new(1);
+    limiter.set_total_tokens(3).unwrap();
+    let mut admitted = 0;
+    for key in 0..10 {
+        if let Ok(token) = limiter.try_acquire_on_behalf_of(tether::Borrower::key(key)) {
+            token.forget();
+            admitted += 1;
+        }
+    }
+    assert_eq!(admitted, 3);
+    assert_eq!(limiter.borrowed_tokens(), 3);
+    assert_eq!(limiter.available_tokens(), 0);
+}
+
+#[test]
 fn limiter_total_bound_and_raise_after_debt_admit_exactly_the_total() {
     let limiter = CapacityLimiter::new(0);
     assert!(

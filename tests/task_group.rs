@@ -3,6 +3,8 @@
 mod support;
 
 use std::collections::BTreeSet;
+use std::future::Future;
+use std::pin::pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -1253,4 +1255,160 @@ async fn a_named_child_of_a_scoped_group_runs_before_the_group_returns() {
     .await
     .unwrap();
     assert_eq!(ran.load(Ordering::SeqCst), 1);
+}
+
+// ----- a group's end and its abandonment (mutation survivors, session 3) ------------------------
+
+#[tokio::test(start_paused = true)]
+async fn a_scoped_group_that_ends_normally_leaves_its_scope_uncancelled() {
+    // Nobody cancelled the group: after a normal exit its scope says so (AnyIO's
+    // `cancel_called` stays false), and a later cancel is an ordinary first cancel.
+    let scope = bounded(task_group(async |tg| {
+        tg.spawn(sleep(MS));
+        Ok::<_, Boom>(tg.cancel_scope().clone())
+    }))
+    .await
+    .unwrap();
+    assert!(!scope.cancel_called());
+    assert_eq!(scope.cancel_reason(), None);
+    scope.cancel_with("after the exit");
+    assert_eq!(
+        scope.cancel_reason().unwrap().source(),
+        CancelSource::Explicit
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn dropping_a_scoped_group_future_cancels_and_aborts_even_shielded_children_at_once() {
+    // "Dropping the future cancels and aborts the children at once: they are dropped at their
+    // next poll, even inside shields." The shielded child takes one step per tick; a tick given
+    // before the drop must not be taken after it: its body is not polled again.
+    let (plain_tx, plain_dropped) = tokio::sync::oneshot::channel::<()>();
+    let (shielded_tx, shielded_dropped) = tokio::sync::oneshot::channel::<()>();
+    let running = Arc::new(Barrier::new(3));
+    let (r1, r2) = (running.clone(), running.clone());
+    let steps = Arc::new(AtomicUsize::new(0));
+    let tick = Arc::new(Notify::new());
+    let (steps2, tick2) = (steps.clone(), tick.clone());
+    let mut group = Box::pin(task_group(async move |tg| {
+        tg.spawn(async move {
+            let _tx = plain_tx;
+            r1.wait().await;
+            sleep(HOUR).await;
+        });
+        tg.spawn(async move {
+            let _tx = shielded_tx;
+            shield(async move {
+                r2.wait().await;
+                loop {
+                    tick2.notified().await;
+                    steps2.fetch_add(1, Ordering::SeqCst);
+                }
+            })
+            .await;
+        });
+        std::future::pending::<()>().await;
+    }));
+    tokio::select! {
+        _ = &mut group => unreachable!("the body never ends"),
+        _ = bounded(running.wait()) => {}
+    }
+    // While the group lives, a tick is a step.
+    tick.notify_one();
+    tokio::select! {
+        _ = &mut group => unreachable!("the body never ends"),
+        _ = bounded(async {
+            while steps.load(Ordering::SeqCst) < 1 {
+                tokio::task::yield_now().await;
+            }
+        }) => {}
+    }
+    tick.notify_one();
+    drop(group);
+    bounded(plain_dropped).await.unwrap_err();
+    bounded(shielded_dropped).await.unwrap_err();
+    assert_eq!(
+        steps.load(Ordering::SeqCst),
+        1,
+        "a child's body was polled after its group was dropped"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_child_that_drops_its_own_owned_group_inside_a_shield_is_dropped_at_once() {
+    // The child holds the last owner of its group and drops it during its first poll, inside a
+    // shield: the group is abandoned while that very child is running. The child's body must be
+    // dropped (not left waiting for a wake-up that nothing will send), and the group's scope
+    // says why.
+    let (tx, dropped) = tokio::sync::oneshot::channel::<()>();
+    let slot: Arc<Mutex<Option<OwnedTaskGroup>>> = Arc::default();
+    let group = OwnedTaskGroup::open();
+    let scope = group.cancel_scope().clone();
+    let s = slot.clone();
+    group
+        .spawn(async move {
+            let _tx = tx;
+            shield(async move {
+                drop(s.lock().unwrap().take());
+                sleep(HOUR).await;
+            })
+            .await;
+        })
+        .unwrap();
+    *slot.lock().unwrap() = Some(group);
+    bounded(dropped).await.unwrap_err();
+    assert!(slot.lock().unwrap().is_none(), "the child took the group");
+    assert_eq!(
+        scope.cancel_reason().unwrap().source(),
+        CancelSource::GroupDropped
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_start_child_that_dropped_its_status_sees_no_time_left() {
+    // Dropping the status without `started` cancels the child (and only the child, not the
+    // group): from then on, no time is left at the child's top level.
+    let seen = Arc::new(Mutex::new(None));
+    let s = seen.clone();
+    bounded(task_group(async |tg| {
+        let err = tg
+            .start(|status: tether::TaskStatus<()>| async move {
+                drop(status);
+                *s.lock().unwrap() = Some(tether::current_effective_deadline());
+                sleep(HOUR).await;
+            })
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StartError::StatusDropped), "{err}");
+        assert!(!tg.cancel_scope().cancel_called());
+    }))
+    .await
+    .unwrap();
+    let seen = seen.lock().unwrap().expect("the child ran");
+    assert!(
+        seen.is_some_and(|d| d <= Instant::now()),
+        "a cancelled child has no time left, saw {seen:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_start_polled_again_with_another_waker_is_woken_through_the_new_one() {
+    // A `start()` future first polled by hand (or by a combinator) with one waker and then
+    // awaited with another must be woken through the one it was polled with last.
+    // The child keeps running after `started`, so nothing else wakes the group's task. The
+    // body then cancels it and ends without another await: its value stands.
+    bounded(task_group(async |tg| {
+        let mut start = pin!(tg.start(|status: tether::TaskStatus<u8>| async move {
+            sleep(MS).await;
+            status.started(5);
+            sleep(HOUR).await;
+        }));
+        let waker = futures::task::noop_waker();
+        let mut cx = std::task::Context::from_waker(&waker);
+        assert!(start.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(start.await.unwrap(), 5);
+        tg.cancel_scope().cancel();
+    }))
+    .await
+    .unwrap();
 }

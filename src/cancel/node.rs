@@ -839,6 +839,96 @@ mod tests {
         assert_eq!(list(&grandparent), (0, 0));
     }
 
+    #[test]
+    fn a_dropped_cancelled_watcher_takes_its_observer_away() {
+        // `CancelScope::cancelled()` polled once lists its (finished) scope in the parent so a
+        // cancel reaches it; dropping the future must take that listing away again.
+        use std::future::Future as _;
+        let parent = Node::new(false, None);
+        let scope = crate::CancelScope::new();
+        scope.node.enter(Some(parent.clone()));
+        let mut watch = Box::pin(scope.cancelled());
+        let waker = futures::task::noop_waker();
+        let mut cx = std::task::Context::from_waker(&waker);
+        assert!(watch.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(list(&scope.node), (0, 1));
+        assert_eq!(list(&parent), (1, 1));
+        drop(watch);
+        assert_eq!(list(&scope.node), (0, 0));
+        assert_eq!(
+            list(&parent),
+            (0, 0),
+            "a dropped watcher leaves no listing behind"
+        );
+    }
+
+    #[test]
+    fn a_child_root_is_listed_in_its_group_from_its_first_pending_to_its_exit() {
+        // A child task's lazy root joins the group's node when the child first returns
+        // `Pending` (so a cancel of the group reaches it), and leaves it when the child ends.
+        let group = Node::new(false, None);
+        let root = crate::cancel::LazyRoot::new(group.clone());
+        let waker = futures::task::noop_waker();
+        let mut cx = std::task::Context::from_waker(&waker);
+        assert!(root.get().is_none(), "made on first need");
+        assert!(
+            root.poll_body(&mut cx, |_| std::task::Poll::<()>::Pending)
+                .is_pending()
+        );
+        assert!(root.get().is_some());
+        assert_eq!(list(&group), (1, 1));
+        root.exit();
+        assert_eq!(
+            list(&group),
+            (0, 0),
+            "a finished child leaves its group's list"
+        );
+    }
+
+    /// Stores in `node`'s cache an entry stamped with an earlier epoch whose bits say "not
+    /// cancelled", chosen so that a reader comparing the stamp the wrong way round would take
+    /// it for fresh; returns the epoch it was forged for. The epoch is process-wide and other
+    /// tests move it, so callers retry: an entry forged for an epoch that moved since is stale
+    /// anyway.
+    fn forge_stale_entry(node: &Node) -> u64 {
+        loop {
+            let epoch = cancel_epoch().load(Ordering::Acquire);
+            if epoch != 0 && epoch.is_multiple_of(8) {
+                // Stamp `epoch >> 4` (older); bits `(epoch >> 2) & 3`, without `EFF`.
+                node.status_cache.store(epoch >> 2, Ordering::Release);
+                return epoch;
+            }
+            bump_epoch();
+        }
+    }
+
+    #[test]
+    fn a_status_cached_under_an_older_epoch_is_never_trusted() {
+        // The cache answers only for the epoch it was stamped with (module invariants); an
+        // older entry is recomputed, here finding the cancellation of an ancestor, whether the
+        // stale entry is the node's own or its parent's.
+        let reason = || CancelReason::new(CancelSource::Explicit, None);
+        for _ in 0..50 {
+            let grandparent = Node::new(false, None);
+            let parent = Node::new(false, None);
+            let child = Node::new(false, None);
+            parent.enter(Some(grandparent.clone()));
+            child.enter(Some(parent.clone()));
+            grandparent.cancel(reason());
+            forge_stale_entry(&child);
+            assert!(
+                child.is_effectively_cancelled(),
+                "its own stale entry was trusted"
+            );
+            child.status_cache.store(NOT_CACHED, Ordering::Release);
+            forge_stale_entry(&parent);
+            assert!(
+                child.is_effectively_cancelled(),
+                "its parent's stale entry was trusted"
+            );
+        }
+    }
+
     struct Count(StdCounter);
 
     impl Wake for Count {

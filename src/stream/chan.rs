@@ -999,6 +999,33 @@ mod tests {
         assert_eq!(chan.try_recv(), Ok(7));
     }
 
+    #[test]
+    fn draining_a_burst_changes_the_allocation_a_logarithmic_number_of_times() {
+        // The shrinking is amortised: each change halves the allocation (no more, so the room
+        // kept takes the next burst without growing again) once a quarter of it is used, not a
+        // reallocation per item received.
+        let chan = Chan::new(usize::MAX);
+        let burst = 200_000;
+        for i in 0..burst {
+            chan.try_send(i).unwrap();
+        }
+        let start = allocated(&chan);
+        let (mut changes, mut last) = (0, start);
+        for _ in 0..burst {
+            chan.try_recv().unwrap();
+            let now = allocated(&chan);
+            if now != last {
+                assert_eq!(now, last / 2, "{last} slots became {now}: not a halving");
+                (changes, last) = (changes + 1, now);
+            }
+        }
+        let halvings = (start / MIN_KEPT).ilog2() + 1;
+        assert!(
+            (1..=halvings).contains(&changes),
+            "{changes} changes of the allocation while draining {burst} items from {start} slots"
+        );
+    }
+
     /// Stale keys of removed waiters are compacted away (invariant of `Waiters::remove`): a
     /// stream where some senders stay queued while thousands of others come and go (a send in
     /// a `select!` that keeps timing out) keeps its queue within twice its live waiters (or 33
