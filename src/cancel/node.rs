@@ -866,8 +866,13 @@ mod tests {
     fn a_child_root_is_listed_in_its_group_from_its_first_pending_to_its_exit() {
         // A child task's lazy root joins the group's node when the child first returns
         // `Pending` (so a cancel of the group reaches it), and leaves it when the child ends.
-        let group = Node::new(false, None);
-        let root = crate::cancel::LazyRoot::new(group.clone());
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let _inside = runtime.enter();
+        let shared = crate::task_group::GroupShared::open(None, std::panic::Location::caller());
+        let group = shared.node().clone();
+        let root = crate::cancel::LazyRoot::new(shared);
         let waker = futures::task::noop_waker();
         let mut cx = std::task::Context::from_waker(&waker);
         assert!(root.get().is_none(), "made on first need");
