@@ -14,8 +14,6 @@
 //!   sleeping child each, cancelled and joined.
 //! - `stream_tether`, `stream_flume`, `stream_tokio_mpsc`: 1 producer, 1 consumer, capacity
 //!   128, 100,000 items.
-//! - `scope_tree_off`, `scope_tree_on`: 100,000 `CancelScope::new().run(ready)` with the task tree
-//!   off and on (issue 13's cost of the tree on scope entry).
 //!
 //! Without an argument it prints the workloads' names.
 #![allow(missing_docs)]
@@ -28,7 +26,7 @@ const SCOPES: usize = 100_000;
 const LATENCY: usize = 2_000;
 const ITEMS: usize = 100_000;
 
-const WORKLOADS: [&str; 12] = [
+const WORKLOADS: [&str; 10] = [
     "empty",
     "fail_after",
     "move_on_after",
@@ -39,8 +37,6 @@ const WORKLOADS: [&str; 12] = [
     "stream_tether",
     "stream_flume",
     "stream_tokio_mpsc",
-    "scope_tree_off",
-    "scope_tree_on",
 ];
 
 /// Runs workload `name` once; false if there is no such workload.
@@ -73,14 +69,6 @@ async fn run(name: &str) -> bool {
         }
         "stream_tokio_mpsc" => {
             stream_tokio_mpsc(ITEMS, 128, 1, 1).await;
-        }
-        "scope_tree_off" => {
-            scope_ready_tether(SCOPES).await;
-        }
-        "scope_tree_on" => {
-            tether::enable_task_tree();
-            scope_ready_tether(SCOPES).await;
-            tether::disable_task_tree();
         }
         _ => return false,
     }
