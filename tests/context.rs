@@ -507,3 +507,62 @@ fn context_types_cross_threads() {
     send_sync::<tether::NoContextError>();
     send_sync::<tether::Scoped<std::future::Ready<()>>>();
 }
+
+/// Sends on a channel when dropped (to wait for a drop on another thread without sleeping).
+struct DropSignal(std::sync::mpsc::Sender<()>);
+
+impl Drop for DropSignal {
+    fn drop(&mut self) {
+        let _ = self.0.send(());
+    }
+}
+
+static SIGNAL: ContextVar<DropSignal> = ContextVar::new("signal");
+
+#[test]
+fn a_child_dropped_by_its_runtimes_shutdown_reports_to_its_group_and_frees_its_variables() {
+    bounded_sync(child_dropped_at_shutdown);
+}
+
+fn child_dropped_at_shutdown() {
+    // The group is opened on one runtime, which runs its child and then shuts down while the
+    // child is pending with a variable set; the group is closed afterwards, from another runtime
+    // on the same thread (the same host). The group must learn that the child is gone (its close
+    // returns instead of waiting forever), and the child's variables must be dropped with the
+    // child, not kept until the group itself goes away.
+    let first = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (dropped_tx, dropped_rx) = std::sync::mpsc::channel();
+    let (body_dropped_tx, body_dropped_rx) = std::sync::mpsc::channel();
+    let mut group = first.block_on(async move {
+        let group = tether::OwnedTaskGroup::open();
+        let set = Event::new();
+        let set2 = set.clone();
+        group
+            .spawn(async move {
+                let _body = DropSignal(body_dropped_tx);
+                SIGNAL.set(DropSignal(dropped_tx)).unwrap();
+                set2.set();
+                std::future::pending::<()>().await
+            })
+            .unwrap();
+        bounded(set.wait()).await;
+        group
+    });
+    drop(first); // drops the pending child
+    body_dropped_rx
+        .try_recv()
+        .expect("the runtime's shutdown dropped the child's body");
+    dropped_rx
+        .try_recv()
+        .expect("the child's variables are dropped with the child, not kept by its group");
+    let second = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    second
+        .block_on(bounded(group.close()))
+        .expect("a child dropped at shutdown is not a failure");
+}

@@ -1304,3 +1304,54 @@ fn a_receive_with_a_sender_outside_the_chain_or_unknown_is_not_a_cycle() {
         .unwrap();
     });
 }
+
+/// A scope lends its entry with its cancel node: a wait inside it shows on the scope, nested
+/// under the child; once the scope exits, a wait in the child's own body shows on the child.
+#[test]
+fn a_wait_shows_on_the_innermost_scope_and_on_the_child_once_the_scope_exits() {
+    serial(async {
+        let (in_scope, in_body) = (Arc::new(Event::new()), Arc::new(Event::new()));
+        task_group(async |tg| {
+            let (a, b) = (in_scope.clone(), in_body.clone());
+            tg.spawn_named("c", async move {
+                CancelScope::new()
+                    .run(async {
+                        CancelScope::new().run(a.wait()).await.unwrap();
+                    })
+                    .await
+                    .unwrap();
+                b.wait().await;
+            });
+            settle().await;
+            let tree = task_tree();
+            let child = tree.find("c").expect("child in the tree");
+            assert!(child.waits.is_empty(), "{tree}");
+            let [outer] = &child.children[..] else {
+                panic!("one scope under the child:\n{tree}")
+            };
+            assert!(outer.waits.is_empty(), "{tree}");
+            let [inner] = &outer.children[..] else {
+                panic!("one scope under the scope:\n{tree}")
+            };
+            assert_eq!(inner.kind, EntryKind::Scope);
+            assert!(
+                matches!(&inner.waits[..], [w] if matches!(w.on, WaitTarget::Event)),
+                "{tree}"
+            );
+            assert_eq!(tree.len(), 4, "{tree}");
+
+            in_scope.set();
+            settle().await;
+            let tree = task_tree();
+            let child = tree.find("c").expect("child in the tree");
+            assert!(child.children.is_empty(), "{tree}");
+            assert!(
+                matches!(&child.waits[..], [w] if matches!(w.on, WaitTarget::Event)),
+                "{tree}"
+            );
+            in_body.set();
+        })
+        .await
+        .unwrap();
+    });
+}

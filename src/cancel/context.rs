@@ -15,8 +15,10 @@ use std::task::{Context, Poll};
 
 use tokio::time::Instant;
 
+use super::CancelScope;
 use super::driver::Step;
 use super::node::Node;
+use crate::diagnostics::registry::LazyEntry;
 use crate::loom::sync::Arc;
 use crate::task_group::GroupShared;
 
@@ -25,8 +27,9 @@ use crate::task_group::GroupShared;
 //
 // `NODE` is set by scopes and group bodies; `CHILD` by the wrapper of a tether child task,
 // which is always the top-level future of its tokio task (tasks are never polled inside one
-// another's poll), so when both are set, `NODE` is the inner one.
-scoped_tls::scoped_thread_local!(static NODE: Arc<Node>);
+// another's poll), so when both are set, `NODE` is the inner one. `NODE` lends the driver's
+// [`Position`]: its node and its task-tree entry in one thread-local.
+scoped_tls::scoped_thread_local!(static NODE: Position);
 scoped_tls::scoped_thread_local!(static CHILD: LazyRoot);
 
 thread_local! {
@@ -48,7 +51,7 @@ impl Drop for RestoreOwner {
     }
 }
 
-#[inline]
+#[inline(always)]
 fn owned_by_current_task<R>(f: impl FnOnce() -> R) -> R {
     let _restore = RestoreOwner(OWNER.with(|owner| owner.replace(tokio::task::try_id())));
     f()
@@ -60,10 +63,32 @@ fn position_is_ours() -> bool {
     OWNER.with(|owner| owner.get() == tokio::task::try_id())
 }
 
-/// Polls `f` with `node` as the current node of this thread (restored on return and unwind).
+/// What a scope's or group's driver lends as the current position while it polls its body:
+/// its scope (the node) and its entry in the task tree, if the tree was on when it was entered.
+pub(crate) struct Position {
+    pub(crate) scope: CancelScope,
+    pub(crate) diag: Option<LazyEntry>,
+}
+
+/// Polls `f` with `here` as the current position of this thread (restored on return and
+/// unwind).
+#[inline(always)]
+pub(crate) fn with_current<R>(here: &Position, f: impl FnOnce() -> R) -> R {
+    owned_by_current_task(|| NODE.set(here, f))
+}
+
+/// Whether the innermost position of the task running now is a scope or group that has an
+/// entry in the task tree (then [`with_scope_entry`] lends it). When this is false, a child's
+/// entry (set by the child's wrapper, outside every scope of its task) is the current one.
 #[inline]
-pub(crate) fn with_current<R>(node: &Arc<Node>, f: impl FnOnce() -> R) -> R {
-    owned_by_current_task(|| NODE.set(node, f))
+pub(crate) fn scope_entry_is_current() -> bool {
+    NODE.is_set() && position_is_ours() && NODE.with(|here| here.diag.is_some())
+}
+
+/// Calls `f` with the task-tree entry of the innermost scope or group, if
+/// [`scope_entry_is_current`].
+pub(crate) fn with_scope_entry<R>(f: impl FnOnce(&LazyEntry) -> R) -> Option<R> {
+    NODE.with(|here| here.diag.as_ref().map(f))
 }
 
 /// The root node of a child task, created the first time it is needed: when the body enters
@@ -182,7 +207,7 @@ pub(crate) fn current_node() -> Option<Arc<Node>> {
         return None;
     }
     if NODE.is_set() {
-        Some(NODE.with(|n| n.clone()))
+        Some(NODE.with(|h| h.scope.node.clone()))
     } else if CHILD.is_set() {
         Some(CHILD.with(|c| c.force().clone()))
     } else {
@@ -194,7 +219,7 @@ pub(crate) fn current_node() -> Option<Arc<Node>> {
 /// its body on this stack, and looks at the node again when that poll returns.
 #[inline]
 pub(crate) fn is_current_node(node: &Node) -> bool {
-    NODE.is_set() && position_is_ours() && NODE.with(|n| std::ptr::eq(&**n, node))
+    NODE.is_set() && position_is_ours() && NODE.with(|h| std::ptr::eq(&*h.scope.node, node))
 }
 
 /// Whether the code running now is inside a cancelled scope (and not shielded from it).
@@ -204,7 +229,7 @@ pub(crate) fn current_is_cancelled() -> bool {
         return false;
     }
     if NODE.is_set() {
-        NODE.with(|n| n.is_effectively_cancelled())
+        NODE.with(|h| h.scope.node.is_effectively_cancelled())
     } else if CHILD.is_set() {
         CHILD.with(|c| match c.get() {
             Some(root) => root.is_effectively_cancelled(),
@@ -222,7 +247,7 @@ pub(crate) fn current_must_drop() -> bool {
         return false;
     }
     if NODE.is_set() {
-        NODE.with(|n| n.must_drop_body())
+        NODE.with(|h| h.scope.node.must_drop_body())
     } else if CHILD.is_set() {
         CHILD.with(|c| c.must_drop_body())
     } else {
@@ -236,7 +261,7 @@ fn current_deadline() -> Option<Instant> {
         return None;
     }
     let deadline = if NODE.is_set() {
-        NODE.with(|n| n.effective_deadline())
+        NODE.with(|h| h.scope.node.effective_deadline())
     } else if CHILD.is_set() {
         // A child root has no deadline of its own.
         CHILD.with(|c| c.parent().effective_deadline())

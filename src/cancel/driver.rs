@@ -35,7 +35,7 @@ use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
 
-use super::context::{current_node, with_current};
+use super::context::{Position, current_node, with_current};
 use super::deadline::DeadlineTimer;
 use super::node::Node;
 use super::{CancelReason, CancelScope, CancelSource};
@@ -117,8 +117,11 @@ pub(crate) type WrongTask = fn(TaskId, TaskId) -> String;
 pin_project! {
     /// Drives one node through the scope protocol (see the module docs).
     pub(crate) struct ScopeDriver {
-        // The handle of the node driven (a handle, so `Run::scope` can lend it).
-        scope: CancelScope,
+        // The handle of the node driven (a handle, so `Run::scope` can lend it) and the entry
+        // in the task tree shown while the body runs (a scope's own, described at entry while
+        // the tree is on; a group's, lent by the group): lent together as the thread's current
+        // position while the body is polled, so the tree costs no second thread-local.
+        here: Position,
         // Enforces the node's deadline while running.
         #[pin]
         timer: DeadlineTimer,
@@ -142,9 +145,6 @@ pin_project! {
         stranded_polls: u8,
         // Where the scope's future was made (the task tree shows it).
         site: &'static Location<'static>,
-        // The entry in the task tree shown while the body runs (a scope's own, registered at
-        // entry while the tree is on; a group's, lent by the group).
-        diag: Option<LazyEntry>,
         // The entry is this driver's own: it leaves the registry at exit.
         owns_diag: bool,
         // The span entered while the body is polled (feature `tracing`): a group's, lent by
@@ -167,7 +167,7 @@ impl ScopeDriver {
     #[track_caller]
     pub(crate) fn new(scope: CancelScope, hold: HoldMode, wrong_task: WrongTask) -> ScopeDriver {
         ScopeDriver {
-            scope,
+            here: Position { scope, diag: None },
             timer: DeadlineTimer::new(),
             phase: Phase::Unentered,
             hold,
@@ -179,7 +179,6 @@ impl ScopeDriver {
             wrong_task,
             stranded_polls: 0,
             site: Location::caller(),
-            diag: None,
             owns_diag: false,
             span: SpanSlot::default(),
         }
@@ -193,7 +192,7 @@ impl ScopeDriver {
 
     /// Shows `entry` as the current one while the body is polled (a group lends its own).
     pub(crate) fn set_diag(&mut self, entry: Option<LazyEntry>, owns: bool) {
-        self.diag = entry;
+        self.here.diag = entry;
         self.owns_diag = owns;
     }
 
@@ -218,12 +217,12 @@ impl ScopeDriver {
 
     /// The scope driven.
     pub(crate) fn scope(&self) -> &CancelScope {
-        &self.scope
+        &self.here.scope
     }
 
     /// The node driven.
     pub(crate) fn node(&self) -> &Arc<Node> {
-        &self.scope.node
+        &self.here.scope.node
     }
 
     /// Step 1, at the start of every poll (see the module docs).
@@ -244,7 +243,7 @@ impl ScopeDriver {
     #[inline]
     pub(crate) fn begin_with(self: Pin<&mut Self>, cx: &mut Context<'_>, has_body: bool) -> Begin {
         let this = self.project();
-        let node = &this.scope.node;
+        let node = &this.here.scope.node;
         match *this.phase {
             Phase::Unentered => {
                 if !*this.pre_entered && !node.enter(current_node()) {
@@ -254,10 +253,10 @@ impl ScopeDriver {
                     );
                 }
                 *this.phase = Phase::Running;
-                if !*this.pre_entered && this.diag.is_none() {
+                if !*this.pre_entered && this.here.diag.is_none() {
                     // The task is named when the entry registers (lazily, in this task).
-                    *this.diag = diag::describe_scope(this.site, node);
-                    *this.owns_diag = this.diag.is_some();
+                    this.here.diag = diag::describe_scope(this.site, node);
+                    *this.owns_diag = this.here.diag.is_some();
                 }
                 #[cfg(feature = "tracing")]
                 if this.span.is_none() {
@@ -329,16 +328,17 @@ impl ScopeDriver {
         poll: impl FnOnce(&mut Context<'_>) -> Poll<T>,
     ) -> Step<T> {
         let this = self.project();
-        let node = &this.scope.node;
-        let entry = this.diag.as_ref();
+        let node = &this.here.scope.node;
+        let here = &*this.here;
+        let entry = here.diag.as_ref();
         #[cfg(feature = "tracing")]
         let _span = this.span.as_ref().map(|span| span.enter());
         // Without an entry (the tree off), the body's poll is exactly as before there was a tree.
         let polled = match entry {
-            None => with_current(node, || poll(cx)),
+            None => with_current(here, || poll(cx)),
             Some(entry) => {
                 entry.running();
-                let polled = with_current(node, || diag::with_entry(Some(entry), || poll(cx)));
+                let polled = with_current(here, || poll(cx));
                 if polled.is_pending() {
                     entry.pending(Some(node));
                 }
@@ -371,19 +371,19 @@ impl ScopeDriver {
     /// runs inside the scope it belonged to, so it sees that scope cancelled, and a nested
     /// executor there escapes instead of waiting on a scope that still holds.
     pub(crate) fn in_scope<R>(&self, f: impl FnOnce() -> R) -> R {
-        with_current(&self.scope.node, f)
+        with_current(&self.here, f)
     }
 
     /// Registers the waker without polling a body (a group waiting for its children).
     pub(crate) fn register_waker(&self, cx: &mut Context<'_>) {
-        self.scope.node.register_waker(cx.waker());
+        self.here.scope.node.register_waker(cx.waker());
     }
 
     /// Step 3, right after the caller dropped the body for a cancellation (so a cancellation
     /// made while the body unwound counts): who catches it. On `Park`, marks the nodes up to
     /// the origin as unwinding.
     pub(crate) fn settle(&self) -> Settle {
-        let node = &self.scope.node;
+        let node = &self.here.scope.node;
         if !node.outer_cancel_visible()
             && let Some(reason) = node.own_reason()
         {
@@ -395,7 +395,7 @@ impl ScopeDriver {
 
     /// Whether an enclosing cancellation reaches this node now (a group deciding at exit).
     pub(crate) fn outer_cancel_visible(&self) -> bool {
-        self.scope.node.outer_cancel_visible()
+        self.here.scope.node.outer_cancel_visible()
     }
 
     /// Step 4: releases holds, leaves the tree, disarms the timer. Idempotent.
@@ -404,17 +404,17 @@ impl ScopeDriver {
         let this = self.project();
         if std::mem::take(this.holding) {
             if this.task.is_some_and(|task| task != TaskId::current()) {
-                this.scope.node.release_holds_from_elsewhere();
+                this.here.scope.node.release_holds_from_elsewhere();
             } else {
-                this.scope.node.hold_ancestors(false);
+                this.here.scope.node.hold_ancestors(false);
             }
         }
         if std::mem::take(this.registered) {
-            this.scope.node.deregister_from_parent();
+            this.here.scope.node.deregister_from_parent();
         }
         // (Not taken out: moving the entry costs more than leaving it to the driver's drop.)
         if std::mem::take(this.owns_diag)
-            && let Some(entry) = this.diag.as_ref()
+            && let Some(entry) = this.here.diag.as_ref()
         {
             entry.leave();
         }
@@ -423,7 +423,7 @@ impl ScopeDriver {
 
     /// Resolves with the caught cancellation (after [`exit`](Self::exit)).
     pub(crate) fn catch(self: Pin<&mut Self>, reason: CancelReason) -> CancelReason {
-        self.scope.node.set_caught();
+        self.here.scope.node.set_caught();
         *self.project().phase = Phase::Done;
         reason
     }
@@ -478,7 +478,7 @@ impl std::fmt::Debug for ScopeDriver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ScopeDriver")
             .field("phase", &self.phase)
-            .field("node", &self.scope.node)
+            .field("node", &self.here.scope.node)
             .finish_non_exhaustive()
     }
 }

@@ -594,22 +594,28 @@ pub(crate) fn deregister(entry: &Entry) {
     shard(entry.id).lock().remove(&entry.id);
 }
 
-/// The id of the entry current on this thread (registering it), if any.
+/// Calls `f` with the entry current on this thread, if any: the innermost scope's or group's
+/// (lent with its cancel node, see `cancel::context::Position`), or else the child's (set by
+/// the child's wrapper, which is outside every scope of its task).
 #[inline]
-pub(crate) fn current_id() -> Option<u64> {
-    if CURRENT.is_set() {
-        Some(current_id_forced())
+fn with_current_entry<R>(f: impl FnOnce(&LazyEntry) -> R) -> Option<R> {
+    if crate::cancel::scope_entry_is_current() {
+        crate::cancel::with_scope_entry(f)
+    } else if CURRENT.is_set() {
+        Some(CURRENT.with(f))
     } else {
         None
     }
 }
 
+/// The id of the entry current on this thread (registering it), if any.
 #[inline(never)]
-fn current_id_forced() -> u64 {
-    CURRENT.with(|e| e.force().id)
+pub(crate) fn current_id() -> Option<u64> {
+    with_current_entry(|e| e.force().id)
 }
 
-/// Runs `f` with `entry` as the current one (no-op without an entry).
+/// Runs `f` with a child's `entry` as the current one (no-op without an entry). Scopes and
+/// groups lend theirs with their cancel node instead.
 #[inline]
 pub(crate) fn with_entry<R>(entry: Option<&LazyEntry>, f: impl FnOnce() -> R) -> R {
     match entry {
@@ -622,10 +628,10 @@ pub(crate) fn with_entry<R>(entry: Option<&LazyEntry>, f: impl FnOnce() -> R) ->
 /// or no entry is current.
 #[inline]
 pub(crate) fn wait(on: impl FnOnce() -> WaitOn) -> Option<WaitToken> {
-    if !enabled() || !CURRENT.is_set() {
+    if !enabled() {
         return None;
     }
-    Some(CURRENT.with(|entry| entry.force().add_wait(on())))
+    with_current_entry(|entry| entry.force().add_wait(on()))
 }
 
 /// For a waiting future: records the wait on its first pending poll, refreshes it on later
