@@ -142,7 +142,12 @@ const WORKLOADS: [&str; 8] = [
 fn main() {
     // `cargo bench` passes `--bench`; any other argument names a workload.
     let workload = std::env::args().skip(1).find(|a| !a.starts_with('-'));
-    let rt = current_thread();
+    // `mt_<workload>` runs `<workload>` on the 2-worker runtime of `cargo bench --bench
+    // compare` instead (for `perf`; callgrind's counts there depend on the interleaving).
+    let (rt, workload) = match workload.as_deref().and_then(|w| w.strip_prefix("mt_")) {
+        Some(name) => (multi_thread(), Some(name.to_owned())),
+        None => (current_thread(), workload),
+    };
     if let Some(name) = workload {
         rt.block_on(async {
             tokio::spawn(async move {
