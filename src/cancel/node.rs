@@ -232,16 +232,27 @@ impl Node {
 
     /// A child task's root: entered at once, under `parent` (the group's node).
     pub(crate) fn new_task_root(parent: Arc<Node>) -> Arc<Node> {
+        Node::entered_at_creation(Some(parent), true)
+    }
+
+    /// A node entered at once under `parent` (a task group's, whose parent is known when it
+    /// opens): what `Node::new` + `enter` give, without filling the `OnceLock` (nothing can
+    /// watch a node that was just made, so there is nobody to join the parent's list for).
+    pub(crate) fn new_entered(parent: Option<Arc<Node>>) -> Arc<Node> {
+        Node::entered_at_creation(parent, false)
+    }
+
+    fn entered_at_creation(parent: Option<Arc<Node>>, task_root: bool) -> Arc<Node> {
         let node = Node {
             // Known at creation: no trip through `OnceLock::set`'s `Once` (~50 instructions).
             parent: ParentCell {
-                fixed: Some(parent),
+                fixed: parent,
                 late: OnceLock::new(),
             },
             cancelled: AtomicBool::new(false),
             shield: AtomicBool::new(false),
             holds: AtomicUsize::new(0),
-            task_root: true,
+            task_root,
             deadline_gen: AtomicU64::new(0),
             waker: AtomicWaker::new(),
             slot: AtomicUsize::new(NO_SLOT),
