@@ -17,7 +17,7 @@
 //! (10,000 `CancelScope::new().run(ready(i))`, tree off / on) and `tether_tree` (`tether` with
 //! the tree on); for callgrind only, `storm_tether`/`storm_joinset` (sleeping children
 //! cancelled at once) and `nested_chain_tether`/`nested_chain_joinset` (chains of 10 nested
-//! groups or sets).
+//! groups or sets), `nested_chain100_tether`/`nested_chain100_joinset` (chains of 100).
 //! Each spawns 10,000 trivial children (10 groups of 1,000; `tether_nested` spawns them
 //! inside a group nested 10 deep), so `(Ir(workload) - Ir(empty)) / 10,000` is the
 //! instructions per child.
@@ -123,6 +123,13 @@ async fn run(name: &str, n: usize) -> bool {
         "nested_chain_joinset" => {
             timed(n / 10, || nested_joinset(10)).await;
         }
+        // `n / 100` chains of 100: with the chains of 10, whether the cost per level is flat.
+        "nested_chain100_tether" => {
+            timed(n / 100, || nested_tether(100)).await;
+        }
+        "nested_chain100_joinset" => {
+            timed(n / 100, || nested_joinset(100)).await;
+        }
         _ => return false,
     }
     true
@@ -142,7 +149,12 @@ const WORKLOADS: [&str; 8] = [
 fn main() {
     // `cargo bench` passes `--bench`; any other argument names a workload.
     let workload = std::env::args().skip(1).find(|a| !a.starts_with('-'));
-    let rt = current_thread();
+    // `mt_<workload>` runs `<workload>` on the 2-worker runtime of `cargo bench --bench
+    // compare` instead (for `perf`; callgrind's counts there depend on the interleaving).
+    let (rt, workload) = match workload.as_deref().and_then(|w| w.strip_prefix("mt_")) {
+        Some(name) => (multi_thread(), Some(name.to_owned())),
+        None => (current_thread(), workload),
+    };
     if let Some(name) = workload {
         rt.block_on(async {
             tokio::spawn(async move {

@@ -321,6 +321,21 @@ pub async fn timeout_tokio(n: usize) -> Duration {
 
 // ----- cancel: storm ----------------------------------------------------------------------
 
+/// Marks where a timed phase starts and ends, for `valgrind --tool=callgrind
+/// --dump-before=*phase_start --dump-before=*phase_end` (no-ops): the parts between them are
+/// the cancel phase alone, without the spawns before it.
+#[inline(never)]
+pub fn phase_start() {
+    std::hint::black_box(1_u8);
+}
+
+/// See [`phase_start`].
+#[inline(never)]
+pub fn phase_end() {
+    // Not the same code as `phase_start`, so the linker keeps two functions.
+    std::hint::black_box(2_u8);
+}
+
 /// Waits until `counter` reaches `n` (every child has been polled once and is sleeping).
 async fn all_started(counter: &AtomicUsize, n: usize) {
     while counter.load(Ordering::Acquire) < n {
@@ -343,9 +358,11 @@ pub async fn storm_tether(n: usize) -> Duration {
         }
         all_started(&started, n).await;
         t0 = Some(Instant::now());
+        phase_start();
         tg.cancel_scope().cancel();
     })
     .await;
+    phase_end();
     t0.unwrap().elapsed()
 }
 
@@ -361,8 +378,10 @@ pub async fn storm_joinset(n: usize) -> Duration {
     }
     all_started(&started, n).await;
     let t0 = Instant::now();
+    phase_start();
     set.abort_all();
     while set.join_next().await.is_some() {}
+    phase_end();
     t0.elapsed()
 }
 

@@ -70,6 +70,13 @@ impl CancelScope {
         }
     }
 
+    /// A scope entered at once under `parent` (a task group's, opened inside its parent).
+    pub(crate) fn entered_under(parent: Option<Arc<Node>>) -> CancelScope {
+        CancelScope {
+            node: Node::new_entered(parent),
+        }
+    }
+
     /// A fresh scope with `deadline` and `shield` set at construction (no lock, no wake-up:
     /// nobody can be waiting on a node that was just made). For the shorthands.
     pub(crate) fn preset(shield: bool, deadline: Option<Instant>) -> CancelScope {

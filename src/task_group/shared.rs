@@ -99,8 +99,7 @@ impl GroupShared {
                  tokio tasks); call it from async code running on a runtime"
             ),
         };
-        let scope = CancelScope::new();
-        scope.node.enter(parent);
+        let scope = CancelScope::entered_under(parent);
         let host = TaskId::current();
         let diag = diag::register(
             true,

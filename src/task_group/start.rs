@@ -16,6 +16,7 @@ use super::child::ChildOutcome;
 use super::error::{FailureOrigin, StartError, TaskFailure};
 use super::shared::GroupShared;
 use crate::cancel::{CancelReason, CancelSource, Node};
+use crate::loom::sync::atomic::{AtomicBool, Ordering};
 use crate::loom::sync::{Arc, Mutex};
 use crate::task::TaskId;
 
@@ -60,12 +61,15 @@ struct Locked<V> {
     state: State<V>,
     /// The task polling `start()`, woken when `state` leaves `Waiting`/`StatusDropped`.
     waker: Option<Waker>,
-    /// See [`StartLink::mark_spawned`].
-    spawned: bool,
 }
 
 pub(crate) struct StartShared<V> {
     locked: Mutex<Locked<V>>,
+    /// See [`StartLink::mark_spawned`]. Set before the child is spawned, so the child's own
+    /// drop of its status (in its task) sees it; outside the lock, as it never decides a
+    /// wake-up: only the status's drop reads it, and that drop either ran before the spawn
+    /// (in the closure given to `start`) or after it.
+    spawned: AtomicBool,
     /// The child's root node, made before the child is spawned (so it can always be
     /// cancelled).
     root: Arc<Node>,
@@ -79,8 +83,8 @@ impl<V: Send + 'static> StartShared<V> {
             locked: Mutex::new(Locked {
                 state: State::Waiting,
                 waker: None,
-                spawned: false,
             }),
+            spawned: AtomicBool::new(false),
             root,
             group,
         })
@@ -142,7 +146,7 @@ impl<V: Send + 'static> StartLink for StartShared<V> {
     }
 
     fn mark_spawned(&self) {
-        self.locked.lock().spawned = true;
+        self.spawned.store(true, Ordering::Release);
     }
 }
 
@@ -203,7 +207,7 @@ impl<V> Drop for TaskStatus<V> {
                 // Dropped because the child was cancelled before `started` (its body is being
                 // dropped with the status in it): the child's exit reports `Cancelled` with the
                 // reason, which is what happened; the child did not abandon its status.
-                let spawned = locked.spawned;
+                let spawned = shared.spawned.load(Ordering::Acquire);
                 if spawned && shared.root.effective_reason().is_some() {
                     return;
                 }
