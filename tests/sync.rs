@@ -1090,16 +1090,18 @@ fn semaphore_explicit_acquire_and_release_across_tasks_on_a_multi_thread_runtime
     );
 }
 
-/// The `Lock` hand-off window (a known gap, docs/reliability.md): when the holder releases and a
-/// waiter is queued, tokio assigns the permit to that waiter at once, but the waiter records
-/// itself as the owner only when its task next runs. In between, the lock is held
-/// (`is_locked()`) with no owner recorded, and a `release()` from a third task gets
-/// `NotLocked` (the precise answer would be `NotOwner`). What is promised, and checked here:
-/// that `release()` fails and changes nothing, and the waiter then owns the lock as usual.
+/// The `Lock` hand-off (formerly a known gap, docs/reliability.md): when the holder releases
+/// with a waiter queued, the lock becomes the waiter's at that instant, before the waiter's task
+/// runs again. Right after the release the waiter is the recorded owner and no longer counted as
+/// waiting, its waker was woken, a `release()` from a third task is `NotOwner` naming the waiter
+/// (it used to be `NotLocked`: the waiter recorded itself only when its task next ran), a
+/// `try_lock` from a third task would block, and the waiter's own `try_lock` is `AlreadyOwned`.
+/// None of that changes anything: the waiter's future then completes with the lock.
 #[tokio::test(start_paused = true)]
-async fn a_release_from_a_third_task_during_the_lock_hand_off_fails_and_changes_nothing() {
+async fn a_release_from_a_third_task_during_the_lock_hand_off_is_not_owner_and_changes_nothing() {
     bounded(async {
         let lock = Arc::new(Lock::new());
+        let me = TaskId::current();
         let (go_tx, go_rx) = tokio::sync::oneshot::channel::<()>();
         let holder = tokio::spawn({
             let lock = lock.clone();
@@ -1113,36 +1115,59 @@ async fn a_release_from_a_third_task_during_the_lock_hand_off_fails_and_changes_
             yield_now().await;
         }
         // The waiter is this task, polled by hand so it cannot run behind our back.
-        let mut waiter = Box::pin(lock.lock());
-        let waker = futures::task::noop_waker();
-        let mut cx = Context::from_waker(&waker);
-        assert!(waiter.as_mut().poll(&mut cx).is_pending());
+        let mut waiter = Manual::new(lock.lock());
+        assert!(waiter.poll().is_pending());
         assert_eq!(lock.statistics().tasks_waiting, 1);
         go_tx.send(()).unwrap();
         assert_eq!(holder.await.unwrap(), Ok(()));
-        // The hand-off window: held, no owner recorded yet.
-        assert!(lock.is_locked());
-        assert_eq!(lock.statistics().owner, None);
-        let third = tokio::spawn({
-            let lock = lock.clone();
-            async move { lock.release() }
-        });
-        let err = third.await.unwrap().unwrap_err();
-        assert!(
-            matches!(
-                err,
-                LockError::NotLocked { .. } | LockError::NotOwner { .. }
-            ),
-            "{err:?}"
+        // Right after the release, before the waiter runs: it owns the lock.
+        assert!(waiter.is_woken(), "the hand-off wakes the waiter");
+        let stats = lock.statistics();
+        assert!(stats.locked);
+        assert_eq!(
+            stats.owner,
+            Some(me),
+            "the waiter owns the lock at hand-off"
         );
-        assert!(lock.is_locked(), "the failed release changed nothing");
-        // The waiter gets the lock and owns it.
-        let Poll::Ready(Ok(guard)) = waiter.as_mut().poll(&mut cx) else {
+        assert_eq!(stats.tasks_waiting, 0);
+        let (third_id, release_err, try_err) = tokio::spawn({
+            let lock = lock.clone();
+            async move {
+                (
+                    TaskId::current(),
+                    lock.release().unwrap_err(),
+                    lock.try_lock().map(drop).unwrap_err(),
+                )
+            }
+        })
+        .await
+        .unwrap();
+        assert_eq!(
+            release_err,
+            LockError::NotOwner {
+                owner: me,
+                current: third_id
+            }
+        );
+        assert_eq!(try_err, LockError::WouldBlock);
+        assert_eq!(
+            lock.try_lock().map(drop).unwrap_err(),
+            LockError::AlreadyOwned { task: me }
+        );
+        assert_eq!(
+            lock.statistics().owner,
+            Some(me),
+            "the failures changed nothing"
+        );
+        // The waiter collects the lock it was handed.
+        let Poll::Ready(Ok(guard)) = waiter.poll() else {
             panic!("the lock was handed to the waiter")
         };
-        assert_eq!(lock.statistics().owner, Some(TaskId::current()));
+        assert_eq!(guard.owner(), me);
+        assert_eq!(lock.statistics().owner, Some(me));
         drop(guard);
         assert!(!lock.is_locked());
+        assert_eq!(lock.statistics().owner, None);
     })
     .await;
 }
