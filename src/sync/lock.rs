@@ -33,8 +33,10 @@
 //! # Lock order
 //!
 //! `state`, then (inside) the task tree's locks: an entry's wait list and its lock-wait list
-//! when a waiter's record ends, and the `LockDiag` owner lock when the owner changes. Wakers
-//! are woken after `state` is released, so a waker that reads the lock does not deadlock.
+//! when a handed waiter's record ends (invariant 5), and the `LockDiag` owner lock when the
+//! owner changes. Nothing takes `state` while holding one of those. Wakers are woken, and
+//! replaced or removed wakers dropped, after `state` is released: a waker's `wake` or `drop`
+//! may run arbitrary code, and code that reads the lock would deadlock under `state`.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -70,6 +72,16 @@ pub(crate) const NEVER_CLOSED: &str = "tether never closes the semaphore inside 
 /// `tokio::sync::Mutex` for contention inside one task.
 ///
 /// Share a lock between tasks with an `Arc`.
+///
+/// # Fairness
+///
+/// Strictly FIFO, as AnyIO's and Trio's locks: a release with tasks waiting hands the lock to
+/// the first of them at that instant (it is the owner before its task runs again), so neither a
+/// newcomer's [`lock`](Lock::lock) nor its [`try_lock`](Lock::try_lock) can take a lock someone
+/// waits for: `try_lock` succeeds only on a lock that is free and has nobody waiting. A waiter
+/// that is cancelled leaves the queue, or, if the lock was already handed to it, passes it to
+/// the next waiter. One difference from AnyIO: AnyIO's `acquire()` always yields to the event
+/// loop (a checkpoint) even when the lock is free; here a free lock is taken without yielding.
 ///
 /// # Comparison to `tokio::sync::Mutex`
 ///
@@ -274,7 +286,11 @@ impl Lock {
     /// # }
     /// ```
     pub async fn lock(&self) -> Result<LockGuard<'_>, LockError> {
-        let task = TaskId::current();
+        self.lock_as(TaskId::current()).await
+    }
+
+    /// [`lock`](Lock::lock) on behalf of `task`.
+    async fn lock_as(&self, task: TaskId) -> Result<LockGuard<'_>, LockError> {
         self.acquire(task).await?;
         Ok(LockGuard { lock: self, task })
     }
@@ -478,7 +494,11 @@ impl Future for Acquire<'_> {
                 Some(at) => {
                     let waker = &mut state.queue[at].waker;
                     if !waker.will_wake(cx.waker()) {
-                        waker.clone_from(cx.waker());
+                        // The old waker is dropped after unlocking: a waker's drop may run
+                        // arbitrary code, which may read this lock.
+                        let old = std::mem::replace(waker, cx.waker().clone());
+                        drop(state);
+                        drop(old);
                     }
                     Poll::Pending
                 }
@@ -529,16 +549,18 @@ impl Drop for Acquire<'_> {
         let Some(key) = self.key else {
             return;
         };
-        let (next, wait) = {
+        let (next, left) = {
             let mut state = self.lock.state.lock();
             match state.position(key) {
-                // Still queued: leave the queue (its tree record ends after unlocking).
-                Some(at) => (None, state.queue.remove(at).and_then(|w| w.wait)),
+                // Still queued: leave the queue (the lock is held by someone else, invariant 2,
+                // so nobody is to be woken).
+                Some(at) => (None, state.queue.remove(at)),
                 // Handed the lock and never collected it: pass it on.
                 None => (state.pass_on(), None),
             }
         };
-        drop(wait);
+        // Its waker and its tree record are dropped after unlocking.
+        drop(left);
         if let Some(waker) = next {
             waker.wake();
         }
