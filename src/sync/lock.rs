@@ -467,6 +467,22 @@ impl fmt::Debug for Lock {
     }
 }
 
+/// The loom models' seam: every model thread has the same `TaskId::current()`, so the models
+/// say which task each call acts for.
+#[cfg(all(test, tether_loom))]
+impl Lock {
+    pub(crate) fn lock_for(
+        &self,
+        task: TaskId,
+    ) -> impl Future<Output = Result<LockGuard<'_>, LockError>> + Send + '_ {
+        self.lock_as(task)
+    }
+
+    pub(crate) fn release_for(&self, task: TaskId) -> Result<(), LockError> {
+        self.release_as(task)
+    }
+}
+
 /// Takes a [`Lock`] for a task, waiting in its FIFO queue (the machinery of [`Lock::lock`]).
 ///
 /// First poll: take the lock if it is free, else join the queue. Later polls: a key no longer
