@@ -533,8 +533,7 @@ fn lock_drops_and_wakes_wakers_outside_its_state() {
         drop(second);
         assert!(!lock.is_locked());
         drop((w1, w2));
-        let seen = seen.lock().clone();
-        seen
+        seen.lock().clone()
     });
     assert_eq!(
         seen,
