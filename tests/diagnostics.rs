@@ -1355,3 +1355,49 @@ fn a_wait_shows_on_the_innermost_scope_and_on_the_child_once_the_scope_exits() {
         .unwrap();
     });
 }
+
+/// The `Lock` hand-off as the tree shows it: at the instant the holder lets go (before the first
+/// waiter runs), that waiter's wait is gone from the tree and the second waiter's wait names it
+/// as the holder. So the tree never shows a task waiting for a lock it holds (which would read
+/// as a one-task cycle).
+#[test]
+fn a_lock_hand_off_moves_the_holder_and_ends_the_wait_at_once() {
+    serial(async {
+        let lock = Arc::new(Lock::new());
+        task_group(async |tg| {
+            let guard = lock.lock().await.unwrap();
+            let host = tether::TaskId::current();
+            let l = lock.clone();
+            tg.spawn_named("first", async move {
+                let _g = l.lock().await.unwrap();
+                tokio::task::yield_now().await;
+            });
+            settle().await;
+            let l = lock.clone();
+            tg.spawn_named("second", async move { drop(l.lock().await.unwrap()) });
+            settle().await;
+            let lock_holder = |tree: &TaskTree, name: &str| match &tree.find(name).unwrap().waits[..]
+            {
+                [w] => match &w.on {
+                    WaitTarget::Lock { holder, .. } => Some(*holder),
+                    other => panic!("{name} waits on {other:?}"),
+                },
+                [] => None,
+                other => panic!("{name} waits: {other:?}"),
+            };
+            let tree = task_tree();
+            let first = task_of(&tree, "first");
+            assert_eq!(lock_holder(&tree, "first"), Some(Some(host)), "{tree}");
+            assert_eq!(lock_holder(&tree, "second"), Some(Some(host)), "{tree}");
+
+            drop(guard); // hands the lock to "first"; nobody has run since
+            let tree = task_tree();
+            assert_eq!(lock_holder(&tree, "first"), None, "the wait ended:\n{tree}");
+            assert_eq!(lock_holder(&tree, "second"), Some(Some(first)), "{tree}");
+            assert_eq!(lock.statistics().owner, Some(first));
+        })
+        .await
+        .unwrap();
+        assert!(!lock.is_locked());
+    });
+}

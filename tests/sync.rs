@@ -314,6 +314,240 @@ async fn lock_debug_shows_state() {
     );
 }
 
+/// A `lock()` future of a task of its own: created and first polled (so queued, the lock being
+/// held) on a thread of its own, so its owner is that thread's id; the test then polls it by
+/// hand from here. Returns the waiter's task id and the future.
+fn queued_waiter<'a>(
+    lock: &'a Lock,
+    waker: &std::task::Waker,
+) -> (
+    TaskId,
+    std::pin::Pin<Box<impl Future<Output = Result<LockGuard<'a>, LockError>> + Send + 'a>>,
+) {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut waiter = Box::pin(lock.lock());
+            let poll = waiter.as_mut().poll(&mut Context::from_waker(waker));
+            assert!(poll.is_pending(), "the lock is held: the waiter queues");
+            (TaskId::current(), waiter)
+        })
+        .join()
+        .unwrap()
+    })
+}
+
+/// A waker that counts its wakes.
+fn counting_waker() -> (Arc<AtomicUsize>, std::task::Waker) {
+    let count = Arc::new(AtomicUsize::new(0));
+    let c = count.clone();
+    let waker = support::waker_fn(move || {
+        c.fetch_add(1, Ordering::SeqCst);
+    });
+    (count, waker)
+}
+
+/// A queued waiter re-polled with another waker is woken through the new one at the hand-off,
+/// and the old one is not woken.
+#[test]
+fn lock_waiter_repolled_with_a_new_waker_is_woken_through_it() {
+    let lock = Lock::new();
+    let guard = lock.try_lock().unwrap();
+    let (old_wakes, old) = counting_waker();
+    let (new_wakes, new) = counting_waker();
+    let (task, mut waiter) = queued_waiter(&lock, &old);
+    assert!(
+        waiter
+            .as_mut()
+            .poll(&mut Context::from_waker(&new))
+            .is_pending()
+    );
+    assert_eq!(lock.statistics().tasks_waiting, 1);
+    drop(guard);
+    assert_eq!(
+        new_wakes.load(Ordering::SeqCst),
+        1,
+        "the new waker is woken"
+    );
+    assert_eq!(old_wakes.load(Ordering::SeqCst), 0, "the old one is not");
+    assert_eq!(lock.statistics().owner, Some(task));
+    let Poll::Ready(Ok(guard)) = waiter.as_mut().poll(&mut Context::from_waker(&new)) else {
+        panic!("the lock was handed to the waiter")
+    };
+    assert_eq!(guard.owner(), task);
+    drop(guard);
+    assert!(!lock.is_locked());
+}
+
+/// FIFO with cancellation and newcomers: of three queued waiters the middle one is dropped; the
+/// release goes to the first; a newcomer after the hand-off can neither `try_lock` nor get
+/// ahead of the third by queueing; the first's guard goes to the third, then the newcomer.
+#[test]
+fn lock_queue_order_survives_a_dropped_middle_waiter_and_a_newcomer() {
+    let lock = Lock::new();
+    let guard = lock.try_lock().unwrap();
+    let (first_wakes, w1) = counting_waker();
+    let (second_wakes, w2) = counting_waker();
+    let (third_wakes, w3) = counting_waker();
+    let (newcomer_wakes, w4) = counting_waker();
+    let (first, mut first_fut) = queued_waiter(&lock, &w1);
+    let (_, second_fut) = queued_waiter(&lock, &w2);
+    let (third, mut third_fut) = queued_waiter(&lock, &w3);
+    assert_eq!(lock.statistics().tasks_waiting, 3);
+    drop(second_fut);
+    assert_eq!(lock.statistics().tasks_waiting, 2);
+
+    drop(guard);
+    assert_eq!(lock.statistics().owner, Some(first));
+    assert_eq!(first_wakes.load(Ordering::SeqCst), 1);
+    // A newcomer (a thread of its own) cannot take the handed lock, and queues behind the third.
+    let newcomer_try = std::thread::scope(|s| {
+        s.spawn(|| lock.try_lock().map(drop).unwrap_err())
+            .join()
+            .unwrap()
+    });
+    assert_eq!(newcomer_try, LockError::WouldBlock);
+    let (newcomer, mut newcomer_fut) = queued_waiter(&lock, &w4);
+    assert_eq!(lock.statistics().tasks_waiting, 2);
+
+    let Poll::Ready(Ok(first_guard)) = first_fut.as_mut().poll(&mut Context::from_waker(&w1))
+    else {
+        panic!("handed to the first waiter")
+    };
+    drop(first_guard);
+    assert_eq!(lock.statistics().owner, Some(third), "then the third");
+    assert_eq!(third_wakes.load(Ordering::SeqCst), 1);
+    assert_eq!(newcomer_wakes.load(Ordering::SeqCst), 0);
+    assert_eq!(
+        second_wakes.load(Ordering::SeqCst),
+        0,
+        "a dropped waiter is never woken"
+    );
+    let Poll::Ready(Ok(third_guard)) = third_fut.as_mut().poll(&mut Context::from_waker(&w3))
+    else {
+        panic!("handed to the third waiter")
+    };
+    drop(third_guard);
+    assert_eq!(lock.statistics().owner, Some(newcomer), "then the newcomer");
+    assert_eq!(newcomer_wakes.load(Ordering::SeqCst), 1);
+    assert!(matches!(
+        newcomer_fut.as_mut().poll(&mut Context::from_waker(&w4)),
+        Poll::Ready(Ok(_))
+    ));
+    assert!(!lock.is_locked());
+    assert_eq!(lock.statistics().tasks_waiting, 0);
+}
+
+/// A waiter handed the lock and dropped before it ran passes it on at the instant it is dropped:
+/// the next waiter is the owner and is woken; dropping that one too (also before it ran) frees
+/// the lock. An explicit `release()` hands over the same way a guard drop does.
+#[test]
+fn lock_handed_waiter_dropped_before_it_ran_passes_the_lock_on_at_once() {
+    let lock = Lock::new();
+    lock.try_lock().unwrap().forget();
+    let (first_wakes, w1) = counting_waker();
+    let (second_wakes, w2) = counting_waker();
+    let (first, first_fut) = queued_waiter(&lock, &w1);
+    let (second, second_fut) = queued_waiter(&lock, &w2);
+
+    lock.release().unwrap();
+    assert_eq!(lock.statistics().owner, Some(first));
+    assert_eq!(lock.statistics().tasks_waiting, 1);
+    assert_eq!(first_wakes.load(Ordering::SeqCst), 1);
+
+    drop(first_fut);
+    assert_eq!(
+        lock.statistics().owner,
+        Some(second),
+        "passed on at the drop"
+    );
+    assert_eq!(lock.statistics().tasks_waiting, 0);
+    assert_eq!(second_wakes.load(Ordering::SeqCst), 1);
+
+    drop(second_fut);
+    assert_eq!(lock.statistics().owner, None, "nobody left: freed");
+    assert!(lock.try_lock().is_ok(), "a later acquire succeeds");
+}
+
+/// A waker whose `drop` reads the lock (as `wake` may): the lock must drop and wake wakers
+/// after releasing its own state, or such a waker deadlocks (the rule of bug 13). Checked for
+/// the waker replaced by a re-poll, the waker of a queued waiter that is cancelled, the
+/// hand-off's wake, and the wake of a cancelled handed waiter passing the lock on. The whole
+/// run is bounded: a deadlock fails the test instead of hanging it.
+#[test]
+fn lock_drops_and_wakes_wakers_outside_its_state() {
+    struct ReadsTheLock {
+        lock: Arc<Lock>,
+        seen: Arc<Mutex<Vec<&'static str>>>,
+        what: &'static str,
+    }
+    impl futures::task::ArcWake for ReadsTheLock {
+        fn wake_by_ref(arc_self: &Arc<Self>) {
+            let _ = arc_self.lock.statistics();
+            arc_self.seen.lock().push("woken");
+        }
+    }
+    impl Drop for ReadsTheLock {
+        fn drop(&mut self) {
+            let _ = self.lock.statistics();
+            self.seen.lock().push(self.what);
+        }
+    }
+    let seen = support::finishes("the lock's waker handling", || {
+        let lock = Arc::new(Lock::new());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let probe = |what| {
+            futures::task::waker(Arc::new(ReadsTheLock {
+                lock: lock.clone(),
+                seen: seen.clone(),
+                what,
+            }))
+        };
+        let guard = lock.try_lock().unwrap();
+
+        // The waker replaced by a re-poll: the queue holds its only clone, dropped then.
+        let replaced = probe("replaced");
+        let (_, mut waiter) = queued_waiter(&lock, &replaced);
+        drop(replaced);
+        let (_, plain) = counting_waker();
+        assert!(
+            waiter
+                .as_mut()
+                .poll(&mut Context::from_waker(&plain))
+                .is_pending()
+        );
+        // The waker of a cancelled queued waiter (the queue holds its only clone).
+        let cancelled = probe("cancelled while queued");
+        let (_, queued) = queued_waiter(&lock, &cancelled);
+        drop(cancelled);
+        drop(queued);
+        assert_eq!(*seen.lock(), ["replaced", "cancelled while queued"]);
+        drop(waiter);
+
+        // The hand-off's wake, then the wake of a cancelled handed waiter passing the lock on.
+        let (w1, w2) = (probe("first"), probe("second"));
+        let (_, first) = queued_waiter(&lock, &w1);
+        let (second_task, second) = queued_waiter(&lock, &w2);
+        drop(guard);
+        drop(first);
+        assert_eq!(lock.statistics().owner, Some(second_task));
+        drop(second);
+        assert!(!lock.is_locked());
+        drop((w1, w2));
+        seen.lock().clone()
+    });
+    assert_eq!(
+        seen,
+        [
+            "replaced",
+            "cancelled while queued",
+            "woken",
+            "woken",
+            "first",
+            "second"
+        ]
+    );
+}
+
 // ---------------------------------------------------------------- Semaphore
 
 #[test]
@@ -1090,16 +1324,18 @@ fn semaphore_explicit_acquire_and_release_across_tasks_on_a_multi_thread_runtime
     );
 }
 
-/// The `Lock` hand-off window (a known gap, docs/reliability.md): when the holder releases and a
-/// waiter is queued, tokio assigns the permit to that waiter at once, but the waiter records
-/// itself as the owner only when its task next runs. In between, the lock is held
-/// (`is_locked()`) with no owner recorded, and a `release()` from a third task gets
-/// `NotLocked` (the precise answer would be `NotOwner`). What is promised, and checked here:
-/// that `release()` fails and changes nothing, and the waiter then owns the lock as usual.
+/// The `Lock` hand-off (formerly a known gap, docs/reliability.md): when the holder releases
+/// with a waiter queued, the lock becomes the waiter's at that instant, before the waiter's task
+/// runs again. Right after the release the waiter is the recorded owner and no longer counted as
+/// waiting, its waker was woken, a `release()` from a third task is `NotOwner` naming the waiter
+/// (it used to be `NotLocked`: the waiter recorded itself only when its task next ran), a
+/// `try_lock` from a third task would block, and the waiter's own `try_lock` is `AlreadyOwned`.
+/// None of that changes anything: the waiter's future then completes with the lock.
 #[tokio::test(start_paused = true)]
-async fn a_release_from_a_third_task_during_the_lock_hand_off_fails_and_changes_nothing() {
+async fn a_release_from_a_third_task_during_the_lock_hand_off_is_not_owner_and_changes_nothing() {
     bounded(async {
         let lock = Arc::new(Lock::new());
+        let me = TaskId::current();
         let (go_tx, go_rx) = tokio::sync::oneshot::channel::<()>();
         let holder = tokio::spawn({
             let lock = lock.clone();
@@ -1113,36 +1349,59 @@ async fn a_release_from_a_third_task_during_the_lock_hand_off_fails_and_changes_
             yield_now().await;
         }
         // The waiter is this task, polled by hand so it cannot run behind our back.
-        let mut waiter = Box::pin(lock.lock());
-        let waker = futures::task::noop_waker();
-        let mut cx = Context::from_waker(&waker);
-        assert!(waiter.as_mut().poll(&mut cx).is_pending());
+        let mut waiter = Manual::new(lock.lock());
+        assert!(waiter.poll().is_pending());
         assert_eq!(lock.statistics().tasks_waiting, 1);
         go_tx.send(()).unwrap();
         assert_eq!(holder.await.unwrap(), Ok(()));
-        // The hand-off window: held, no owner recorded yet.
-        assert!(lock.is_locked());
-        assert_eq!(lock.statistics().owner, None);
-        let third = tokio::spawn({
-            let lock = lock.clone();
-            async move { lock.release() }
-        });
-        let err = third.await.unwrap().unwrap_err();
-        assert!(
-            matches!(
-                err,
-                LockError::NotLocked { .. } | LockError::NotOwner { .. }
-            ),
-            "{err:?}"
+        // Right after the release, before the waiter runs: it owns the lock.
+        assert!(waiter.is_woken(), "the hand-off wakes the waiter");
+        let stats = lock.statistics();
+        assert!(stats.locked);
+        assert_eq!(
+            stats.owner,
+            Some(me),
+            "the waiter owns the lock at hand-off"
         );
-        assert!(lock.is_locked(), "the failed release changed nothing");
-        // The waiter gets the lock and owns it.
-        let Poll::Ready(Ok(guard)) = waiter.as_mut().poll(&mut cx) else {
+        assert_eq!(stats.tasks_waiting, 0);
+        let (third_id, release_err, try_err) = tokio::spawn({
+            let lock = lock.clone();
+            async move {
+                (
+                    TaskId::current(),
+                    lock.release().unwrap_err(),
+                    lock.try_lock().map(drop).unwrap_err(),
+                )
+            }
+        })
+        .await
+        .unwrap();
+        assert_eq!(
+            release_err,
+            LockError::NotOwner {
+                owner: me,
+                current: third_id
+            }
+        );
+        assert_eq!(try_err, LockError::WouldBlock);
+        assert_eq!(
+            lock.try_lock().map(drop).unwrap_err(),
+            LockError::AlreadyOwned { task: me }
+        );
+        assert_eq!(
+            lock.statistics().owner,
+            Some(me),
+            "the failures changed nothing"
+        );
+        // The waiter collects the lock it was handed.
+        let Poll::Ready(Ok(guard)) = waiter.poll() else {
             panic!("the lock was handed to the waiter")
         };
-        assert_eq!(lock.statistics().owner, Some(TaskId::current()));
+        assert_eq!(guard.owner(), me);
+        assert_eq!(lock.statistics().owner, Some(me));
         drop(guard);
         assert!(!lock.is_locked());
+        assert_eq!(lock.statistics().owner, None);
     })
     .await;
 }

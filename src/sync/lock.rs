@@ -2,29 +2,53 @@
 //!
 //! # Machinery
 //!
-//! A one-permit `tokio::sync::Semaphore` gives the FIFO queue and the cancel safety: a waiter that
-//! is dropped leaves the queue, and a permit assigned to a waiter that is dropped before it ran
-//! goes on to the next waiter. On top of it, `state` records the owner task, which tokio does not
-//! know. Permits are always `forget()`-ed on acquisition and given back with `add_permits(1)` on
-//! release, whether the lock was taken through a guard or explicitly.
+//! One `parking_lot` mutex around [`LockState`]: the owner, and a FIFO queue of the tasks
+//! waiting, each with its waker. Releasing the lock with a waiter queued **hands it over
+//! directly**: under the mutex the releaser takes the first waiter out of the queue, records
+//! that waiter's task as the owner, and wakes it; the woken future only collects what is already
+//! its own. So the owner is known at every instant (there is no window in which the lock is
+//! held and nobody owns it, as there was when a tokio semaphore handed its permit over and the
+//! waiter recorded itself only when its task next ran), and a newcomer can never take a lock
+//! that was released while someone waited (FIFO, no barging).
 //!
-//! # Invariants
+//! A waiting future that is dropped leaves the queue. One that was handed the lock and is
+//! dropped before it collected it passes the lock on to the next waiter (or frees it): a
+//! cancelled waiter never keeps the lock.
 //!
-//! - `state.owner.is_some()` implies the permit is taken: the owner is recorded right after the
-//!   permit is obtained (no await in between) and cleared right before it is given back.
-//! - Lock order: `state` is never held while calling into `semaphore` (which may wake tasks).
+//! # Invariants (hold whenever the mutex is released)
+//!
+//! 1. The lock is held iff `owner` is `Some`; `statistics()`, `is_locked()` and the errors all
+//!    read `owner`, so they agree.
+//! 2. If the queue is not empty, the lock is held (a release with a waiter queued never frees
+//!    it). So a free lock has nobody waiting for it, and `try_lock` on a free lock is fair.
+//! 3. Queue keys increase from front to back (keys are handed out in push order and only the
+//!    front is popped or an entry removed), so a waiter is found by binary search.
+//! 4. A waiting future whose key is no longer in the queue was handed the lock: it is the
+//!    owner, recorded as holding a guard, until the future collects it (then a [`LockGuard`]
+//!    exists) or is dropped (then the lock passes on).
+//! 5. A waiter's record in the task tree ends when it leaves the queue, under the mutex and
+//!    before the owner changes to it, so the tree never shows a task waiting for a lock it
+//!    holds because of a hand-off (it would read as a one-task lock cycle).
+//!
+//! # Lock order
+//!
+//! `state`, then (inside) the task tree's locks: an entry's wait list and its lock-wait list
+//! when a handed waiter's record ends (invariant 5), and the `LockDiag` owner lock when the
+//! owner changes. Nothing takes `state` while holding one of those. Wakers are woken, and
+//! replaced or removed wakers dropped, after `state` is released: a waker's `wake` or `drop`
+//! may run arbitrary code, and code that reads the lock would deadlock under `state`.
 
+use std::collections::VecDeque;
 use std::fmt;
-
-use tokio::sync::TryAcquireError;
-
+use std::future::Future;
 use std::panic::Location;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 
-use crate::diagnostics::registry::{self as diag, LockDiag, WaitOn};
+use crate::diagnostics::registry::{self as diag, LockDiag, WaitOn, WaitToken};
 use crate::loom::sync::Mutex;
 use crate::sync::error::LockError;
-use crate::sync::waiters::WaiterCount;
 use crate::task::TaskId;
 
 /// The message of the `expect` on `Semaphore::acquire`: tether never closes its semaphores.
@@ -48,6 +72,16 @@ pub(crate) const NEVER_CLOSED: &str = "tether never closes the semaphore inside 
 /// `tokio::sync::Mutex` for contention inside one task.
 ///
 /// Share a lock between tasks with an `Arc`.
+///
+/// # Fairness
+///
+/// Strictly FIFO, as AnyIO's and Trio's locks: a release with tasks waiting hands the lock to
+/// the first of them at that instant (it is the owner before its task runs again), so neither a
+/// newcomer's [`lock`](Lock::lock) nor its [`try_lock`](Lock::try_lock) can take a lock someone
+/// waits for: `try_lock` succeeds only on a lock that is free and has nobody waiting. A waiter
+/// that is cancelled leaves the queue, or, if the lock was already handed to it, passes it to
+/// the next waiter. One difference from AnyIO: AnyIO's `acquire()` always yields to the event
+/// loop (a checkpoint) even when the lock is free; here a free lock is taken without yielding.
 ///
 /// # Comparison to `tokio::sync::Mutex`
 ///
@@ -78,25 +112,38 @@ pub(crate) const NEVER_CLOSED: &str = "tether never closes the semaphore inside 
 /// # }
 /// ```
 pub struct Lock {
-    /// One permit: the lock is free when the permit is available. FIFO and cancel safe.
-    semaphore: tokio::sync::Semaphore,
-    /// Who holds the lock, and how.
+    /// Who holds the lock, and who waits for it (see the module invariants).
     state: Mutex<LockState>,
-    /// Tasks blocked in `lock`.
-    waiters: WaiterCount,
     /// Where the lock was created (the task tree names locks by it).
     site: &'static Location<'static>,
 }
 
-/// The lock's owner, guarded by `Lock::state`.
+/// The lock's owner and waiters, guarded by `Lock::state`.
 #[derive(Debug, Default)]
 struct LockState {
-    /// The holder; `None` while the lock is free (or in the instant between a holder obtaining the
-    /// permit and recording itself).
+    /// The holder; `None` exactly while the lock is free (invariant 1).
     owner: Option<Owner>,
+    /// The tasks blocked in `lock`, oldest first, keys increasing (invariant 3).
+    queue: VecDeque<Waiter>,
+    /// The key the next waiter gets.
+    next_key: u64,
     /// The lock's identity and holder as the task tree sees them; made on the first wait
     /// recorded while the tree is on, then kept in step with `owner` under this lock.
     diag: Option<Arc<LockDiag>>,
+}
+
+/// A task blocked in `lock`.
+#[derive(Debug)]
+struct Waiter {
+    /// Names the waiting future's place (increasing in queue order).
+    key: u64,
+    /// The task that waits; it becomes the owner when the lock is handed to it.
+    task: TaskId,
+    /// Woken when the lock is handed to it.
+    waker: Waker,
+    /// Its wait as the task tree shows it (when the tree is on); ended when it leaves the
+    /// queue, before it becomes the owner (invariant 5).
+    wait: Option<WaitToken>,
 }
 
 impl LockState {
@@ -104,6 +151,46 @@ impl LockState {
         self.owner = owner;
         if let Some(d) = &self.diag {
             *d.owner.lock() = owner.map(|o| o.task);
+        }
+    }
+
+    /// Where the waiter `key` is in the queue, if it is still queued.
+    fn position(&self, key: u64) -> Option<usize> {
+        self.queue.binary_search_by_key(&key, |w| w.key).ok()
+    }
+
+    /// The current owner lets go: the lock goes to the first waiter, whose waker is returned
+    /// (to wake after unlocking), or becomes free.
+    fn pass_on(&mut self) -> Option<Waker> {
+        match self.queue.pop_front() {
+            Some(waiter) => {
+                // Invariant 5: the wait ends before the waiter owns the lock.
+                drop(waiter.wait);
+                self.set_owner(Some(Owner {
+                    task: waiter.task,
+                    by_guard: true,
+                }));
+                Some(waiter.waker)
+            }
+            None => {
+                self.set_owner(None);
+                None
+            }
+        }
+    }
+
+    /// Takes the lock for `task` if it is free.
+    fn try_take(&mut self, task: TaskId) -> Result<(), LockError> {
+        match self.owner {
+            None => {
+                self.set_owner(Some(Owner {
+                    task,
+                    by_guard: true,
+                }));
+                Ok(())
+            }
+            Some(owner) if owner.task == task => Err(LockError::AlreadyOwned { task }),
+            Some(_) => Err(LockError::WouldBlock),
         }
     }
 }
@@ -162,9 +249,7 @@ impl Lock {
     #[track_caller]
     pub fn new() -> Self {
         Self {
-            semaphore: tokio::sync::Semaphore::new(1),
             state: Mutex::new(LockState::default()),
-            waiters: WaiterCount::new(),
             site: Location::caller(),
         }
     }
@@ -172,7 +257,9 @@ impl Lock {
     /// Wait for the lock and return a guard that releases it when dropped.
     ///
     /// The current task is recorded as the owner (see [`statistics`](Lock::statistics)). Waiters
-    /// are served in FIFO order.
+    /// are served in FIFO order. A release with tasks waiting hands the lock to the first of
+    /// them at once: from that moment it is that task's (its owner in `statistics()`, and a
+    /// `release()` by anyone else is [`LockError::NotOwner`]), even before its task runs again.
     ///
     /// # Errors
     ///
@@ -181,9 +268,9 @@ impl Lock {
     /// # Cancel safety
     ///
     /// Cancel safe. If the future is dropped while waiting, the task does not get the lock and
-    /// loses its place in the queue; nothing else is lost: if the lock was being handed to it at
-    /// that moment, it passes to the next waiter. It is a cancellation point only while it waits:
-    /// a free lock is taken on the first poll.
+    /// loses its place in the queue; nothing else is lost: if the lock had been handed to it and
+    /// it had not run yet to collect it, the lock passes to the next waiter (or is freed). It is
+    /// a cancellation point only while it waits: a free lock is taken on the first poll.
     ///
     /// # Examples
     ///
@@ -199,9 +286,12 @@ impl Lock {
     /// # }
     /// ```
     pub async fn lock(&self) -> Result<LockGuard<'_>, LockError> {
-        let task = TaskId::current();
-        self.wait_for_permit(task).await?;
-        self.set_owner(task, true);
+        self.lock_as(TaskId::current()).await
+    }
+
+    /// [`lock`](Lock::lock) on behalf of `task`.
+    async fn lock_as(&self, task: TaskId) -> Result<LockGuard<'_>, LockError> {
+        self.acquire(task).await?;
         Ok(LockGuard { lock: self, task })
     }
 
@@ -223,8 +313,7 @@ impl Lock {
     /// ```
     pub fn try_lock(&self) -> Result<LockGuard<'_>, LockError> {
         let task = TaskId::current();
-        self.try_permit(task)?;
-        self.set_owner(task, true);
+        self.state.lock().try_take(task)?;
         Ok(LockGuard { lock: self, task })
     }
 
@@ -261,26 +350,7 @@ impl Lock {
     /// # }
     /// ```
     pub fn release(&self) -> Result<(), LockError> {
-        let current = TaskId::current();
-        {
-            let mut state = self.state.lock();
-            match state.owner {
-                None => return Err(LockError::NotLocked { current }),
-                Some(Owner {
-                    task,
-                    by_guard: true,
-                }) => return Err(LockError::HeldByGuard { owner: task }),
-                Some(Owner { task, .. }) if task != current => {
-                    return Err(LockError::NotOwner {
-                        owner: task,
-                        current,
-                    });
-                }
-                Some(_) => state.set_owner(None),
-            }
-        }
-        self.semaphore.add_permits(1);
-        Ok(())
+        self.release_as(TaskId::current())
     }
 
     /// Whether the lock is held (AnyIO's `locked()`).
@@ -295,7 +365,7 @@ impl Lock {
     /// assert!(!lock.is_locked());
     /// ```
     pub fn is_locked(&self) -> bool {
-        self.semaphore.available_permits() == 0
+        self.state.lock().owner.is_some()
     }
 
     /// A snapshot of the lock's state: held or not, the owner task, the number of waiters.
@@ -309,57 +379,59 @@ impl Lock {
     /// assert_eq!(stats.owner, None);
     /// ```
     pub fn statistics(&self) -> LockStatistics {
+        let state = self.state.lock();
         LockStatistics {
-            locked: self.is_locked(),
-            owner: self.state.lock().owner.map(|owner| owner.task),
-            tasks_waiting: self.waiters.get(),
+            locked: state.owner.is_some(),
+            owner: state.owner.map(|owner| owner.task),
+            tasks_waiting: state.queue.len(),
         }
     }
 
-    /// Fail if `task` already holds the lock.
-    fn check_not_owner(&self, task: TaskId) -> Result<(), LockError> {
-        match self.state.lock().owner {
-            Some(owner) if owner.task == task => Err(LockError::AlreadyOwned { task }),
-            _ => Ok(()),
-        }
-    }
-
-    /// Take the permit without waiting (and forget it: `release`/guard drop give it back).
-    fn try_permit(&self, task: TaskId) -> Result<(), LockError> {
-        self.check_not_owner(task)?;
-        match self.semaphore.try_acquire() {
-            Ok(permit) => {
-                permit.forget();
-                Ok(())
+    /// [`release`](Lock::release) on behalf of `current`.
+    fn release_as(&self, current: TaskId) -> Result<(), LockError> {
+        let next = {
+            let mut state = self.state.lock();
+            match state.owner {
+                None => return Err(LockError::NotLocked { current }),
+                Some(Owner { task, .. }) if task != current => {
+                    return Err(LockError::NotOwner {
+                        owner: task,
+                        current,
+                    });
+                }
+                Some(Owner {
+                    task,
+                    by_guard: true,
+                }) => return Err(LockError::HeldByGuard { owner: task }),
+                Some(_) => state.pass_on(),
             }
-            Err(TryAcquireError::NoPermits) => Err(LockError::WouldBlock),
-            Err(TryAcquireError::Closed) => unreachable!("{NEVER_CLOSED}"),
+        };
+        if let Some(waker) = next {
+            waker.wake();
         }
-    }
-
-    /// Wait for the permit in FIFO order (and forget it).
-    async fn wait_for_permit(&self, task: TaskId) -> Result<(), LockError> {
-        match self.try_permit(task) {
-            Err(LockError::WouldBlock) => {}
-            other => return other,
-        }
-        let _waiting = self.waiters.enter();
-        let _diag = diag::wait(|| WaitOn::Lock(self.diag()));
-        // Cancel safety: tokio's `acquire` is cancel safe and hands a permit assigned to a dropped
-        // waiter on to the next one. Nothing after it awaits, so once it returns the lock is ours.
-        self.semaphore.acquire().await.expect(NEVER_CLOSED).forget();
         Ok(())
     }
 
-    /// Record the owner right after taking the permit (no await in between).
+    /// The future that takes the lock for `task`, waiting in FIFO order.
+    fn acquire(&self, task: TaskId) -> Acquire<'_> {
+        Acquire {
+            lock: self,
+            task,
+            key: None,
+        }
+    }
+
+    /// Record `task` as the owner, holding a guard or not (the lock is held by `task`).
     fn set_owner(&self, task: TaskId, by_guard: bool) {
         self.state.lock().set_owner(Some(Owner { task, by_guard }));
     }
 
-    /// Give the permit back on behalf of a guard.
+    /// Let go on behalf of a guard: the lock goes to the first waiter, or is freed.
     fn unlock_from_guard(&self) {
-        self.state.lock().set_owner(None);
-        self.semaphore.add_permits(1);
+        let next = self.state.lock().pass_on();
+        if let Some(waker) = next {
+            waker.wake();
+        }
     }
 
     /// The lock's identity for the task tree (made on first use).
@@ -392,6 +464,122 @@ impl fmt::Debug for Lock {
             .field("owner", &stats.owner)
             .field("tasks_waiting", &stats.tasks_waiting)
             .finish()
+    }
+}
+
+/// The loom models' seam: every model thread has the same `TaskId::current()`, so the models
+/// say which task each call acts for.
+#[cfg(all(test, tether_loom))]
+impl Lock {
+    pub(crate) fn lock_for(
+        &self,
+        task: TaskId,
+    ) -> impl Future<Output = Result<LockGuard<'_>, LockError>> + Send + '_ {
+        self.lock_as(task)
+    }
+
+    pub(crate) fn release_for(&self, task: TaskId) -> Result<(), LockError> {
+        self.release_as(task)
+    }
+}
+
+/// Takes a [`Lock`] for a task, waiting in its FIFO queue (the machinery of [`Lock::lock`]).
+///
+/// First poll: take the lock if it is free, else join the queue. Later polls: a key no longer
+/// in the queue means the lock was handed over (invariant 4), and the future completes. Dropped
+/// while queued, it leaves the queue; dropped after the hand-off and before completing, it
+/// passes the lock on.
+struct Acquire<'a> {
+    /// The lock to take.
+    lock: &'a Lock,
+    /// The task that takes it.
+    task: TaskId,
+    /// The waiter's key while it is queued or handed the lock and not yet completed.
+    key: Option<u64>,
+}
+
+impl Future for Acquire<'_> {
+    type Output = Result<(), LockError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        let lock = this.lock;
+        if let Some(key) = this.key {
+            let mut state = lock.state.lock();
+            return match state.position(key) {
+                Some(at) => {
+                    let waker = &mut state.queue[at].waker;
+                    if !waker.will_wake(cx.waker()) {
+                        // The old waker is dropped after unlocking: a waker's drop may run
+                        // arbitrary code, which may read this lock.
+                        let old = std::mem::replace(waker, cx.waker().clone());
+                        drop(state);
+                        drop(old);
+                    }
+                    Poll::Pending
+                }
+                None => {
+                    // Handed over: the lock is already ours (invariant 4).
+                    this.key = None;
+                    Poll::Ready(Ok(()))
+                }
+            };
+        }
+        // First poll. The wait is recorded for the task tree before joining the queue, without
+        // the state lock (making the lock's tree identity takes it), so the state is looked at
+        // again after.
+        let mut wait: Option<WaitToken> = None;
+        let mut recorded = false;
+        loop {
+            let mut state = lock.state.lock();
+            match state.try_take(this.task) {
+                Err(LockError::WouldBlock) => {}
+                done => {
+                    drop(state);
+                    drop(wait);
+                    return Poll::Ready(done);
+                }
+            }
+            if !recorded && diag::enabled() {
+                drop(state);
+                recorded = true;
+                wait = diag::wait(|| WaitOn::Lock(lock.diag()));
+                continue;
+            }
+            let key = state.next_key;
+            state.next_key += 1;
+            state.queue.push_back(Waiter {
+                key,
+                task: this.task,
+                waker: cx.waker().clone(),
+                wait,
+            });
+            this.key = Some(key);
+            return Poll::Pending;
+        }
+    }
+}
+
+impl Drop for Acquire<'_> {
+    fn drop(&mut self) {
+        let Some(key) = self.key else {
+            return;
+        };
+        let (next, left) = {
+            let mut state = self.lock.state.lock();
+            match state.position(key) {
+                // Still queued: leave the queue (the lock is held by someone else, invariant 2,
+                // so nobody is to be woken).
+                Some(at) => (None, state.queue.remove(at)),
+                // Handed the lock and never collected it: pass it on.
+                None => (state.pass_on(), None),
+            }
+        };
+        // Its waker and its tree record are dropped after unlocking.
+        drop(left);
+        if let Some(waker) = next {
+            waker.wake();
+        }
     }
 }
 
