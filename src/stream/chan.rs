@@ -101,6 +101,17 @@ impl CancelPoint {
     /// Whether the operation must return `Pending` now because its scope is cancelled.
     #[inline]
     pub(crate) fn cut_off(&mut self, cx: &mut Context<'_>) -> bool {
+        // Outside every scope and child (a plain `tokio::spawn`): one thread-local load, inline.
+        if crate::cancel::outside_every_position() {
+            self.stranded_polls = 0;
+            return false;
+        }
+        self.cut_off_in_position(cx)
+    }
+
+    /// [`cut_off`](Self::cut_off) inside some scope or child: reads the current node.
+    #[inline(never)]
+    fn cut_off_in_position(&mut self, cx: &mut Context<'_>) -> bool {
         if !crate::cancel::current_is_cancelled() {
             // Outside a cancelled scope: a handle's `poll_next` that escaped once under a
             // nested executor is a cancellation point again in the next cancelled scope.
