@@ -277,9 +277,13 @@ impl WakeList {
     /// waker in it calls out.
     #[inline(always)]
     fn wake(self) {
-        // `rest` is empty while `first` is (pushes fill `first` first).
+        // `rest` is empty while `first` is (pushes fill `first` first), and has never
+        // allocated: forgetting it drops nothing, and spares the inlined loop over it.
         if self.first.is_some() {
             self.wake_some();
+        } else {
+            debug_assert!(self.rest.capacity() == 0);
+            std::mem::forget(self.rest);
         }
     }
 
