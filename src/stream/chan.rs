@@ -481,10 +481,19 @@ impl<T> State<T> {
     /// Serves queued senders, oldest first, while there is room (invariant 5): a send's item
     /// moves into that room (the send has then happened, and its future is woken to complete
     /// with `Ok`); a reservation is granted the room.
+    ///
+    /// The common case, no sender queued, is inlined into every receive and costs one check.
+    #[inline]
     fn refill(&mut self, wakers: &mut WakeList) {
         if self.send_waiters.waiting == 0 || self.send_shut.is_some() || self.recv_shut.is_some() {
             return;
         }
+        self.serve_queued_senders(wakers);
+    }
+
+    /// [`refill`](Self::refill) with senders queued on an open stream.
+    #[inline(never)]
+    fn serve_queued_senders(&mut self, wakers: &mut WakeList) {
         while self.can_grant() {
             let Some((_, entry)) = self.send_waiters.pop_front() else {
                 return;
