@@ -39,6 +39,10 @@ thread_local! {
     // reads as unset, so it neither inherits the scope's cancellation or deadline nor takes
     // holds on another task's scopes.
     static OWNER: Cell<Option<tokio::task::Id>> = const { Cell::new(None) };
+    // How many positions are set on this thread now (nested `NODE`/`CHILD` sets). Zero means
+    // neither is set: code outside every tether scope and child (a plain `tokio::spawn`) learns
+    // that it is not cancelled from this one plain load, without touching the scoped keys.
+    static ENTERED: Cell<usize> = const { Cell::new(0) };
 }
 
 /// Restores the previous owner task on drop (also on unwind).
@@ -48,13 +52,22 @@ impl Drop for RestoreOwner {
     #[inline]
     fn drop(&mut self) {
         let _ = OWNER.try_with(|owner| owner.set(self.0));
+        let _ = ENTERED.try_with(|n| n.set(n.get() - 1));
     }
 }
 
 #[inline(always)]
 fn owned_by_current_task<R>(f: impl FnOnce() -> R) -> R {
+    ENTERED.with(|n| n.set(n.get() + 1));
     let _restore = RestoreOwner(OWNER.with(|owner| owner.replace(tokio::task::try_id())));
     f()
+}
+
+/// Whether no position is set on this thread: then nothing here is inside a scope (one plain
+/// thread-local load; the stream operations' cancellation points test it first).
+#[inline]
+pub(crate) fn outside_every_position() -> bool {
+    ENTERED.with(Cell::get) == 0
 }
 
 /// Whether the position set on this thread belongs to the task running now.
@@ -225,6 +238,9 @@ pub(crate) fn is_current_node(node: &Node) -> bool {
 /// Whether the code running now is inside a cancelled scope (and not shielded from it).
 #[inline]
 pub(crate) fn current_is_cancelled() -> bool {
+    if outside_every_position() {
+        return false;
+    }
     if (!NODE.is_set() && !CHILD.is_set()) || !position_is_ours() {
         return false;
     }
@@ -243,6 +259,9 @@ pub(crate) fn current_is_cancelled() -> bool {
 /// Whether the body at the current position must be dropped now: cancelled, and nothing below
 /// the current node holds it (see [`Node::must_drop_body`]).
 pub(crate) fn current_must_drop() -> bool {
+    if outside_every_position() {
+        return false;
+    }
     if (!NODE.is_set() && !CHILD.is_set()) || !position_is_ours() {
         return false;
     }

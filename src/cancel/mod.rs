@@ -21,7 +21,7 @@ use tokio::time::Instant;
 pub use cleanup::{WithCleanup, with_cleanup};
 pub use context::{Checkpoint, checkpoint, checkpoint_if_cancelled, current_effective_deadline};
 pub(crate) use context::{LazyRoot, current_node, scope_entry_is_current, with_scope_entry};
-pub(crate) use context::{current_is_cancelled, current_must_drop};
+pub(crate) use context::{current_is_cancelled, current_must_drop, outside_every_position};
 pub(crate) use driver::{Begin, HoldMode, ScopeDriver, Settle, Step};
 pub(crate) use node::Node;
 pub use run::Run;

@@ -101,6 +101,17 @@ impl CancelPoint {
     /// Whether the operation must return `Pending` now because its scope is cancelled.
     #[inline]
     pub(crate) fn cut_off(&mut self, cx: &mut Context<'_>) -> bool {
+        // Outside every scope and child (a plain `tokio::spawn`): one thread-local load, inline.
+        if crate::cancel::outside_every_position() {
+            self.stranded_polls = 0;
+            return false;
+        }
+        self.cut_off_in_position(cx)
+    }
+
+    /// [`cut_off`](Self::cut_off) inside some scope or child: reads the current node.
+    #[inline(never)]
+    fn cut_off_in_position(&mut self, cx: &mut Context<'_>) -> bool {
         if !crate::cancel::current_is_cancelled() {
             // Outside a cancelled scope: a handle's `poll_next` that escaped once under a
             // nested executor is a cancellation point again in the next cancelled scope.
@@ -261,10 +272,23 @@ impl WakeList {
         }
     }
 
-    #[inline]
+    /// Wakes everything collected. The common case, nothing to wake, is inlined into every
+    /// operation and costs one check (and the drop of the empty `rest`); only a list with a
+    /// waker in it calls out.
+    #[inline(always)]
     fn wake(self) {
-        // `rest` is empty while `first` is (the common case: nothing to wake), so that case
-        // costs one check.
+        // `rest` is empty while `first` is (pushes fill `first` first), and has never
+        // allocated: forgetting it drops nothing, and spares the inlined loop over it.
+        if self.first.is_some() {
+            self.wake_some();
+        } else {
+            debug_assert!(self.rest.capacity() == 0);
+            std::mem::forget(self.rest);
+        }
+    }
+
+    #[inline(never)]
+    fn wake_some(self) {
         let Some(first) = self.first else {
             return;
         };
@@ -457,10 +481,19 @@ impl<T> State<T> {
     /// Serves queued senders, oldest first, while there is room (invariant 5): a send's item
     /// moves into that room (the send has then happened, and its future is woken to complete
     /// with `Ok`); a reservation is granted the room.
+    ///
+    /// The common case, no sender queued, is inlined into every receive and costs one check.
+    #[inline]
     fn refill(&mut self, wakers: &mut WakeList) {
         if self.send_waiters.waiting == 0 || self.send_shut.is_some() || self.recv_shut.is_some() {
             return;
         }
+        self.serve_queued_senders(wakers);
+    }
+
+    /// [`refill`](Self::refill) with senders queued on an open stream.
+    #[inline(never)]
+    fn serve_queued_senders(&mut self, wakers: &mut WakeList) {
         while self.can_grant() {
             let Some((_, entry)) = self.send_waiters.pop_front() else {
                 return;

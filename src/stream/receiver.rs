@@ -90,15 +90,7 @@ impl<T> MemoryReceiver<T> {
         if let Some(owner) = self.bound_task {
             let current = TaskId::current();
             if current != owner {
-                return Err(RecvError::WrongTask(TaskContextError::new(
-                    "memory stream receive end",
-                    "bound",
-                    "used",
-                    owner,
-                    current,
-                    "receive from the task that bound it, or give the other task its own clone \
-                     made before bind_to_current_task()",
-                )));
+                return Err(wrong_task(owner, current));
             }
         }
         Ok(())
@@ -274,6 +266,22 @@ impl<T> fmt::Debug for MemoryReceiver<T> {
             .field("stream", &*self.chan)
             .finish()
     }
+}
+
+/// The error of a receive on a handle bound to another task; out of line, so a receive's
+/// result is not built around it on every call.
+#[cold]
+#[inline(never)]
+fn wrong_task(owner: TaskId, current: TaskId) -> RecvError {
+    RecvError::WrongTask(TaskContextError::new(
+        "memory stream receive end",
+        "bound",
+        "used",
+        owner,
+        current,
+        "receive from the task that bound it, or give the other task its own clone made before \
+         bind_to_current_task()",
+    ))
 }
 
 /// Polls one receive for `rx`, with its waiter in `key`: shared by [`Recv`] and `poll_next`.
