@@ -1304,3 +1304,47 @@ fn a_receive_with_a_sender_outside_the_chain_or_unknown_is_not_a_cycle() {
         .unwrap();
     });
 }
+
+#[test]
+fn a_closed_send_end_leaves_the_streams_holders_while_its_handle_lives_on() {
+    // `close()` takes the send end out of the holder list at once, not when the handle is
+    // dropped: a receive then names the holders of the send ends still open, all of them.
+    serial(async {
+        let (tx, rx) = tether::memory_stream::<u32>(4);
+        let other = tx.clone();
+        task_group(async |tg| {
+            tx.send(1).await.unwrap();
+            other.send(2).await.unwrap();
+            tg.spawn_named("consumer", async move { while rx.recv().await.is_ok() {} });
+            settle().await;
+            let held = |tree: &TaskTree| match &tree.find("consumer").unwrap().waits[..] {
+                [w] => match &w.on {
+                    WaitTarget::Stream {
+                        senders_held_by, ..
+                    } => senders_held_by.clone(),
+                    other => panic!("consumer waits on {other:?}"),
+                },
+                other => panic!("consumer waits: {other:?}"),
+            };
+            let me = tether::TaskId::current();
+            let tree = task_tree();
+            assert_eq!(held(&tree), Some(vec![me, me]), "{tree}");
+            other.close();
+            assert!(other.is_closed());
+            // A wait shows the stream's counts as of when it began: let the consumer take one
+            // more item and wait again (one send end open now).
+            tx.send(3).await.unwrap();
+            settle().await;
+            let tree = task_tree();
+            assert_eq!(
+                held(&tree),
+                Some(vec![me]),
+                "the closed send end is still listed: {tree}"
+            );
+            tx.close(); // end of stream: the consumer finishes
+        })
+        .await
+        .unwrap();
+        drop(other);
+    });
+}
