@@ -14,6 +14,9 @@ use tracing::field::{Field, Visit};
 use tracing_core::span::{Attributes, Id, Record};
 use tracing_core::{Event, Metadata, Subscriber};
 
+/// An event's target and the fields of the spans entered when it fired.
+type Inside = (String, Vec<String>);
+
 /// Records every span (name and fields) and event (target and fields), and for each event the
 /// names of the spans entered when it fired (one runtime thread: one stack).
 #[derive(Clone, Default)]
@@ -21,7 +24,7 @@ struct Recorder {
     spans: Arc<Mutex<Vec<(String, String)>>>,
     events: Arc<Mutex<Vec<(String, String)>>>,
     entered: Arc<Mutex<Vec<u64>>>,
-    inside: Arc<Mutex<Vec<(String, Vec<String>)>>>,
+    inside: Arc<Mutex<Vec<Inside>>>,
     next: Arc<AtomicU64>,
 }
 
