@@ -1348,3 +1348,32 @@ fn a_closed_send_end_leaves_the_streams_holders_while_its_handle_lives_on() {
         drop(other);
     });
 }
+
+#[test]
+fn a_group_opened_with_the_tree_off_stays_out_of_it_when_the_tree_turns_on_before_its_first_poll() {
+    // The group opens (tree off: no entry), then its body closure turns the tree on before
+    // the group's scope runs its first poll. The group is not in the tree, and its scope must
+    // not list itself as a plain scope instead.
+    let _one_at_a_time = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    tether::disable_task_tree();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    let tree = rt.block_on(bounded(async {
+        task_group(|_tg: &tether::TaskGroup| {
+            tether::enable_task_tree();
+            async {
+                // pending once: a scope's entry registers lazily, when its body first waits
+                tokio::task::yield_now().await;
+                Ok::<_, std::convert::Infallible>(task_tree())
+            }
+        })
+        .await
+        .unwrap()
+    }));
+    assert!(tree.is_empty(), "the group's scope listed itself:\n{tree}");
+    drop(rt);
+    assert!(task_tree().is_empty());
+}
