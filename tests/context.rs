@@ -566,3 +566,39 @@ fn child_dropped_at_shutdown() {
         .block_on(bounded(group.close()))
         .expect("a child dropped at shutdown is not a failure");
 }
+
+static SLOT: ContextVar<u32> = ContextVar::new("slot");
+
+#[tokio::test(start_paused = true)]
+async fn a_child_that_ends_leaves_its_siblings_variables_where_they_are() {
+    // Children that inherited no context keep the variables they set with their group between
+    // polls, one entry each. The first child to set one ends first; the other two must still
+    // find their own values afterwards (each entry is the child's own, and only its own
+    // leaves with it).
+    let first_ended = Event::new();
+    let seen = bounded(tether::task_group(async |tg| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        for n in 0..3u32 {
+            let first_ended = first_ended.clone();
+            let tx = tx.clone();
+            tg.spawn(async move {
+                SLOT.set(n).expect("a child has a context");
+                if n == 0 {
+                    tokio::task::yield_now().await;
+                    first_ended.set();
+                    return;
+                }
+                first_ended.wait().await;
+                tokio::task::yield_now().await;
+                tx.send((n, SLOT.get())).unwrap();
+            });
+        }
+        drop(tx);
+        ok(rx)
+    }))
+    .await
+    .expect("the group ends normally");
+    let mut seen: Vec<_> = seen.try_iter().collect();
+    seen.sort();
+    assert_eq!(seen, vec![(1, Some(1)), (2, Some(2))]);
+}

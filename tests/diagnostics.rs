@@ -1401,3 +1401,76 @@ fn a_lock_hand_off_moves_the_holder_and_ends_the_wait_at_once() {
         assert!(!lock.is_locked());
     });
 }
+
+#[test]
+fn a_closed_send_end_leaves_the_streams_holders_while_its_handle_lives_on() {
+    // `close()` takes the send end out of the holder list at once, not when the handle is
+    // dropped: a receive then names the holders of the send ends still open, all of them.
+    serial(async {
+        let (tx, rx) = tether::memory_stream::<u32>(4);
+        let other = tx.clone();
+        task_group(async |tg| {
+            tx.send(1).await.unwrap();
+            other.send(2).await.unwrap();
+            tg.spawn_named("consumer", async move { while rx.recv().await.is_ok() {} });
+            settle().await;
+            let held = |tree: &TaskTree| match &tree.find("consumer").unwrap().waits[..] {
+                [w] => match &w.on {
+                    WaitTarget::Stream {
+                        senders_held_by, ..
+                    } => senders_held_by.clone(),
+                    other => panic!("consumer waits on {other:?}"),
+                },
+                other => panic!("consumer waits: {other:?}"),
+            };
+            let me = tether::TaskId::current();
+            let tree = task_tree();
+            assert_eq!(held(&tree), Some(vec![me, me]), "{tree}");
+            other.close();
+            assert!(other.is_closed());
+            // A wait shows the stream's counts as of when it began: let the consumer take one
+            // more item and wait again (one send end open now).
+            tx.send(3).await.unwrap();
+            settle().await;
+            let tree = task_tree();
+            assert_eq!(
+                held(&tree),
+                Some(vec![me]),
+                "the closed send end is still listed: {tree}"
+            );
+            tx.close(); // end of stream: the consumer finishes
+        })
+        .await
+        .unwrap();
+        drop(other);
+    });
+}
+
+#[test]
+fn a_group_opened_with_the_tree_off_stays_out_of_it_when_the_tree_turns_on_before_its_first_poll() {
+    // The group opens (tree off: no entry), then its body closure turns the tree on before
+    // the group's scope runs its first poll. The group is not in the tree, and its scope must
+    // not list itself as a plain scope instead.
+    let _one_at_a_time = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    tether::disable_task_tree();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    let tree = rt.block_on(bounded(async {
+        task_group(|_tg: &tether::TaskGroup| {
+            tether::enable_task_tree();
+            async {
+                // pending once: a scope's entry registers lazily, when its body first waits
+                tokio::task::yield_now().await;
+                Ok::<_, std::convert::Infallible>(task_tree())
+            }
+        })
+        .await
+        .unwrap()
+    }));
+    assert!(tree.is_empty(), "the group's scope listed itself:\n{tree}");
+    drop(rt);
+    assert!(task_tree().is_empty());
+}

@@ -1412,3 +1412,89 @@ async fn a_start_polled_again_with_another_waker_is_woken_through_the_new_one() 
     .await
     .unwrap();
 }
+
+/// A current-thread runtime with a paused clock, so `bounded` fails a hang at once.
+fn paused_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .unwrap()
+}
+
+static SHUTDOWN_GUARD: tether::ContextVar<support::DropGuard> =
+    tether::ContextVar::new("shutdown guard");
+
+#[test]
+fn children_dropped_by_their_runtimes_shutdown_count_as_gone_for_a_group_closed_elsewhere() {
+    // An owned group opened (on this thread) with runtime A's handle: its children are tasks
+    // of A. A is dropped while they wait forever, so tokio drops their futures without their
+    // finishing. The group, closed from runtime B, must see them gone (not wait for them),
+    // and what they held is dropped with them, not when the group goes.
+    let runtime_a = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let mut group = {
+        let _in_a = runtime_a.enter();
+        OwnedTaskGroup::open()
+    };
+    let bodies = DropCounter::default();
+    let vars = DropCounter::default();
+    for _ in 0..3 {
+        let body = bodies.guard();
+        let var = vars.guard();
+        group
+            .spawn(async move {
+                let _body = body;
+                // A child that inherited no context gets one when it sets a variable; the
+                // group keeps it between the child's polls.
+                SHUTDOWN_GUARD.set(var).expect("a child has a context");
+                std::future::pending::<()>().await
+            })
+            .unwrap();
+    }
+    // Every child runs up to its wait (and has set its variable).
+    runtime_a.block_on(support::settle());
+    assert_eq!((bodies.count(), vars.count()), (0, 0));
+    drop(runtime_a);
+    assert_eq!(
+        bodies.count(),
+        3,
+        "shutting A down drops the children's bodies"
+    );
+    assert_eq!(
+        vars.count(),
+        3,
+        "a child dropped unfinished takes its context variables with it (the group keeps none)"
+    );
+    let closed = paused_runtime().block_on(bounded(group.close()));
+    assert!(
+        closed.is_ok(),
+        "children dropped by their runtime are cancelled, not failed: {closed:?}"
+    );
+    drop(group);
+}
+
+#[test]
+fn a_child_dropped_by_its_runtimes_shutdown_before_its_first_poll_counts_as_gone() {
+    // Never polled: the child dropped with A's queue, before its group root or context exist.
+    let runtime_a = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let mut group = {
+        let _in_a = runtime_a.enter();
+        OwnedTaskGroup::open()
+    };
+    let bodies = DropCounter::default();
+    let body = bodies.guard();
+    group
+        .spawn(async move {
+            let _body = body;
+            std::future::pending::<()>().await
+        })
+        .unwrap();
+    drop(runtime_a);
+    assert_eq!(bodies.count(), 1);
+    let closed = paused_runtime().block_on(bounded(group.close()));
+    assert!(closed.is_ok(), "{closed:?}");
+}

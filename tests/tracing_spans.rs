@@ -14,11 +14,17 @@ use tracing::field::{Field, Visit};
 use tracing_core::span::{Attributes, Id, Record};
 use tracing_core::{Event, Metadata, Subscriber};
 
-/// Records every span (name and fields) and event (target and fields).
+/// An event's target and the fields of the spans entered when it fired.
+type Inside = (String, Vec<String>);
+
+/// Records every span (name and fields) and event (target and fields), and for each event the
+/// names of the spans entered when it fired (one runtime thread: one stack).
 #[derive(Clone, Default)]
 struct Recorder {
     spans: Arc<Mutex<Vec<(String, String)>>>,
     events: Arc<Mutex<Vec<(String, String)>>>,
+    entered: Arc<Mutex<Vec<u64>>>,
+    inside: Arc<Mutex<Vec<Inside>>>,
     next: Arc<AtomicU64>,
 }
 
@@ -47,10 +53,23 @@ impl Subscriber for Recorder {
         let mut fields = Fields(String::new());
         event.record(&mut fields);
         let target = event.metadata().target().to_owned();
+        let spans = self.spans.lock().unwrap();
+        let entered = self.entered.lock().unwrap();
+        let names = entered
+            .iter()
+            .map(|id| spans[*id as usize - 1].1.clone())
+            .collect();
+        self.inside.lock().unwrap().push((target.clone(), names));
         self.events.lock().unwrap().push((target, fields.0));
     }
-    fn enter(&self, _: &Id) {}
-    fn exit(&self, _: &Id) {}
+    fn enter(&self, id: &Id) {
+        self.entered.lock().unwrap().push(id.into_u64());
+    }
+    fn exit(&self, id: &Id) {
+        let mut entered = self.entered.lock().unwrap();
+        let at = entered.iter().rposition(|e| *e == id.into_u64());
+        entered.remove(at.expect("a span is exited after it was entered"));
+    }
 }
 
 #[test]
@@ -65,6 +84,12 @@ fn groups_children_and_scopes_have_spans_and_failures_and_cancellations_are_even
             let result = tether::task_group(async |tg| {
                 // a scope in the body, entered before the failure cancels the group
                 tether::move_on_after(std::time::Duration::from_secs(3600), async {
+                    // A child with nothing to inherit (no context variables, the task tree
+                    // off) still runs in its own span.
+                    tg.spawn_named("probe", async {
+                        tracing::info!(target: "probe", "in the child");
+                    });
+                    tokio::task::yield_now().await;
                     tg.spawn_named("failing", async { Err::<(), _>("boom") });
                     std::future::pending::<()>().await
                 })
@@ -96,6 +121,19 @@ fn groups_children_and_scopes_have_spans_and_failures_and_cancellations_are_even
         .collect();
     assert_eq!(scopes.len(), 1, "{spans:?}");
     assert!(scopes[0].1.contains(file), "{spans:?}");
+    let inside = recorder.inside.lock().unwrap();
+    let probe: Vec<_> = inside
+        .iter()
+        .filter(|(target, _)| target == "probe")
+        .collect();
+    assert_eq!(probe.len(), 1, "{inside:?}");
+    assert!(
+        probe[0]
+            .1
+            .iter()
+            .any(|fields| fields.contains("name=\"probe\"")),
+        "the child's event fires inside the child's span: {inside:?}"
+    );
     let events = recorder.events.lock().unwrap();
     assert!(
         events
