@@ -445,6 +445,7 @@ impl Node {
 
     // ----- shields and holds --------------------------------------------------------------
 
+    #[inline]
     pub(crate) fn is_shield(&self) -> bool {
         self.shield.load(Ordering::Acquire)
     }
@@ -500,6 +501,7 @@ impl Node {
         self.state.lock().deadline
     }
 
+    #[inline]
     pub(crate) fn deadline_gen(&self) -> u64 {
         self.deadline_gen.load(Ordering::Acquire)
     }
