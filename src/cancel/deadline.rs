@@ -58,8 +58,19 @@ impl DeadlineTimer {
         fired
     }
 
+    /// No timer armed.
+    #[inline]
+    pub(crate) fn is_disarmed(&self) -> bool {
+        self.sleep.is_none()
+    }
+
     /// Drops the timer (the scope is done).
+    #[inline]
     pub(crate) fn disarm(self: Pin<&mut Self>) {
-        self.project().sleep.set(None);
+        let mut sleep = self.project().sleep;
+        // Most scopes never armed one (a body that completed on its first poll).
+        if sleep.is_some() {
+            sleep.set(None);
+        }
     }
 }

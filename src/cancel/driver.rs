@@ -154,8 +154,12 @@ pin_project! {
 
     impl PinnedDrop for ScopeDriver {
         fn drop(this: Pin<&mut Self>) {
-            // The owner has dropped its body by now (it is declared before the driver).
-            this.exit();
+            // The owner has dropped its body by now (it is declared before the driver). A
+            // resolved or parked future has exited already (every owner exits before `done`,
+            // `catch` and `park`), so a scope that completed pays for one exit, not two.
+            if matches!(this.phase, Phase::Unentered | Phase::Running) {
+                this.exit();
+            }
         }
     }
 }
@@ -421,8 +425,17 @@ impl ScopeDriver {
         this.timer.disarm();
     }
 
+    /// Whether [`exit`](Self::exit) left nothing to release (the drop relies on it).
+    fn exited(&self) -> bool {
+        !self.holding && !self.registered && !self.owns_diag && self.timer.is_disarmed()
+    }
+
     /// Resolves with the caught cancellation (after [`exit`](Self::exit)).
     pub(crate) fn catch(self: Pin<&mut Self>, reason: CancelReason) -> CancelReason {
+        debug_assert!(
+            self.exited(),
+            "a scope driver resolved or parked before its exit"
+        );
         self.here.scope.node.set_caught();
         *self.project().phase = Phase::Done;
         reason
@@ -431,12 +444,20 @@ impl ScopeDriver {
     /// Marks the future resolved (after [`exit`](Self::exit)).
     #[inline]
     pub(crate) fn done(self: Pin<&mut Self>) {
+        debug_assert!(
+            self.exited(),
+            "a scope driver resolved or parked before its exit"
+        );
         *self.project().phase = Phase::Done;
     }
 
     /// Step 5: parks (after [`exit`](Self::exit)). Wakes the task once, so that a future
     /// nobody can drop (a nested executor) is polled again and escapes.
     pub(crate) fn park(self: Pin<&mut Self>, cx: &mut Context<'_>) {
+        debug_assert!(
+            self.exited(),
+            "a scope driver resolved or parked before its exit"
+        );
         *self.project().phase = Phase::Parked;
         cx.waker().wake_by_ref();
     }

@@ -488,6 +488,7 @@ impl Node {
 
     // ----- shields and holds --------------------------------------------------------------
 
+    #[inline]
     pub(crate) fn is_shield(&self) -> bool {
         self.shield.load(Ordering::Acquire)
     }
@@ -543,6 +544,7 @@ impl Node {
         self.state.lock().deadline
     }
 
+    #[inline]
     pub(crate) fn deadline_gen(&self) -> u64 {
         self.deadline_gen.load(Ordering::Acquire)
     }
