@@ -76,17 +76,5 @@ async fn run(name: &str) -> bool {
 }
 
 fn main() {
-    // `cargo bench` passes `--bench`; any other argument names a workload.
-    let Some(name) = std::env::args().skip(1).find(|a| !a.starts_with('-')) else {
-        println!(
-            "workloads (run one under callgrind): {}",
-            WORKLOADS.join(", ")
-        );
-        return;
-    };
-    current_thread().block_on(async {
-        tokio::spawn(async move { assert!(run(&name).await, "unknown workload {name}") })
-            .await
-            .unwrap();
-    });
+    callgrind_main(&WORKLOADS, |name| async move { run(&name).await });
 }

@@ -33,6 +33,28 @@ pub fn current_thread() -> Runtime {
         .expect("runtime")
 }
 
+/// The `main` of a callgrind harness (`benches/scope_cost.rs`, `benches/lock_cost.rs`): runs the
+/// workload named on the command line with `run`, inside one spawned task on a current-thread
+/// runtime, or prints the workloads' names without an argument. `cargo bench` passes `--bench`,
+/// which is not a name.
+pub fn callgrind_main<F, Fut>(workloads: &[&str], run: F)
+where
+    F: FnOnce(String) -> Fut,
+    Fut: Future<Output = bool> + Send + 'static,
+{
+    let Some(name) = std::env::args().skip(1).find(|a| !a.starts_with('-')) else {
+        println!(
+            "workloads (run one under callgrind): {}",
+            workloads.join(", ")
+        );
+        return;
+    };
+    current_thread().block_on(async {
+        let known = tokio::spawn(run(name.clone())).await.unwrap();
+        assert!(known, "unknown workload {name}");
+    });
+}
+
 /// Runs `f` inside a spawned task on `rt` and returns the duration it reports.
 pub fn in_task<F, Fut>(rt: &Runtime, f: F) -> Duration
 where
